@@ -1,0 +1,57 @@
+"""Persistence for regen: records, reports, labels, index builds and generation logs.
+
+SQLAlchemy only; nothing here knows about ECG signals, encoders or FAISS. Open a `Database`, and
+do each unit of work inside `with db.session() as s:` using the functions below.
+"""
+
+from db.database import Database, DatabaseError, mask_url
+from db.models import (
+    Base,
+    BuildMember,
+    GenerationLog,
+    IndexBuild,
+    Label,
+    Record,
+    Report,
+)
+from db.store import (
+    LabelTuple,
+    RecordRow,
+    RecordView,
+    activate_build,
+    active_build,
+    build_record_ids,
+    create_build,
+    fetch_records,
+    list_builds,
+    list_generations,
+    log_generation,
+    record_id_for_key,
+    upsert_records,
+)
+
+__all__ = [
+    "Base",
+    "BuildMember",
+    "Database",
+    "DatabaseError",
+    "GenerationLog",
+    "IndexBuild",
+    "Label",
+    "LabelTuple",
+    "Record",
+    "RecordRow",
+    "RecordView",
+    "Report",
+    "activate_build",
+    "active_build",
+    "build_record_ids",
+    "create_build",
+    "fetch_records",
+    "list_builds",
+    "list_generations",
+    "log_generation",
+    "mask_url",
+    "record_id_for_key",
+    "upsert_records",
+]

@@ -1,0 +1,186 @@
+"""The Python API: `Regen.open(home)`, then `.retrieve`, `.report` (and batch forms)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import select
+
+import db as store
+from index import FingerprintMismatchError, IndexStoreError, VectorIndex
+from regen.ecg import ECG
+from regen.encoder import Encoder
+from regen.errors import IndexMismatchError
+from regen.prepare import prepare
+from regen.reader import read_ecg
+from regen.refine import ConsensusRefiner, Refiner
+from regen.settings import Settings, load_settings
+from regen.types import Neighbour, Report
+
+EcgLike = ECG | str | Path
+
+
+def make_refiner(settings: Settings) -> Refiner:
+    if settings.refiner == "consensus":
+        return ConsensusRefiner(min_confidence=settings.min_confidence)
+    from regen.errors import ConfigError
+    raise ConfigError(f"refiner {settings.refiner!r} is unknown; expected 'consensus'")
+
+
+class Regen:
+    """An opened regen home: database, active index, encoder and refiner."""
+
+    def __init__(self, settings: Settings, database: store.Database, vectors: VectorIndex,
+                 encoder: Encoder, refiner: Refiner, build_id: str):
+        self.settings = settings
+        self.db = database
+        self.index = vectors
+        self.encoder = encoder
+        self.refiner = refiner
+        self.build_id = build_id
+
+    @classmethod
+    def open(cls, home: str | Path | None = None, **overrides: object) -> Regen:
+        """Open HOME (default: $REGEN_HOME or ./.regen) with settings merged as documented."""
+        settings = load_settings(home, **overrides)
+        database = store.Database(settings.db_url)
+        with database.session() as s:
+            build = store.active_build(s)
+            build_id, path = (build.id, build.path) if build else (None, None)
+        if build_id is None or path is None:
+            raise IndexMismatchError(f"{settings.home}: no index has been built yet; build one "
+                                     f"with `regen index rebuild --data PTBXL_DIR --home "
+                                     f"{settings.home}`")
+        encoder = Encoder.load(settings.encoder)
+        try:
+            vectors = VectorIndex.load(path, expected_fingerprint=encoder.fingerprint,
+                                       use_gpu=settings.use_gpu)
+        except FingerprintMismatchError as exc:
+            raise IndexMismatchError(f"{exc}") from exc
+        except IndexStoreError as exc:
+            raise IndexMismatchError(f"active build {build_id}: {exc}") from exc
+        return cls(settings, database, vectors, encoder, make_refiner(settings), build_id)
+
+    def close(self) -> None:
+        self.db.dispose()
+
+    def __enter__(self) -> Regen:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- retrieval ---------------------------------------------------------------------------
+
+    def embed(self, ecgs: Sequence[ECG]) -> np.ndarray:
+        """ECGs -> (N, dim) float32 unit-norm embeddings (any rate, lead subset, length)."""
+        cfg = self.encoder.cfg
+        prepared = [prepare(e, fs=cfg.fs, window_s=cfg.window_s, band=cfg.band) for e in ecgs]
+        return self.encoder.embed(prepared, batch_size=self.settings.batch_size)
+
+    def retrieve(self, ecg: EcgLike, k: int | None = None, *,
+                 exclude_patients: Iterable[str] = ()) -> list[Neighbour]:
+        """The k nearest corpus ECGs, best first. The query's own record and every record of
+        its patient are left out when the query is a corpus file (or its patient is named)."""
+        return self.retrieve_many([ecg], k, exclude_patients=exclude_patients)[0]
+
+    def retrieve_many(self, ecgs: Sequence[EcgLike], k: int | None = None, *,
+                      exclude_patients: Iterable[str] = ()) -> list[list[Neighbour]]:
+        k = k or self.settings.k
+        loaded = [e if isinstance(e, ECG) else read_ecg(e) for e in ecgs]
+        z = self.embed(loaded)
+        own = self._corpus_identity(loaded)
+        extra = set(exclude_patients)
+        want = k + 8
+        while True:
+            scores, ids = self.index.search(z, min(want, max(1, self.index.ntotal)))
+            with self.db.session() as s:
+                rows = store.fetch_records(s, sorted({int(i) for i in ids.ravel() if i >= 0}))
+            out = []
+            for qi in range(len(loaded)):
+                rec_id, patient = own[qi]
+                skip_patients = extra | ({patient} if patient else set())
+                hits = []
+                for sc, i in zip(scores[qi], ids[qi]):
+                    row = rows.get(int(i))
+                    if row is None or row.id == rec_id or row.patient_id in skip_patients:
+                        continue
+                    hits.append(self._neighbour(row, float(sc)))
+                    if len(hits) == k:
+                        break
+                out.append(hits)
+            short = any(len(h) < k for h in out)
+            if not short or want >= self.index.ntotal:
+                return out
+            want *= 4
+
+    def _neighbour(self, row: store.RecordView, score: float) -> Neighbour:
+        lang = self.settings.language
+        text = row.reports.get(lang) or row.reports.get("orig") or ""
+        scp = tuple(c for kind, c, _ in row.labels if kind == "scp")
+        supers = tuple(c for kind, c, _ in row.labels if kind == "superclass")
+        return Neighbour(row.id, row.key, score, text, scp, supers, row.patient_id, row.path)
+
+    def _corpus_identity(self, ecgs: Sequence[ECG]) -> list[tuple[int | None, str | None]]:
+        """(record id, patient id) for queries that are files of the corpus, else (None, None)."""
+        paths = {str(Path(e.source).resolve()): i for i, e in enumerate(ecgs) if e.source}
+        out: list[tuple[int | None, str | None]] = [(None, None)] * len(ecgs)
+        if not paths:
+            return out
+        with self.db.session() as s:
+            found = s.execute(select(store.Record.id, store.Record.patient_id, store.Record.path)
+                              .where(store.Record.path.in_(list(paths)))).all()
+        for rid, pid, path in found:
+            out[paths[path]] = (rid, pid)
+        return out
+
+    # -- generation --------------------------------------------------------------------------
+
+    def report(self, ecg: EcgLike, k: int | None = None, *, log: bool = True) -> Report:
+        """A report for one ECG, with its neighbours, citations and confidence."""
+        return next(self.reports([ecg], k, log=log))
+
+    def reports(self, ecgs: Iterable[EcgLike], k: int | None = None, *, log: bool = True,
+                chunk: int = 64) -> Iterator[Report]:
+        """Reports for many ECGs, streamed in order; retrieval runs in chunks."""
+        batch: list[EcgLike] = []
+        for e in ecgs:
+            batch.append(e)
+            if len(batch) == chunk:
+                yield from self._report_chunk(batch, k, log)
+                batch = []
+        if batch:
+            yield from self._report_chunk(batch, k, log)
+
+    def _report_chunk(self, ecgs: list[EcgLike], k: int | None, log: bool) -> Iterator[Report]:
+        t0 = time.perf_counter()
+        loaded = [e if isinstance(e, ECG) else read_ecg(e) for e in ecgs]
+        hits = self.retrieve_many(loaded, k)
+        t_ret = (time.perf_counter() - t0) / len(loaded)
+        reports = []
+        for ecg, nbrs in zip(loaded, hits):
+            t1 = time.perf_counter()
+            draft = self.refiner.refine(nbrs)
+            timings = {"retrieve_s": round(t_ret, 5),
+                       "refine_s": round(time.perf_counter() - t1, 5)}
+            reports.append(Report(draft.text, draft.confidence, tuple(nbrs), draft.cited,
+                                  draft.abstained, self.refiner.name, ecg.source or ecg.id,
+                                  draft.prompt_hash, timings))
+        if log:
+            with self.db.session() as s:
+                for r in reports:
+                    store.log_generation(
+                        s, kind="report", refiner=r.refiner, output=r.text,
+                        query={"source": r.query, "build": self.build_id}, model=None,
+                        prompt_hash=r.prompt_hash,
+                        settings={"k": k or self.settings.k,
+                                  "min_confidence": self.settings.min_confidence,
+                                  "language": self.settings.language,
+                                  "encoder": self.encoder.fingerprint},
+                        neighbours=[{"key": n.key, "score": round(n.score, 5)}
+                                    for n in r.neighbours],
+                        confidence=r.confidence, abstained=r.abstained, timings=r.timings)
+        yield from reports

@@ -1,0 +1,197 @@
+"""The `regen` command line: thin wrappers over the API. Results on stdout, diagnostics on
+stderr, `--json` for machines, errors as one line and a non-zero exit."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from regen.errors import RegenError
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
+                  help="Retrieval-augmented ECG reports: decision support, not diagnosis.")
+index_app = typer.Typer(no_args_is_help=True, help="Build and inspect the retrieval index.")
+app.add_typer(index_app, name="index")
+
+Home = Annotated[Optional[Path], typer.Option("--home", help="regen home (default $REGEN_HOME "
+                                              "or ./.regen)")]
+Json = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+
+
+def _err(msg: str) -> None:
+    typer.echo(msg, err=True)
+
+
+def _print_report(r: object) -> None:
+    from regen.types import Report
+
+    assert isinstance(r, Report)
+    typer.echo(f"== {r.query}")
+    typer.echo(("ABSTAINED: " if r.abstained else "") + r.text)
+    typer.echo(f"confidence: {r.confidence:.2f}   refiner: {r.refiner}   "
+               f"cited: {', '.join(r.cited) or '-'}")
+    typer.echo("neighbours:")
+    for n in r.neighbours:
+        sc = ",".join(n.superclasses) or "-"
+        typer.echo(f"  {n.key:<14} score {n.score:.3f}  [{sc}]  {n.report}")
+    typer.echo(r.disclaimer)
+
+
+@app.command()
+def report(paths: Annotated[list[Path], typer.Argument(help="ECG files: WFDB records, "
+                                                              ".npy or .npz")],
+           k: Annotated[Optional[int], typer.Option("-k", help="neighbours")] = None,
+           json_out: Json = False, home: Home = None,
+           fs: Annotated[Optional[float], typer.Option(help="sampling rate for .npy")] = None,
+           leads: Annotated[Optional[str], typer.Option(help="lead names for .npy, "
+                                                        "comma-separated")] = None,
+           language: Annotated[Optional[str], typer.Option(help="en or orig")] = None,
+           no_log: Annotated[bool, typer.Option("--no-log", help="do not log")] = False) -> None:
+    """Generate a report for each ECG from its nearest neighbours in the corpus."""
+    from regen.api import Regen
+    from regen.reader import read_ecg
+
+    ecgs = [read_ecg(p, fs=fs, leads=tuple(leads.split(",")) if leads else None)
+            for p in paths]
+    with Regen.open(home, k=k, language=language) as rg:
+        for r in rg.reports(ecgs, log=not no_log):
+            if json_out:
+                typer.echo(json.dumps(r.to_json()))
+            else:
+                _print_report(r)
+
+
+@index_app.command("rebuild")
+def index_rebuild(data: Annotated[Path, typer.Option(help="PTB-XL folder (or a plain folder "
+                                                     "with --source folder)")],
+                  source: Annotated[str, typer.Option(help="ptbxl or folder")] = "ptbxl",
+                  folds: Annotated[str, typer.Option(help="strat_folds for the corpus")] = "1-8",
+                  rate: Annotated[int, typer.Option(help="100 or 500 (PTB-XL)")] = 100,
+                  reports: Annotated[Optional[Path], typer.Option(
+                      help="report CSV for --source folder")] = None,
+                  factory: Annotated[Optional[str], typer.Option(
+                      help="FAISS factory string")] = None,
+                  skip_bad: Annotated[bool, typer.Option(
+                      help="leave unreadable records out instead of failing")] = False,
+                  force: Annotated[bool, typer.Option(help="rebuild even if up to date")] = False,
+                  home: Home = None, json_out: Json = False) -> None:
+    """Embed a corpus and atomically replace the active index and database rows."""
+    from regen.rebuild import load_corpus, rebuild
+    from regen.settings import load_settings
+
+    settings = load_settings(home, factory=factory)
+    records = load_corpus(data, source, folds, rate, reports)
+    _err(f"corpus: {len(records)} records from {data} (folds {folds}, {rate} Hz)")
+    res = rebuild(settings, records, data_source=f"{source}:{data}:{folds}:{rate}",
+                  skip_bad=skip_bad, force=force, progress=sys.stderr.isatty(), log=_err)
+    if json_out:
+        typer.echo(json.dumps({"build_id": res.build_id, "count": res.count,
+                               "up_to_date": res.up_to_date, "skipped": list(res.skipped),
+                               "timings": res.timings, "path": res.path}))
+    else:
+        typer.echo(f"{'up to date' if res.up_to_date else 'built'}: {res.count} ECGs -> "
+                   f"{res.path}")
+
+
+@index_app.command("info")
+def index_info(home: Home = None, json_out: Json = False) -> None:
+    """Show the active build and its manifest."""
+    import db as store
+    from index import VectorIndex
+    from regen.settings import load_settings
+
+    settings = load_settings(home)
+    database = store.Database(settings.db_url)
+    with database.session() as s:
+        builds = [{"id": b.id, "active": b.active, "status": b.status, "count": b.count,
+                   "factory": b.factory, "encoder": b.encoder_fingerprint, "path": b.path,
+                   "created_at": str(b.created_at), "timings": b.timings,
+                   "data_source": b.data_source} for b in store.list_builds(s)]
+    database.dispose()
+    active = next((b for b in builds if b["active"]), None)
+    if active is None:
+        raise RegenError(f"{settings.home}: no active index; run `regen index rebuild --data DIR`")
+    manifest = VectorIndex.load(active["path"]).manifest.to_json()
+    info = {"home": str(settings.home), "database": store.mask_url(settings.db_url),
+            "active": active, "manifest": manifest, "builds": len(builds)}
+    if json_out:
+        typer.echo(json.dumps(info, default=str))
+    else:
+        for key, val in info.items():
+            typer.echo(f"{key}: {val}")
+
+
+@app.command()
+def train(data: Annotated[Path, typer.Option(help="PTB-XL folder")],
+          folds: Annotated[str, typer.Option(help="training folds")] = "1-8",
+          val_folds: Annotated[Optional[str], typer.Option(help="validation folds for the "
+                                                           "kNN-AUC monitor")] = "9",
+          out: Annotated[Path, typer.Option(help="output folder")] = Path("runs/encoder"),
+          epochs: Annotated[int, typer.Option()] = 40,
+          seed: Annotated[int, typer.Option()] = 0,
+          resume: Annotated[bool, typer.Option(help="continue from out/checkpoint.pt")] = False,
+          rate: Annotated[int, typer.Option(help="PTB-XL rate to read")] = 100) -> None:
+    """Self-supervised training of the encoder on a PTB-XL folder."""
+    from regen.corpus import load_ptbxl
+    from regen.dataset import first_windows, prepare_records, superclass_matrix
+    from regen.encoder import EncoderConfig
+    from regen.train import TrainConfig, knn_auc_monitor
+    from regen.train import train as run_train
+
+    cfg = EncoderConfig()
+    records = load_ptbxl(data, folds=folds, rate=rate)
+    prepared, kept, _ = prepare_records(records, cfg, progress=sys.stderr.isatty())
+    monitor = None
+    if val_folds:
+        val = load_ptbxl(data, folds=val_folds, rate=rate)
+        vp, vk, _ = prepare_records(val, cfg, progress=False)
+        monitor = knn_auc_monitor(prepared, superclass_matrix(kept), vp, superclass_matrix(vk))
+    w, m = first_windows(prepared)
+    _err(f"training on {len(w)} ECGs (folds {folds}) for {epochs} epochs -> {out}")
+    enc = run_train(w, m, out, enc_cfg=cfg, cfg=TrainConfig(epochs=epochs, seed=seed),
+                    resume=resume, evaluate=monitor, log=_err,
+                    data_note=f"PTB-XL {data.name} folds {folds} at {rate} Hz: {len(w)} ECGs")
+    typer.echo(f"encoder {enc.fingerprint} saved to {out}")
+
+
+@app.command()
+def logs(n: Annotated[int, typer.Option("-n", help="how many")] = 20, home: Home = None,
+         json_out: Json = False) -> None:
+    """List recent generations (newest first)."""
+    import db as store
+    from regen.settings import load_settings
+
+    settings = load_settings(home)
+    database = store.Database(settings.db_url)
+    with database.session() as s:
+        rows = [{"id": g.id, "created_at": str(g.created_at), "kind": g.kind,
+                 "refiner": g.refiner, "query": g.query, "confidence": g.confidence,
+                 "abstained": g.abstained, "output": g.output,
+                 "neighbours": g.neighbours} for g in store.list_generations(s, n)]
+    database.dispose()
+    for r in rows:
+        if json_out:
+            typer.echo(json.dumps(r, default=str))
+        else:
+            conf = "-" if r["confidence"] is None else f"{r['confidence']:.2f}"
+            typer.echo(f"{r['id']:>5} {r['created_at'][:19]} {r['kind']:<7} {conf} "
+                       f"{r['query'].get('source', '')}: {r['output'][:80]}")
+
+
+def main() -> None:
+    """Console entry point: RegenError and store errors become one line and exit code 1."""
+    from db import DatabaseError
+    from index import IndexStoreError
+
+    try:
+        app()
+    except (RegenError, DatabaseError, IndexStoreError) as exc:
+        _err(f"error: {exc}")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        _err("interrupted")
+        sys.exit(130)

@@ -1,0 +1,160 @@
+"""Corpus loaders: PTB-XL (official layout) and a plain folder of WFDB records with a report CSV.
+
+A loader returns `CorpusRecord`s (metadata only; signals are read later, in batches).
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from regen.errors import DataError
+
+SUPERCLASSES: tuple[str, ...] = ("NORM", "MI", "STTC", "CD", "HYP")
+
+
+@dataclass(frozen=True)
+class CorpusRecord:
+    """One corpus ECG's metadata. path: the WFDB record path without extension."""
+
+    key: str
+    source: str
+    path: str
+    patient_id: str | None
+    split: str | None
+    reports: dict[str, str]
+    scp: dict[str, float] = field(default_factory=dict)
+    superclasses: tuple[str, ...] = ()
+
+    def report(self, language: str = "en") -> str:
+        """The report in `language`, falling back to the original text."""
+        return self.reports.get(language) or self.reports.get("orig", "")
+
+
+def _clean(text: str) -> str:
+    """Reports keep their words; runs of whitespace become one space."""
+    return " ".join(text.split())
+
+
+def parse_folds(spec: str | Iterable[int] | None) -> set[int] | None:
+    """'1-8' | '1,3,5-7' | [9] | None (all) -> set of fold numbers."""
+    if spec is None:
+        return None
+    if not isinstance(spec, str):
+        return {int(x) for x in spec}
+    folds: set[int] = set()
+    try:
+        for part in spec.replace(" ", "").split(","):
+            if "-" in part:
+                lo, hi = part.split("-")
+                folds.update(range(int(lo), int(hi) + 1))
+            elif part:
+                folds.add(int(part))
+    except ValueError as exc:
+        raise DataError(f"folds {spec!r} are not understood; expected e.g. '1-8' or '9' "
+                        f"or '1,3,5-7'") from exc
+    return folds
+
+
+def _read_csv(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
+    if not path.exists():
+        raise DataError(f"{path}: no such file; expected the PTB-XL layout "
+                        f"(ptbxl_database.csv, scp_statements.csv, records100/, records500/)")
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in required if c not in (reader.fieldnames or [])]
+        if missing:
+            raise DataError(f"{path}: missing column(s) {missing}; found {reader.fieldnames}")
+        return list(reader)
+
+
+def scp_superclass_map(root: str | Path) -> dict[str, str]:
+    """SCP code -> diagnostic superclass, for the diagnostic statements of scp_statements.csv."""
+    rows = _read_csv(Path(root) / "scp_statements.csv", ("diagnostic", "diagnostic_class"))
+    out = {}
+    for row in rows:
+        code = row.get("") or row.get("Unnamed: 0") or next(iter(row.values()))
+        if row["diagnostic"].strip() in ("1", "1.0") and row["diagnostic_class"].strip():
+            out[code] = row["diagnostic_class"].strip()
+    return out
+
+
+def load_ptbxl(root: str | Path, *, folds: str | Iterable[int] | None = None, rate: int = 100,
+               require_signal: bool = True) -> list[CorpusRecord]:
+    """Records of a PTB-XL folder, in ecg_id order.
+
+    folds: strat_fold numbers to keep (None: all). rate: 100 (records100) or 500 (records500).
+    require_signal: skip rows whose record files are absent (subsets ship only some folds).
+    Works unchanged on the full PhysioNet release; `reports_en.csv` (ecg_id,report_en) is optional.
+    """
+    root = Path(root)
+    if rate not in (100, 500):
+        raise DataError(f"rate {rate} is not a PTB-XL rate; expected 100 or 500")
+    col = "filename_lr" if rate == 100 else "filename_hr"
+    rows = _read_csv(root / "ptbxl_database.csv",
+                     ("ecg_id", "patient_id", "report", "scp_codes", "strat_fold", col))
+    classes = scp_superclass_map(root)
+    english: dict[str, str] = {}
+    en_path = root / "reports_en.csv"
+    if en_path.exists():
+        english = {r["ecg_id"]: r["report_en"].strip()
+                   for r in _read_csv(en_path, ("ecg_id", "report_en"))}
+    keep = parse_folds(folds)
+    out = []
+    for row in rows:
+        fold = int(float(row["strat_fold"]))
+        if keep is not None and fold not in keep:
+            continue
+        path = root / row[col]
+        if require_signal and not path.with_suffix(".hea").exists():
+            continue
+        ecg_id = str(int(float(row["ecg_id"])))
+        try:
+            scp = {str(k): float(v) for k, v in ast.literal_eval(row["scp_codes"]).items()}
+        except (ValueError, SyntaxError) as exc:
+            raise DataError(f"{root / 'ptbxl_database.csv'}: ecg_id {ecg_id} has scp_codes "
+                            f"{row['scp_codes']!r}; expected a dict like {{'NORM': 100.0}}") from exc
+        reports = {"orig": _clean(row["report"])}
+        if english.get(ecg_id):
+            reports["en"] = _clean(english[ecg_id])
+        supers = tuple(sorted({classes[c] for c in scp if c in classes},
+                              key=SUPERCLASSES.index))
+        patient = row["patient_id"].strip()
+        out.append(CorpusRecord(
+            key=f"ptbxl:{ecg_id}", source="ptbxl", path=str(path),
+            patient_id=str(int(float(patient))) if patient else None, split=str(fold),
+            reports=reports, scp=scp, superclasses=supers))
+    return out
+
+
+def load_folder(root: str | Path, reports_csv: str | Path | None = None) -> list[CorpusRecord]:
+    """A folder of WFDB records with a CSV of reports.
+
+    The CSV (default ROOT/reports.csv) has columns `path` (record path relative to ROOT, without
+    extension) and `report`; optional `patient_id`, `split`, `language` (default "en") and
+    `labels` (codes separated by ';').
+    """
+    root = Path(root)
+    csv_path = Path(reports_csv) if reports_csv else root / "reports.csv"
+    rows = _read_csv(csv_path, ("path", "report"))
+    out = []
+    for i, row in enumerate(rows, start=2):
+        rel = row["path"].strip()
+        for ext in (".hea", ".dat"):
+            rel = rel[: -len(ext)] if rel.endswith(ext) else rel
+        path = root / rel
+        if not path.with_suffix(".hea").exists():
+            raise DataError(f"{csv_path}: line {i}: record {rel!r} has no header at "
+                            f"{path.with_suffix('.hea')}; fix the path column")
+        codes = [c.strip() for c in (row.get("labels") or "").split(";") if c.strip()]
+        supers = tuple(c for c in SUPERCLASSES if c in codes)
+        out.append(CorpusRecord(
+            key=f"folder:{rel}", source="folder", path=str(path),
+            patient_id=(row.get("patient_id") or "").strip() or None,
+            split=(row.get("split") or "").strip() or None,
+            reports={(row.get("language") or "en").strip(): _clean(row["report"])},
+            scp={c: 100.0 for c in codes if c not in SUPERCLASSES}, superclasses=supers))
+    return out

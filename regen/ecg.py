@@ -1,0 +1,89 @@
+"""The ECG value object and the lead vocabulary every stage shares."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from regen.errors import ECGReadError
+
+STANDARD_LEADS: tuple[str, ...] = (
+    "I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6",
+)
+
+# Spellings seen in WFDB headers of PTB-XL, PTB, MIT-BIH, MIMIC-IV-ECG and device exports,
+# keyed by their normalised form (upper case, no spaces, dashes or underscores).
+_ALIASES: dict[str, str] = {
+    "I": "I", "II": "II", "III": "III",
+    "AVR": "aVR", "AVL": "aVL", "AVF": "aVF",
+    "V1": "V1", "V2": "V2", "V3": "V3", "V4": "V4", "V5": "V5", "V6": "V6",
+    # MIT-BIH modified limb leads are placed like the standard ones for rhythm monitoring.
+    "MLI": "I", "MLII": "II", "MLIII": "III",
+    "LEADI": "I", "LEADII": "II", "LEADIII": "III",
+    "MV1": "V1", "MV2": "V2", "MV3": "V3", "MV4": "V4", "MV5": "V5", "MV6": "V6",
+}
+
+
+def standard_lead(name: str) -> str | None:
+    """The standard 12-lead name for a header's lead name, or None if it is not one of them.
+
+    `standard_lead("avr") == "aVR"`, `standard_lead("MLII") == "II"`, `standard_lead("vx") is None`.
+    """
+    key = re.sub(r"[\s_\-]", "", name).upper()
+    return _ALIASES.get(key)
+
+
+@dataclass(frozen=True, eq=False)
+class ECG:
+    """One recording as read from disk, before any preparation.
+
+    signal: (leads, samples) float32 in millivolts. fs: sampling rate in Hz.
+    leads: the names as the source spells them (see `standard_lead` for the mapping).
+    """
+
+    signal: np.ndarray
+    fs: float
+    leads: tuple[str, ...]
+    id: str
+    source: str = ""
+    meta: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        where = self.source or self.id
+        if self.signal.ndim != 2:
+            raise ECGReadError(
+                f"{where}: signal has shape {self.signal.shape}; expected (leads, samples)"
+            )
+        if self.signal.shape[0] != len(self.leads):
+            raise ECGReadError(
+                f"{where}: {self.signal.shape[0]} signal rows but {len(self.leads)} lead names"
+            )
+        if not self.fs > 0 or not np.isfinite(self.fs):
+            raise ECGReadError(f"{where}: sampling rate is {self.fs}; expected a positive number of Hz")
+
+    @property
+    def n_leads(self) -> int:
+        return int(self.signal.shape[0])
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.signal.shape[1])
+
+    @property
+    def duration_s(self) -> float:
+        return self.n_samples / self.fs
+
+    def select(self, leads: list[str] | tuple[str, ...]) -> ECG:
+        """A copy holding only the named leads (standard names or the source's own spelling)."""
+        wanted = [standard_lead(x) or x for x in leads]
+        mine = [standard_lead(x) or x for x in self.leads]
+        missing = [w for w in wanted if w not in mine]
+        if missing:
+            raise ECGReadError(
+                f"{self.source or self.id}: has no lead {missing}; its leads are {list(self.leads)}"
+            )
+        rows = [mine.index(w) for w in wanted]
+        return ECG(self.signal[rows], self.fs, tuple(self.leads[r] for r in rows), self.id,
+                   self.source, dict(self.meta))

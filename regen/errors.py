@@ -1,0 +1,39 @@
+"""One small error hierarchy. Messages give the value, the expectation and the fix."""
+
+from __future__ import annotations
+
+
+class RegenError(Exception):
+    """Base of every error regen raises on purpose; the CLI prints it as one line."""
+
+
+class ECGReadError(RegenError):
+    """A recording could not be read or is not a usable ECG (names the file and the field)."""
+
+
+class DataError(RegenError):
+    """A corpus folder, metadata table or report table is missing or malformed."""
+
+
+class ConfigError(RegenError):
+    """A setting, flag or config file value is invalid."""
+
+
+class IndexMismatchError(RegenError):
+    """An index was built by another encoder, or the home has no usable index."""
+
+
+class MissingDependencyError(RegenError):
+    """An optional dependency is not installed; the message gives the install command."""
+
+
+def require(module: str, extra: str) -> object:
+    """Import an optional dependency or raise with the exact install command."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"{module!r} is needed for this; install it with: pip install 'regen[{extra}]'"
+        ) from exc

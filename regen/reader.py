@@ -1,0 +1,154 @@
+"""Reading recordings from disk into `ECG` values: WFDB records and numpy arrays.
+
+Every failure is an `ECGReadError` naming the file, the field and the fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from regen.ecg import ECG, standard_lead
+from regen.errors import ECGReadError
+
+# Bytes per sample for the WFDB storage formats whose size is a plain multiple of the samples.
+_BYTES_PER_SAMPLE = {"8": 1.0, "16": 2.0, "61": 2.0, "80": 1.0, "160": 2.0, "212": 1.5,
+                     "24": 3.0, "32": 4.0, "310": 4 / 3, "311": 4 / 3}
+_UNIT_TO_MV = {"mv": 1.0, "uv": 1e-3, "µv": 1e-3, "μv": 1e-3, "v": 1e3, "nu": 1.0, "": 1.0}
+
+
+def read_ecg(path: str | Path, *, fs: float | None = None,
+             leads: tuple[str, ...] | list[str] | None = None) -> ECG:
+    """Read one recording.
+
+    path: a WFDB record (`rec`, `rec.hea` or `rec.dat`), a `.npy` array (leads, samples) in mV,
+    or an `.npz` with `signal` (leads, samples) and optionally `fs` and `leads`.
+    fs / leads: required for `.npy` (and `.npz` without them); ignored for WFDB, whose header says.
+    Returns an ECG with a float32 (leads, samples) signal in millivolts.
+    """
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix in (".npy", ".npz"):
+        ecg = _read_numpy(p, fs, leads)
+    else:
+        ecg = _read_wfdb(p.with_suffix("") if suffix in (".hea", ".dat") else p)
+    _check_signal(ecg)
+    return ecg
+
+
+def _read_wfdb(record: Path) -> ECG:
+    import wfdb  # heavy; only the reader needs it
+
+    hea = record.parent / (record.name + ".hea")
+    if not hea.exists():
+        raise ECGReadError(f"{hea}: no such WFDB header; pass a record path like "
+                           f"'records100/00000/00001_lr' (with its .hea and .dat beside it)")
+    try:
+        header = wfdb.rdheader(str(record))
+    except Exception as exc:  # wfdb raises bare ValueError/IndexError on malformed headers
+        raise ECGReadError(f"{hea}: malformed WFDB header ({exc})") from exc
+    n_sig = int(header.n_sig or 0)
+    if n_sig == 0:
+        raise ECGReadError(f"{hea}: header declares zero leads; expected at least one signal line")
+    if not header.fs or header.fs <= 0:
+        raise ECGReadError(f"{hea}: sampling frequency is {header.fs}; "
+                           f"expected a positive number of Hz on the record line")
+    _check_dat_size(record, header)
+    try:
+        rec = wfdb.rdrecord(str(record), physical=True)
+    except Exception as exc:
+        raise ECGReadError(f"{record}: could not read samples ({exc}); "
+                           f"check that the .dat file matches its header") from exc
+    sig = np.asarray(rec.p_signal, dtype=np.float64).T  # (samples, leads) -> (leads, samples)
+    scale = []
+    for name, unit in zip(rec.sig_name, rec.units or [""] * n_sig):
+        key = (unit or "").strip().lower()
+        if key not in _UNIT_TO_MV:
+            raise ECGReadError(f"{hea}: lead {name!r} has unit {unit!r}; expected mV, uV or V")
+        scale.append(_UNIT_TO_MV[key])
+    sig = sig * np.asarray(scale)[:, None]
+    meta = {"comments": " | ".join(rec.comments or [])} if rec.comments else {}
+    return ECG(sig.astype(np.float32), float(rec.fs), tuple(rec.sig_name), record.name,
+               str(record), meta)
+
+
+def _check_dat_size(record: Path, header: object) -> None:
+    """A header that promises more samples than its .dat holds is an error, not a short read."""
+    sig_len = int(getattr(header, "sig_len", 0) or 0)
+    files = getattr(header, "file_name", None) or []
+    fmts = getattr(header, "fmt", None) or []
+    for fname in sorted(set(files)):
+        dat = record.parent / fname
+        if not dat.exists():
+            raise ECGReadError(f"{dat}: signal file named in {record}.hea is missing")
+        idx = [i for i, f in enumerate(files) if f == fname]
+        per = [_BYTES_PER_SAMPLE.get(str(fmts[i])) for i in idx]
+        if sig_len and all(b is not None for b in per):
+            need = int(np.floor(sig_len * sum(b for b in per if b is not None)))
+            have = dat.stat().st_size
+            if have < need:
+                raise ECGReadError(
+                    f"{dat}: holds {have} bytes but its header promises {sig_len} samples x "
+                    f"{len(idx)} leads ({need} bytes); the file is truncated or the header's "
+                    f"signal length is wrong")
+
+
+def _read_numpy(p: Path, fs: float | None, leads: tuple[str, ...] | list[str] | None) -> ECG:
+    if not p.exists():
+        raise ECGReadError(f"{p}: no such file")
+    try:
+        data = np.load(p, allow_pickle=False)
+    except Exception as exc:
+        raise ECGReadError(f"{p}: not a readable numpy file ({exc})") from exc
+    if isinstance(data, np.lib.npyio.NpzFile):
+        if "signal" not in data.files:
+            raise ECGReadError(f"{p}: has arrays {data.files}; expected one named 'signal' "
+                               f"(leads, samples) in mV, with optional 'fs' and 'leads'")
+        sig = data["signal"]
+        fs = float(data["fs"]) if "fs" in data.files else fs
+        if "leads" in data.files:
+            leads = tuple(str(x) for x in data["leads"])
+    else:
+        sig = data
+    if fs is None:
+        raise ECGReadError(f"{p}: sampling rate unknown; pass fs=... (CLI: --fs) or store 'fs' "
+                           f"in an .npz")
+    sig = np.asarray(sig)
+    if sig.ndim == 1:
+        sig = sig[None, :]
+    if sig.ndim != 2 or not np.issubdtype(sig.dtype, np.number):
+        raise ECGReadError(f"{p}: array has shape {sig.shape} and dtype {sig.dtype}; "
+                           f"expected a numeric (leads, samples) array")
+    if leads is None:
+        if sig.shape[0] == 12:
+            from regen.ecg import STANDARD_LEADS
+            leads = STANDARD_LEADS
+        else:
+            raise ECGReadError(f"{p}: {sig.shape[0]} leads but no lead names; pass leads=[...] "
+                               f"(CLI: --leads I,II,...) or store 'leads' in an .npz")
+    if len(leads) != sig.shape[0]:
+        raise ECGReadError(f"{p}: {sig.shape[0]} signal rows but {len(leads)} lead names")
+    if not fs > 0:
+        raise ECGReadError(f"{p}: sampling rate is {fs}; expected a positive number of Hz")
+    return ECG(sig.astype(np.float32), float(fs), tuple(leads), p.stem, str(p))
+
+
+def _check_signal(ecg: ECG) -> None:
+    where = ecg.source or ecg.id
+    if ecg.n_leads == 0 or ecg.n_samples == 0:
+        raise ECGReadError(f"{where}: signal is empty ({ecg.n_leads} leads x {ecg.n_samples} "
+                           f"samples); expected at least one lead with samples")
+    bad = ~np.isfinite(ecg.signal)
+    if bad.any():
+        rows = [f"{ecg.leads[i]} ({int(bad[i].sum())})" for i in np.flatnonzero(bad.any(axis=1))]
+        raise ECGReadError(f"{where}: non-finite samples (NaN/inf) in leads {', '.join(rows)}; "
+                           f"expected finite millivolts: repair the file or drop those leads")
+    known = [name for name in ecg.leads if standard_lead(name)]
+    if not known:
+        raise ECGReadError(f"{where}: leads {list(ecg.leads)} include none of the 12 standard "
+                           f"leads (I, II, III, aVR, aVL, aVF, V1-V6); rename them in the header")
+    mapped = [i for i, name in enumerate(ecg.leads) if standard_lead(name)]
+    if float(np.ptp(ecg.signal[mapped], axis=1).max()) < 1e-6:
+        raise ECGReadError(f"{where}: every lead is a flat line; expected a recorded ECG "
+                           f"(check the electrodes or the file's gain)")

@@ -1,0 +1,81 @@
+"""Refiners turn a query's neighbours into a report. One method: `refine(neighbours) -> Draft`.
+
+`ConsensusRefiner` is the deterministic offline default: it returns the neighbour report that
+agrees most with the other neighbours (similarity-weighted), so every word it outputs comes from
+a real report, and its confidence is that agreement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from regen.metrics import lcs_len, tokenize
+from regen.types import Neighbour
+
+
+@dataclass(frozen=True)
+class Draft:
+    text: str
+    confidence: float
+    cited: tuple[str, ...]
+    abstained: bool
+    prompt_hash: str | None = None
+
+
+class Refiner(Protocol):
+    name: str
+
+    def refine(self, neighbours: Sequence[Neighbour]) -> Draft: ...
+
+
+ABSTAIN_TEXT = ("No report suggested: the most similar ECGs in the corpus disagree or are not "
+                "similar enough. See the neighbours' reports below.")
+
+
+def _agreement(a: list[str], b: list[str]) -> float:
+    """ROUGE-L F1 (beta 1) between token lists; 1.0 for two empty reports."""
+    if not a and not b:
+        return 1.0
+    lcs = lcs_len(a, b)
+    return 0.0 if lcs == 0 else 2 * lcs / (len(a) + len(b))
+
+
+def neighbour_weights(scores: np.ndarray, temperature: float = 0.05) -> np.ndarray:
+    """Softmax of cosine scores: closer neighbours weigh more, ties weigh the same."""
+    z = (scores - scores.max()) / temperature
+    w = np.exp(z)
+    return w / w.sum()
+
+
+class ConsensusRefiner:
+    """Medoid of the neighbours' reports under similarity-weighted text agreement."""
+
+    name = "consensus"
+
+    def __init__(self, min_confidence: float = 0.35, cite_threshold: float = 0.5,
+                 temperature: float = 0.05):
+        self.min_confidence = min_confidence
+        self.cite_threshold = cite_threshold
+        self.temperature = temperature
+
+    def refine(self, neighbours: Sequence[Neighbour]) -> Draft:
+        usable = [n for n in neighbours if n.report.strip()]
+        if not usable:
+            return Draft(ABSTAIN_TEXT, 0.0, (), True)
+        toks = [tokenize(n.report) for n in usable]
+        w = neighbour_weights(np.array([n.score for n in usable]), self.temperature)
+        agree = np.array([[_agreement(a, b) for b in toks] for a in toks])   # (k, k)
+        support = agree @ w                                                   # (k,)
+        best = int(np.argmax(support))      # argmax keeps the closest neighbour on ties
+        confidence = float(support[best])
+        # The neighbour whose report is used comes first, then those that agree with it.
+        cited = (usable[best].key,) + tuple(
+            n.key for i, (n, a) in enumerate(zip(usable, agree[best]))
+            if i != best and a >= self.cite_threshold)
+        if confidence < self.min_confidence:
+            return Draft(ABSTAIN_TEXT, confidence, cited, True)
+        return Draft(usable[best].report.strip(), confidence, cited, False)

@@ -1,0 +1,53 @@
+"""The small frozen values passed between stages and returned to users."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+DISCLAIMER = ("Decision support only: generated from similar ECGs' reports; not a diagnosis. "
+              "A clinician must read the ECG.")
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """A corpus ECG retrieved for a query. score: cosine similarity of the embeddings."""
+
+    id: int
+    key: str
+    score: float
+    report: str
+    labels: tuple[str, ...] = ()          # SCP statement codes
+    superclasses: tuple[str, ...] = ()
+    patient_id: str | None = None
+    path: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["labels"], d["superclasses"] = list(self.labels), list(self.superclasses)
+        return d
+
+
+@dataclass(frozen=True)
+class Report:
+    """A generated report. `cited` are the keys of the neighbours whose reports support `text`
+    (for the consensus refiner the first is the neighbour whose report is used);
+    `confidence` in [0, 1]; `abstained` when evidence is too weak to suggest a report."""
+
+    text: str
+    confidence: float
+    neighbours: tuple[Neighbour, ...]
+    cited: tuple[str, ...]
+    abstained: bool
+    refiner: str
+    query: str = ""
+    prompt_hash: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    disclaimer: str = DISCLAIMER
+
+    def to_json(self) -> dict[str, Any]:
+        return {"query": self.query, "text": self.text, "confidence": round(self.confidence, 4),
+                "abstained": self.abstained, "refiner": self.refiner, "cited": list(self.cited),
+                "neighbours": [n.to_json() for n in self.neighbours],
+                "prompt_hash": self.prompt_hash, "timings": self.timings,
+                "disclaimer": self.disclaimer}

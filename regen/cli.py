@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -17,7 +17,7 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_
 index_app = typer.Typer(no_args_is_help=True, help="Build and inspect the retrieval index.")
 app.add_typer(index_app, name="index")
 
-Home = Annotated[Optional[Path], typer.Option("--home", help="regen home (default $REGEN_HOME "
+Home = Annotated[Path | None, typer.Option("--home", help="regen home (default $REGEN_HOME "
                                               "or ./.regen)")]
 Json = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
@@ -44,12 +44,12 @@ def _print_report(r: object) -> None:
 @app.command()
 def report(paths: Annotated[list[Path], typer.Argument(help="ECG files: WFDB records, "
                                                               ".npy or .npz")],
-           k: Annotated[Optional[int], typer.Option("-k", help="neighbours")] = None,
+           k: Annotated[int | None, typer.Option("-k", help="neighbours")] = None,
            json_out: Json = False, home: Home = None,
-           fs: Annotated[Optional[float], typer.Option(help="sampling rate for .npy")] = None,
-           leads: Annotated[Optional[str], typer.Option(help="lead names for .npy, "
+           fs: Annotated[float | None, typer.Option(help="sampling rate for .npy")] = None,
+           leads: Annotated[str | None, typer.Option(help="lead names for .npy, "
                                                         "comma-separated")] = None,
-           language: Annotated[Optional[str], typer.Option(help="en or orig")] = None,
+           language: Annotated[str | None, typer.Option(help="en or orig")] = None,
            no_log: Annotated[bool, typer.Option("--no-log", help="do not log")] = False) -> None:
     """Generate a report for each ECG from its nearest neighbours in the corpus."""
     from regen.api import Regen
@@ -71,9 +71,9 @@ def index_rebuild(data: Annotated[Path, typer.Option(help="PTB-XL folder (or a p
                   source: Annotated[str, typer.Option(help="ptbxl or folder")] = "ptbxl",
                   folds: Annotated[str, typer.Option(help="strat_folds for the corpus")] = "1-8",
                   rate: Annotated[int, typer.Option(help="100 or 500 (PTB-XL)")] = 100,
-                  reports: Annotated[Optional[Path], typer.Option(
+                  reports: Annotated[Path | None, typer.Option(
                       help="report CSV for --source folder")] = None,
-                  factory: Annotated[Optional[str], typer.Option(
+                  factory: Annotated[str | None, typer.Option(
                       help="FAISS factory string")] = None,
                   skip_bad: Annotated[bool, typer.Option(
                       help="leave unreadable records out instead of failing")] = False,
@@ -128,7 +128,7 @@ def index_info(home: Home = None, json_out: Json = False) -> None:
 @app.command()
 def train(data: Annotated[Path, typer.Option(help="PTB-XL folder")],
           folds: Annotated[str, typer.Option(help="training folds")] = "1-8",
-          val_folds: Annotated[Optional[str], typer.Option(help="validation folds for the "
+          val_folds: Annotated[str | None, typer.Option(help="validation folds for the "
                                                            "kNN-AUC monitor")] = "9",
           out: Annotated[Path, typer.Option(help="output folder")] = Path("runs/encoder"),
           epochs: Annotated[int, typer.Option()] = 40,

@@ -116,7 +116,8 @@ def load_ptbxl(root: str | Path, *, folds: str | Iterable[int] | None = None, ra
             scp = {str(k): float(v) for k, v in ast.literal_eval(row["scp_codes"]).items()}
         except (ValueError, SyntaxError) as exc:
             raise DataError(f"{root / 'ptbxl_database.csv'}: ecg_id {ecg_id} has scp_codes "
-                            f"{row['scp_codes']!r}; expected a dict like {{'NORM': 100.0}}") from exc
+                            f"{row['scp_codes']!r}; expected a dict like {{'NORM': 100.0}}"
+                            ) from exc
         reports = {"orig": _clean(row["report"])}
         if english.get(ecg_id):
             reports["en"] = _clean(english[ecg_id])

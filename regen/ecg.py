@@ -61,7 +61,8 @@ class ECG:
                 f"{where}: {self.signal.shape[0]} signal rows but {len(self.leads)} lead names"
             )
         if not self.fs > 0 or not np.isfinite(self.fs):
-            raise ECGReadError(f"{where}: sampling rate is {self.fs}; expected a positive number of Hz")
+            raise ECGReadError(f"{where}: sampling rate is {self.fs}; "
+                               f"expected a positive number of Hz")
 
     @property
     def n_leads(self) -> int:

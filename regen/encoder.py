@@ -75,7 +75,7 @@ class ECGEncoderModel(nn.Module):
         tok = self.token(h).reshape(b, leads, -1) + self.lead_embedding   # (B, 12, dim)
         tok = self.mixer(tok, src_key_padding_mask=~mask)
         w = mask.unsqueeze(-1).to(tok.dtype)
-        pooled = (tok * w).sum(1) / w.sum(1).clamp_min(1.0)       # (B, dim), mean over present leads
+        pooled = (tok * w).sum(1) / w.sum(1).clamp_min(1.0)   # (B, dim): mean over present leads
         return self.norm(pooled)
 
 

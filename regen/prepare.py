@@ -68,7 +68,8 @@ def bandpass(x: np.ndarray, fs: float, low: float = 0.5, high: float = 40.0) -> 
 
 
 def to_standard_leads(ecg: ECG) -> tuple[np.ndarray, np.ndarray]:
-    """(leads, n) in the source's order -> ((12, n) float32, (12,) bool mask); first spelling wins."""
+    """(leads, n) in the source's order -> ((12, n) float32, (12,) bool mask).
+    When two source leads map to one standard lead, the first wins."""
     out = np.zeros((len(STANDARD_LEADS), ecg.n_samples), dtype=np.float32)
     mask = np.zeros(len(STANDARD_LEADS), dtype=bool)
     for row, name in enumerate(ecg.leads):

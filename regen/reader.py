@@ -5,6 +5,7 @@ Every failure is an `ECGReadError` naming the file, the field and the fix.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -38,12 +39,14 @@ def read_ecg(path: str | Path, *, fs: float | None = None,
 
 
 def _read_wfdb(record: Path) -> ECG:
-    import wfdb  # heavy; only the reader needs it
-
     hea = record.parent / (record.name + ".hea")
     if not hea.exists():
         raise ECGReadError(f"{hea}: no such WFDB header; pass a record path like "
                            f"'records100/00000/00001_lr' (with its .hea and .dat beside it)")
+    fast = _read_format16(record, hea)
+    if fast is not None:
+        return fast
+    import wfdb  # heavy; the general path for every other WFDB variant
     try:
         header = wfdb.rdheader(str(record))
     except Exception as exc:  # wfdb raises bare ValueError/IndexError on malformed headers
@@ -71,6 +74,70 @@ def _read_wfdb(record: Path) -> ECG:
     meta = {"comments": " | ".join(rec.comments or [])} if rec.comments else {}
     return ECG(sig.astype(np.float32), float(rec.fs), tuple(rec.sig_name), record.name,
                str(record), meta)
+
+
+_GAIN = re.compile(r"^(?P<gain>[-+\d.eE]+)(?:\((?P<base>-?\d+)\))?(?:/(?P<units>\S+))?$")
+
+
+def _signal_line(line: str) -> dict[str, str] | None:
+    """file format gain(baseline)/units adcres adczero initval checksum blocksize description"""
+    tok = line.split(maxsplit=8)
+    if len(tok) < 3 or not tok[1].isdigit():
+        return None
+    g = _GAIN.match(tok[2])
+    if g is None:
+        return None
+    return {"file": tok[0], "fmt": tok[1], "gain": g["gain"], "base": g["base"] or "",
+            "units": g["units"] or "", "name": tok[8] if len(tok) == 9 else ""}
+
+
+def _read_format16(record: Path, hea: Path) -> ECG | None:
+    """Fast path for the common single-file, format-16 header (PTB-XL, MIMIC-IV-ECG): parsed
+    here and read with numpy, the same values as wfdb. None when the header is anything else."""
+    lines = [ln.strip() for ln in hea.read_text(errors="replace").splitlines()]
+    body = [ln for ln in lines if ln and not ln.startswith("#")]
+    if not body:
+        return None
+    head = body[0].split()
+    if len(head) < 4 or "/" in head[0] or not head[1].isdigit():
+        return None
+    n_sig = int(head[1])
+    try:
+        fs = float(head[2].split("/")[0].split("(")[0])
+        sig_len = int(head[3])
+    except ValueError:
+        return None
+    sigs = [_signal_line(ln) for ln in body[1:1 + n_sig]]
+    if n_sig == 0 or len(sigs) != n_sig or not all(sigs) or fs <= 0 or sig_len <= 0:
+        return None  # the general path gives the precise error
+    m = [x for x in sigs if x is not None]
+    if {x["fmt"] for x in m} != {"16"} or len({x["file"] for x in m}) != 1:
+        return None
+    dat = record.parent / m[0]["file"]
+    if not dat.exists():
+        raise ECGReadError(f"{dat}: signal file named in {hea} is missing")
+    need = sig_len * n_sig * 2
+    have = dat.stat().st_size
+    if have < need:
+        raise ECGReadError(f"{dat}: holds {have} bytes but its header promises {sig_len} samples "
+                           f"x {n_sig} leads ({need} bytes); the file is truncated or the "
+                           f"header's signal length is wrong")
+    raw = np.fromfile(dat, dtype="<i2", count=sig_len * n_sig).reshape(sig_len, n_sig).T
+    gain = np.array([float(x["gain"]) or 200.0 for x in m])[:, None]
+    base = np.array([int(x["base"]) if x["base"] else 0 for x in m])[:, None]
+    scale = []
+    for x in m:
+        unit = (x["units"] or "mV").lower()
+        if unit not in _UNIT_TO_MV:
+            raise ECGReadError(f"{hea}: lead {x['name']!r} has unit {x['units']!r}; "
+                               f"expected mV, uV or V")
+        scale.append(_UNIT_TO_MV[unit])
+    sig = (raw - base) / gain * np.asarray(scale)[:, None]
+    sig[raw == -32768] = np.nan                        # WFDB's invalid-sample marker
+    comments = [ln[1:].strip() for ln in lines if ln.startswith("#")]
+    meta = {"comments": " | ".join(comments)} if comments else {}
+    names = tuple(x["name"].strip() or f"sig{i}" for i, x in enumerate(m))
+    return ECG(sig.astype(np.float32), fs, names, record.name, str(record), meta)
 
 
 def _check_dat_size(record: Path, header: object) -> None:

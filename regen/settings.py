@@ -6,9 +6,10 @@ Precedence: defaults < HOME/config.toml < REGEN_* environment < explicit overrid
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+
+import tomllib
 
 from regen.errors import ConfigError
 

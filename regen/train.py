@@ -58,7 +58,8 @@ def augment(x: torch.Tensor, mask: torch.Tensor, cfg: TrainConfig, fs: float,
     tt = torch.arange(t) / fs
     f = 0.05 + 0.45 * torch.rand(b, 1, 1, generator=gen)
     ph = 2 * math.pi * torch.rand(b, leads, 1, generator=gen)
-    x = x + cfg.wander_mv * torch.rand(b, 1, 1, generator=gen) * torch.sin(2 * math.pi * f * tt + ph)
+    amp = cfg.wander_mv * torch.rand(b, 1, 1, generator=gen)
+    x = x + amp * torch.sin(2 * math.pi * f * tt + ph)
     lo, hi = cfg.snr_db
     snr = lo + (hi - lo) * torch.rand(b, 1, 1, generator=gen)
     power = x.pow(2).mean(-1, keepdim=True).clamp_min(1e-6)
@@ -77,7 +78,7 @@ def info_nce(za: torch.Tensor, zb: torch.Tensor, temperature: float) -> torch.Te
 
 
 def train(windows: np.ndarray, masks: np.ndarray, out: str | Path, *,
-          enc_cfg: EncoderConfig = EncoderConfig(), cfg: TrainConfig = TrainConfig(),
+          enc_cfg: EncoderConfig | None = None, cfg: TrainConfig | None = None,
           resume: bool = False, evaluate: Callable[[Encoder], dict] | None = None,
           eval_every: int = 10, log: Callable[[str], None] = print,
           data_note: str = "") -> Encoder:
@@ -86,6 +87,8 @@ def train(windows: np.ndarray, masks: np.ndarray, out: str | Path, *,
     Checkpoints go to out/checkpoint.pt each epoch; `resume` continues from there.
     `evaluate(encoder) -> dict` (e.g. kNN AUC on a validation fold) runs every `eval_every` epochs.
     """
+    enc_cfg = enc_cfg or EncoderConfig()
+    cfg = cfg or TrainConfig()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)

@@ -1,0 +1,81 @@
+"""The CLI as a user runs it: a real subprocess, stdout/stderr, exit codes, --json."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+SAMPLE = DATA / "ptbxl-sample"
+QUERY = SAMPLE / "records100" / "01000" / "01469_lr"
+
+
+def regen(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "regen", *args], capture_output=True,
+                          text=True, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"regen {args} failed ({proc.returncode}):\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    h = tmp_path_factory.mktemp("clihome")
+    out = regen("index", "rebuild", "--data", str(SAMPLE), "--folds", "1-8", "--home", str(h),
+                "--json")
+    built = json.loads(out.stdout)
+    assert built["count"] == 240 and not built["up_to_date"]
+    return h
+
+
+def test_report_json(home):
+    out = regen("report", str(QUERY), "-k", "4", "--json", "--home", str(home))
+    r = json.loads(out.stdout)
+    assert {"text", "confidence", "neighbours", "cited", "abstained"} <= set(r)
+    assert len(r["neighbours"]) == 4
+    assert {"id", "score", "report"} <= set(r["neighbours"][0])
+
+
+def test_report_human_and_several_paths(home):
+    out = regen("report", str(QUERY), str(DATA / "other" / "mitdb" / "100"), "--home",
+                str(home))
+    assert out.stdout.count("== ") == 2
+    assert "not a diagnosis" in out.stdout
+    assert "confidence:" in out.stdout
+
+
+def test_rebuild_again_is_up_to_date(home):
+    out = regen("index", "rebuild", "--data", str(SAMPLE), "--home", str(home), "--json")
+    assert json.loads(out.stdout)["up_to_date"] is True
+
+
+def test_index_info_and_logs(home):
+    info = json.loads(regen("index", "info", "--home", str(home), "--json").stdout)
+    assert info["manifest"]["count"] == 240
+    assert info["manifest"]["encoder_fingerprint"] == info["active"]["encoder"]
+    regen("report", str(QUERY), "--home", str(home))
+    logs = regen("logs", "-n", "1", "--home", str(home), "--json").stdout.strip().splitlines()
+    assert len(logs) == 1 and json.loads(logs[0])["kind"] == "report"
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["report", "does/not/exist"], "does/not/exist"),
+    (["report", str(SAMPLE / "ptbxl_database.csv")], "ptbxl_database"),
+    (["index", "rebuild", "--data", "nowhere"], "ptbxl_database.csv"),
+    (["index", "rebuild", "--data", str(SAMPLE), "--folds", "x-y"], "folds"),
+])
+def test_errors_are_one_line_and_nonzero(home, args, needle):
+    proc = regen(*args, "--home", str(home), check=False)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: ") and needle in lines[-1]
+    assert "Traceback" not in proc.stderr
+
+
+def test_report_without_index_fails_with_the_fix(tmp_path):
+    proc = regen("report", str(QUERY), "--home", str(tmp_path), check=False)
+    assert proc.returncode == 1 and "regen index rebuild" in proc.stderr

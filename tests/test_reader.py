@@ -1,0 +1,320 @@
+"""The reader against wfdb's own values, and every bad input as a named ECGReadError."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import wfdb
+
+from regen.ecg import ECG, STANDARD_LEADS, standard_lead
+from regen.errors import ECGReadError
+from regen.reader import read_ecg
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+SAMPLE = DATA / "ptbxl-sample"
+LR = SAMPLE / "records100" / "00000" / "00095_lr"
+HR = SAMPLE / "records500" / "00000" / "00095_hr"
+MITDB = DATA / "other" / "mitdb" / "100"
+PTBDB = DATA / "other" / "ptbdb" / "s0010_re"
+
+
+def wfdb_oracle(record: Path) -> np.ndarray:
+    """(leads, samples) float32 mV as wfdb itself reads the record."""
+    return wfdb.rdrecord(str(record)).p_signal.T.astype(np.float32)
+
+
+# --- good records, checked against wfdb -------------------------------------------------------
+
+@pytest.mark.parametrize("record", [
+    LR,
+    SAMPLE / "records100" / "00000" / "00028_lr",
+    SAMPLE / "records100" / "01000" / "01469_lr",
+    HR,
+])
+def test_ptbxl_record_equals_wfdb(record: Path) -> None:
+    ecg = read_ecg(record)
+    head = wfdb.rdheader(str(record))
+    assert ecg.signal.dtype == np.float32
+    np.testing.assert_array_equal(ecg.signal, wfdb_oracle(record))
+    assert ecg.fs == head.fs
+    assert ecg.leads == tuple(head.sig_name)
+    assert ecg.n_samples == head.sig_len
+    assert ecg.id == record.name
+
+
+def test_ptbxl_500hz_record() -> None:
+    ecg = read_ecg(HR)
+    assert (ecg.fs, ecg.n_leads, ecg.n_samples) == (500.0, 12, 5000)
+    assert ecg.duration_s == pytest.approx(10.0)
+    # PTB-XL stores mV with gain 1000: a real ECG has peaks of the order of a millivolt.
+    assert 0.2 < float(np.abs(ecg.signal).max()) < 10.0
+
+
+@pytest.mark.parametrize("suffix", ["", ".hea", ".dat"])
+def test_path_with_or_without_extension(suffix: str) -> None:
+    ecg = read_ecg(str(LR) + suffix)
+    np.testing.assert_array_equal(ecg.signal, wfdb_oracle(LR))
+    assert ecg.id == "00095_lr"
+
+
+def test_mitdb_two_leads_360hz_30min() -> None:
+    ecg = read_ecg(MITDB)
+    assert ecg.leads == ("MLII", "V5")
+    assert ecg.fs == 360.0
+    assert ecg.signal.shape == (2, 650000)
+    np.testing.assert_array_equal(ecg.signal, wfdb_oracle(MITDB))
+    assert "Aldomet" in ecg.meta["comments"]
+
+
+def test_ptbdb_fifteen_lower_case_leads_1000hz() -> None:
+    ecg = read_ecg(PTBDB)
+    assert ecg.fs == 1000.0
+    assert ecg.leads == ("i", "ii", "iii", "avr", "avl", "avf", "v1", "v2", "v3", "v4", "v5",
+                         "v6", "vx", "vy", "vz")
+    assert ecg.signal.shape == (15, 38400)
+    np.testing.assert_array_equal(ecg.signal, wfdb_oracle(PTBDB))
+    assert "Myocardial infarction" in ecg.meta["comments"]
+    # the twelve standard ones map, the Frank leads do not
+    assert [standard_lead(x) for x in ecg.leads[:12]] == list(STANDARD_LEADS)
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("avr", "aVR"), ("AVR", "aVR"), ("aVR", "aVR"), ("aVL", "aVL"), ("avf", "aVF"),
+    ("MLII", "II"), ("ii", "II"), ("I", "I"), ("iii", "III"), ("V1", "V1"), ("v6", "V6"),
+    ("V5", "V5"), ("MV1", "V1"), ("lead_ii", "II"),
+    ("vx", None), ("vy", None), ("foo", None), ("", None), ("V7", None),
+])
+def test_standard_lead_aliases(name: str, expected: str | None) -> None:
+    assert standard_lead(name) == expected
+
+
+def test_select_accepts_source_and_standard_spellings() -> None:
+    ecg = read_ecg(PTBDB)
+    sub = ecg.select(["aVR", "v6"])
+    assert sub.leads == ("avr", "v6")
+    np.testing.assert_array_equal(sub.signal, ecg.signal[[3, 11]])
+    with pytest.raises(ECGReadError, match="V7"):
+        ecg.select(["V7"])
+
+
+def test_npy_round_trip_with_fs(tmp_path: Path) -> None:
+    x = np.random.default_rng(0).normal(size=(12, 1000)).astype(np.float32)
+    np.save(tmp_path / "a.npy", x)
+    ecg = read_ecg(tmp_path / "a.npy", fs=250)
+    np.testing.assert_array_equal(ecg.signal, x)
+    assert (ecg.fs, ecg.leads, ecg.id) == (250.0, STANDARD_LEADS, "a")
+
+
+def test_npz_round_trip_with_signal_fs_leads(tmp_path: Path) -> None:
+    x = np.random.default_rng(1).normal(size=(3, 700))
+    np.savez(tmp_path / "b.npz", signal=x, fs=360.0, leads=np.array(["MLII", "V5", "vx"]))
+    ecg = read_ecg(tmp_path / "b.npz")
+    np.testing.assert_array_equal(ecg.signal, x.astype(np.float32))
+    assert ecg.signal.dtype == np.float32
+    assert (ecg.fs, ecg.leads) == (360.0, ("MLII", "V5", "vx"))
+
+
+def test_npy_without_fs_says_so(tmp_path: Path) -> None:
+    p = tmp_path / "a.npy"
+    np.save(p, np.random.default_rng(0).normal(size=(12, 1000)))
+    with pytest.raises(ECGReadError, match="fs") as err:
+        read_ecg(p)
+    assert str(p) in str(err.value)
+
+
+def test_npy_without_lead_names_for_non_12_rows(tmp_path: Path) -> None:
+    p = tmp_path / "a.npy"
+    np.save(p, np.random.default_rng(0).normal(size=(3, 1000)))
+    with pytest.raises(ECGReadError, match="lead names"):
+        read_ecg(p, fs=100)
+    assert read_ecg(p, fs=100, leads=["I", "II", "V1"]).leads == ("I", "II", "V1")
+
+
+def _wrsamp(folder: Path, name: str, p_signal: np.ndarray, units: list[str],
+            leads: list[str], fs: int = 100, **kw: object) -> Path:
+    cwd = os.getcwd()
+    os.chdir(folder)  # wrsamp writes into the current directory in every wfdb version
+    try:
+        wfdb.wrsamp(name, fs=fs, units=units, sig_name=leads, p_signal=p_signal,
+                    fmt=["16"] * len(leads), **kw)
+    finally:
+        os.chdir(cwd)
+    return folder / name
+
+
+def test_microvolts_are_scaled_to_millivolts(tmp_path: Path) -> None:
+    uv = np.random.default_rng(2).normal(scale=800.0, size=(1000, 2))  # (samples, leads) in uV
+    rec = _wrsamp(tmp_path, "uvrec", uv, ["uV", "uV"], ["I", "II"])
+    assert "/uV" in rec.with_suffix(".hea").read_text()
+    ecg = read_ecg(rec)
+    np.testing.assert_allclose(ecg.signal, wfdb_oracle(rec) / 1000.0, rtol=1e-6)
+    # and close to what was written, up to wfdb's 16-bit quantisation
+    np.testing.assert_allclose(ecg.signal, uv.T / 1000.0, atol=0.01)
+
+
+# --- bad inputs: ECGReadError naming the file and the problem ---------------------------------
+
+def _message(path: object, **kw: object) -> str:
+    with pytest.raises(ECGReadError) as err:
+        read_ecg(path, **kw)  # type: ignore[arg-type]
+    return str(err.value)
+
+
+def test_missing_wfdb_record(tmp_path: Path) -> None:
+    msg = _message(tmp_path / "nowhere")
+    assert str(tmp_path / "nowhere") in msg and "no such" in msg
+
+
+def test_missing_numpy_file(tmp_path: Path) -> None:
+    msg = _message(tmp_path / "nowhere.npz")
+    assert str(tmp_path / "nowhere.npz") in msg and "no such" in msg
+
+
+def test_missing_dat_file(copy_record) -> None:
+    rec = copy_record(LR)
+    rec.with_suffix(".dat").unlink()
+    msg = _message(rec)
+    assert str(rec.with_suffix(".dat")) in msg and "missing" in msg
+
+
+def test_truncated_dat(copy_record) -> None:
+    rec = copy_record(LR)
+    dat = rec.with_suffix(".dat")
+    dat.write_bytes(dat.read_bytes()[: dat.stat().st_size // 2])
+    msg = _message(rec)
+    assert str(dat) in msg and "truncated" in msg and "12000 bytes" in msg
+
+
+def test_truncated_format_212_dat(copy_record) -> None:
+    rec = copy_record(MITDB)
+    dat = rec.with_suffix(".dat")
+    dat.write_bytes(dat.read_bytes()[:-3])  # one 212 frame (2 leads x 12 bits) short
+    msg = _message(rec)
+    assert str(dat) in msg and "truncated" in msg
+
+
+def test_header_promising_more_samples_than_the_dat_holds(copy_record) -> None:
+    rec = copy_record(LR)
+    hea = rec.with_suffix(".hea")
+    lines = hea.read_text().split("\n")
+    assert lines[0] == "00095_lr 12 100 1000"
+    lines[0] = "00095_lr 12 100 1500"
+    hea.write_text("\n".join(lines))
+    msg = _message(rec)
+    assert str(rec) in msg and "1500 samples" in msg
+
+
+def test_header_with_zero_sampling_rate(copy_record) -> None:
+    rec = copy_record(LR)
+    hea = rec.with_suffix(".hea")
+    lines = hea.read_text().split("\n")
+    lines[0] = "00095_lr 12 0 1000"
+    hea.write_text("\n".join(lines))
+    msg = _message(rec)
+    assert str(hea) in msg and "sampling" in msg and " 0" in msg
+
+
+def test_nan_in_npz(tmp_path: Path) -> None:
+    x = np.random.default_rng(3).normal(size=(2, 1000))
+    x[1, 17] = np.nan
+    p = tmp_path / "nan.npz"
+    np.savez(p, signal=x, fs=100.0, leads=np.array(["I", "II"]))
+    msg = _message(p)
+    assert str(p) in msg and "NaN" in msg and "II (1)" in msg
+
+
+def test_nan_in_wfdb_record(tmp_path: Path) -> None:
+    x = np.random.default_rng(4).normal(size=(1000, 2))
+    x[10:13, 0] = np.nan  # wfdb stores NaN as the format's invalid-sample value
+    rec = _wrsamp(tmp_path, "nanrec", x, ["mV", "mV"], ["I", "II"],
+                  adc_gain=[1000.0, 1000.0], baseline=[0, 0])
+    assert np.isnan(wfdb_oracle(rec)).sum() == 3
+    msg = _message(rec)
+    assert str(rec) in msg and "NaN" in msg and "I (3)" in msg
+
+
+def test_inf_in_npz(tmp_path: Path) -> None:
+    x = np.random.default_rng(3).normal(size=(12, 1000))
+    x[0, 0] = np.inf
+    p = tmp_path / "inf.npy"
+    np.save(p, x)
+    assert "non-finite" in _message(p, fs=100)
+
+
+def test_flat_line(tmp_path: Path) -> None:
+    p = tmp_path / "flat.npz"
+    np.savez(p, signal=np.full((3, 1000), 0.25), fs=100.0, leads=np.array(["I", "II", "V1"]))
+    msg = _message(p)
+    assert str(p) in msg and "flat" in msg
+
+
+def test_flat_standard_leads_with_a_moving_nonstandard_one(tmp_path: Path) -> None:
+    # only the standard leads count: a live Frank lead does not make a flat ECG usable
+    x = np.zeros((2, 1000))
+    x[1] = np.sin(np.arange(1000) / 10)
+    p = tmp_path / "flat2.npz"
+    np.savez(p, signal=x, fs=100.0, leads=np.array(["II", "vx"]))
+    assert "flat" in _message(p)
+
+
+def test_one_flat_lead_is_accepted(tmp_path: Path) -> None:
+    x = np.random.default_rng(5).normal(size=(2, 1000))
+    x[0] = 0.0
+    p = tmp_path / "oneflat.npz"
+    np.savez(p, signal=x, fs=100.0, leads=np.array(["I", "II"]))
+    assert read_ecg(p).n_leads == 2
+
+
+def test_zero_leads_without_names(tmp_path: Path) -> None:
+    p = tmp_path / "empty.npz"
+    np.savez(p, signal=np.zeros((0, 1000)), fs=100.0)
+    msg = _message(p)
+    assert str(p) in msg and "0 leads" in msg
+
+
+def test_zero_leads_with_empty_names(tmp_path: Path) -> None:
+    p = tmp_path / "empty.npz"
+    np.savez(p, signal=np.zeros((0, 1000)), fs=100.0, leads=np.array([], dtype=str))
+    msg = _message(p)
+    assert str(p) in msg and "empty" in msg and "0 leads" in msg
+
+
+def test_unknown_lead_names_only(tmp_path: Path) -> None:
+    p = tmp_path / "foo.npz"
+    x = np.random.default_rng(6).normal(size=(2, 1000))
+    np.savez(p, signal=x, fs=100.0, leads=np.array(["foo", "bar"]))
+    msg = _message(p)
+    assert str(p) in msg and "'foo'" in msg and "standard" in msg
+
+
+def test_npz_with_zero_sampling_rate(tmp_path: Path) -> None:
+    p = tmp_path / "fs0.npz"
+    x = np.random.default_rng(7).normal(size=(2, 1000))
+    np.savez(p, signal=x, fs=0.0, leads=np.array(["I", "II"]))
+    msg = _message(p)
+    assert str(p) in msg and "sampling rate is 0" in msg
+
+
+def test_npz_without_signal_array(tmp_path: Path) -> None:
+    p = tmp_path / "other.npz"
+    np.savez(p, data=np.zeros((12, 100)), fs=100.0)
+    msg = _message(p)
+    assert str(p) in msg and "'signal'" in msg
+
+
+def test_lead_count_mismatch(tmp_path: Path) -> None:
+    p = tmp_path / "mismatch.npz"
+    np.savez(p, signal=np.random.default_rng(8).normal(size=(3, 100)), fs=100.0,
+             leads=np.array(["I", "II"]))
+    msg = _message(p)
+    assert str(p) in msg and "3 signal rows but 2 lead names" in msg
+
+
+def test_ecg_rejects_bad_shapes_directly() -> None:
+    with pytest.raises(ECGReadError, match="expected a positive number"):
+        ECG(np.zeros((1, 10), np.float32), float("nan"), ("I",), "x")
+    with pytest.raises(ECGReadError, match="leads, samples"):
+        ECG(np.zeros(10, np.float32), 100.0, ("I",), "x")

@@ -53,9 +53,11 @@ def parse_folds(spec: str | Iterable[int] | None) -> set[int] | None:
                 folds.update(range(int(lo), int(hi) + 1))
             elif part:
                 folds.add(int(part))
+        if not folds:
+            raise ValueError("selects no fold")
     except ValueError as exc:
-        raise DataError(f"folds {spec!r} are not understood; expected e.g. '1-8' or '9' "
-                        f"or '1,3,5-7'") from exc
+        raise DataError(f"folds {spec!r} select nothing or are not understood; expected e.g. "
+                        f"'1-8' or '9' or '1,3,5-7'") from exc
     return folds
 
 

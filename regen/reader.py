@@ -87,7 +87,9 @@ def _signal_line(line: str) -> dict[str, str] | None:
     g = _GAIN.match(tok[2])
     if g is None:
         return None
-    return {"file": tok[0], "fmt": tok[1], "gain": g["gain"], "base": g["base"] or "",
+    # Without "(baseline)" WFDB takes the ADC zero (5th field) as the baseline.
+    zero = tok[4] if len(tok) > 4 else "0"
+    return {"file": tok[0], "fmt": tok[1], "gain": g["gain"], "base": g["base"] or zero,
             "units": g["units"] or "", "name": tok[8] if len(tok) == 9 else ""}
 
 

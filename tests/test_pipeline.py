@@ -204,3 +204,45 @@ def test_encoder_round_trip_and_fingerprint(tmp_path, home):
     with torch.no_grad():
         next(again.model.parameters()).add_(0.01)
     assert Encoder(again.model).fingerprint != enc.fingerprint
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh PostgreSQL database on 127.0.0.1:5432, dropped afterwards."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    name = f"regen_e2e_{uuid.uuid4().hex[:10]}"
+    for user in ("postgres", "root"):
+        admin = create_engine(f"postgresql+psycopg://{user}@127.0.0.1:5432/test",
+                              isolation_level="AUTOCOMMIT",
+                              connect_args={"connect_timeout": 3})
+        try:
+            with admin.connect() as c:
+                c.execute(text(f'CREATE DATABASE "{name}"'))
+            break
+        except Exception:
+            admin.dispose()
+    else:
+        pytest.skip("no PostgreSQL server accepting trust logins on 127.0.0.1:5432")
+    yield f"postgresql+psycopg://{user}@127.0.0.1:5432/{name}"
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_end_to_end_on_postgresql(tmp_path, corpus, queries, postgres_url):
+    settings = load_settings(tmp_path, database_url=postgres_url)
+    res = rebuild(settings, corpus[:80], data_source="sample", progress=False)
+    assert res.count == 80
+    again = rebuild(settings, corpus[:80], data_source="sample", progress=False)
+    assert again.up_to_date
+    with Regen.open(tmp_path, database_url=postgres_url) as rg:
+        r = rg.report(queries[0].path, k=5)
+    assert len(r.neighbours) == 5 and r.text
+    database = store.Database(postgres_url)
+    with database.session() as s:
+        assert s.query(store.GenerationLog).count() == 1
+        assert s.query(store.Record).count() == 80
+    database.dispose()

@@ -19,6 +19,8 @@ LR = SAMPLE / "records100" / "00000" / "00095_lr"
 HR = SAMPLE / "records500" / "00000" / "00095_hr"
 MITDB = DATA / "other" / "mitdb" / "100"
 PTBDB = DATA / "other" / "ptbdb" / "s0010_re"
+STANDARD_LEADS_AS_PTBXL = ("I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4",
+                           "V5", "V6")
 
 
 def wfdb_oracle(record: Path) -> np.ndarray:
@@ -43,6 +45,15 @@ def test_ptbxl_record_equals_wfdb(record: Path) -> None:
     assert ecg.leads == tuple(head.sig_name)
     assert ecg.n_samples == head.sig_len
     assert ecg.id == record.name
+
+
+def test_every_sample_record_equals_wfdb() -> None:
+    records = sorted(h.with_suffix("") for h in SAMPLE.glob("records*/*/*.hea"))
+    assert len(records) == 306  # 300 at 100 Hz and 6 at 500 Hz
+    for rec in records:
+        ecg = read_ecg(rec)
+        assert np.array_equal(ecg.signal, wfdb_oracle(rec)), rec
+        assert ecg.leads == STANDARD_LEADS_AS_PTBXL, rec
 
 
 def test_ptbxl_500hz_record() -> None:
@@ -143,6 +154,33 @@ def _wrsamp(folder: Path, name: str, p_signal: np.ndarray, units: list[str],
     finally:
         os.chdir(cwd)
     return folder / name
+
+
+def _edit_signal_lines(rec: Path, field: int, value: str) -> None:
+    hea = rec.with_suffix(".hea")
+    lines = hea.read_text().split("\n")
+    for i in range(1, len(lines)):
+        if lines[i].strip() and not lines[i].startswith("#"):
+            tok = lines[i].split()
+            tok[field] = value
+            lines[i] = " ".join(tok)
+    hea.write_text("\n".join(lines))
+
+
+@pytest.mark.parametrize("gain", ["1000.0(50)/mV", "1e3(0)/mV", "1000.0(0)", "0(0)/mV"])
+def test_header_gain_variants_equal_wfdb(copy_record, gain: str) -> None:
+    # baseline, scientific gain, units left out (mV), gain 0 (WFDB's default of 200)
+    rec = copy_record(LR)
+    _edit_signal_lines(rec, 2, gain)
+    np.testing.assert_allclose(read_ecg(rec).signal, wfdb_oracle(rec), rtol=1e-6, atol=1e-6)
+
+
+def test_baseline_defaults_to_adc_zero_like_wfdb(copy_record) -> None:
+    rec = copy_record(LR)
+    _edit_signal_lines(rec, 2, "1000.0/mV")  # no (baseline)
+    _edit_signal_lines(rec, 4, "100")        # ADC zero 100
+    assert wfdb.rdrecord(str(rec)).baseline[0] == 100
+    np.testing.assert_allclose(read_ecg(rec).signal, wfdb_oracle(rec), rtol=1e-6, atol=1e-6)
 
 
 def test_microvolts_are_scaled_to_millivolts(tmp_path: Path) -> None:

@@ -122,7 +122,9 @@ class Regen:
         text = row.reports.get(lang) or row.reports.get("orig") or ""
         scp = tuple(c for kind, c, _ in row.labels if kind == "scp")
         supers = tuple(c for kind, c, _ in row.labels if kind == "superclass")
-        return Neighbour(row.id, row.key, score, text, scp, supers, row.patient_id, row.path)
+        attrs = tuple((kind, c) for kind, c, _ in row.labels if kind not in ("scp", "superclass"))
+        return Neighbour(row.id, row.key, score, text, scp, supers, row.patient_id, row.path,
+                         attrs)
 
     def _corpus_identity(self, ecgs: Sequence[ECG]) -> list[tuple[int | None, str | None]]:
         """(record id, patient id) for queries that are files of the corpus, else (None, None)."""

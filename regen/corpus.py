@@ -28,6 +28,9 @@ class CorpusRecord:
     reports: dict[str, str]
     scp: dict[str, float] = field(default_factory=dict)
     superclasses: tuple[str, ...] = ()
+    # Other annotations as (kind, value): ("noise", "baseline drift"), ("axis", "LAD"),
+    # ("extra_systole", "VES"), ("pacemaker", "pacemaker"), ("infarction_stage", "Stadium III").
+    attributes: tuple[tuple[str, str], ...] = ()
 
     def report(self, language: str = "en") -> str:
         """The report in `language`, falling back to the original text."""
@@ -37,6 +40,34 @@ class CorpusRecord:
 def _clean(text: str) -> str:
     """Reports keep their words; runs of whitespace become one space."""
     return " ".join(text.split())
+
+
+_NOISE_COLUMNS = {"baseline_drift": "baseline drift", "static_noise": "static noise",
+                  "burst_noise": "burst noise", "electrodes_problems": "electrodes problems"}
+
+
+def ptbxl_attributes(row: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """PTB-XL's annotation columns as (kind, value) pairs; empty cells mean absent."""
+    out: list[tuple[str, str]] = []
+    for col, name in _NOISE_COLUMNS.items():
+        if (row.get(col) or "").strip(" ,"):
+            out.append(("noise", name))
+    beats = (row.get("extra_beats") or "").upper()
+    for code in ("SVES", "VES"):
+        if code in beats:
+            out.append(("extra_systole", code))
+    if beats.strip() and not any(k == "extra_systole" for k, _ in out):
+        out.append(("extra_systole", "ES"))
+    if (row.get("pacemaker") or "").strip():
+        out.append(("pacemaker", "pacemaker"))
+    axis = (row.get("heart_axis") or "").strip()
+    if axis:
+        out.append(("axis", axis))
+    for col in ("infarction_stadium1", "infarction_stadium2"):
+        stage = (row.get(col) or "").strip()
+        if stage:
+            out.append(("infarction_stage", stage))
+    return tuple(dict.fromkeys(out))
 
 
 def parse_folds(spec: str | Iterable[int] | None) -> set[int] | None:
@@ -129,7 +160,7 @@ def load_ptbxl(root: str | Path, *, folds: str | Iterable[int] | None = None, ra
         out.append(CorpusRecord(
             key=f"ptbxl:{ecg_id}", source="ptbxl", path=str(path),
             patient_id=str(int(float(patient))) if patient else None, split=str(fold),
-            reports=reports, scp=scp, superclasses=supers))
+            reports=reports, scp=scp, superclasses=supers, attributes=ptbxl_attributes(row)))
     return out
 
 

@@ -56,6 +56,7 @@ def _rows(records: Sequence[CorpusRecord], infos: Sequence[dict]) -> list[store.
     for rec, info in zip(records, infos):
         labels = [("scp", c, w) for c, w in rec.scp.items()]
         labels += [("superclass", c, None) for c in rec.superclasses]
+        labels += [(kind, value, None) for kind, value in rec.attributes]
         rows.append(store.RecordRow(
             key=rec.key, source=rec.source, path=str(Path(rec.path).resolve()), fs=info["fs"],
             n_leads=len(info["leads"]), lead_names=list(info["leads"]),
@@ -68,7 +69,8 @@ def content_hash(encoder: Encoder, factory: str, records: Sequence[CorpusRecord]
     """What a build contains: encoder, factory and the records' keys, paths and reports."""
     h = hashlib.sha256(f"{encoder.fingerprint}|{factory}".encode())
     for r in records:
-        h.update(f"|{r.key}|{r.path}|{sorted(r.reports.items())}|{sorted(r.scp.items())}".encode())
+        h.update(f"|{r.key}|{r.path}|{sorted(r.reports.items())}|{sorted(r.scp.items())}"
+                 f"|{r.attributes}".encode())
     return h.hexdigest()[:16]
 
 

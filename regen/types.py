@@ -21,10 +21,12 @@ class Neighbour:
     superclasses: tuple[str, ...] = ()
     patient_id: str | None = None
     path: str = ""
+    attributes: tuple[tuple[str, str], ...] = ()   # (kind, value): noise, axis, extra systoles
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["labels"], d["superclasses"] = list(self.labels), list(self.superclasses)
+        d["attributes"] = [list(a) for a in self.attributes]
         return d
 
 
@@ -51,3 +53,31 @@ class Report:
                 "neighbours": [n.to_json() for n in self.neighbours],
                 "prompt_hash": self.prompt_hash, "timings": self.timings,
                 "disclaimer": self.disclaimer}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer to a question about one or more ECGs. `options` is the chosen answer set
+    (ECG-QA style); `evidence` maps each candidate option to its support in [0, 1];
+    `neighbours[i]` are the neighbours retrieved for the i-th ECG."""
+
+    question: str
+    options: tuple[str, ...]
+    confidence: float
+    abstained: bool
+    neighbours: tuple[tuple[Neighbour, ...], ...]
+    evidence: dict[str, float] = field(default_factory=dict)
+    question_type: str | None = None
+    refiner: str = "knn-vote"
+    text: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+    disclaimer: str = DISCLAIMER
+
+    def to_json(self) -> dict[str, Any]:
+        return {"question": self.question, "options": list(self.options),
+                "text": self.text, "confidence": round(self.confidence, 4),
+                "abstained": self.abstained, "question_type": self.question_type,
+                "refiner": self.refiner,
+                "evidence": {k: round(v, 4) for k, v in self.evidence.items()},
+                "neighbours": [[n.to_json() for n in ns] for ns in self.neighbours],
+                "timings": self.timings, "disclaimer": self.disclaimer}

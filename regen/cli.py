@@ -16,6 +16,9 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_
                   help="Retrieval-augmented ECG reports: decision support, not diagnosis.")
 index_app = typer.Typer(no_args_is_help=True, help="Build and inspect the retrieval index.")
 app.add_typer(index_app, name="index")
+eval_app = typer.Typer(no_args_is_help=True, help="Measure report quality, robustness, "
+                       "retrieval and QA beside baselines.")
+app.add_typer(eval_app, name="eval")
 
 Home = Annotated[Path | None, typer.Option("--home", help="regen home (default $REGEN_HOME "
                                               "or ./.regen)")]
@@ -180,6 +183,72 @@ def logs(n: Annotated[int, typer.Option("-n", help="how many")] = 20, home: Home
             conf = "-" if r["confidence"] is None else f"{r['confidence']:.2f}"
             typer.echo(f"{r['id']:>5} {r['created_at'][:19]} {r['kind']:<7} {conf} "
                        f"{r['query'].get('source', '')}: {r['output'][:80]}")
+
+
+Data = Annotated[Path, typer.Option("--data", help="PTB-XL folder")]
+CorpusFolds = Annotated[str, typer.Option("--corpus-folds", help="folds indexed")]
+QueryFolds = Annotated[str, typer.Option("--query-folds", help="folds queried")]
+Out = Annotated[Path | None, typer.Option("--out", help="write NAME.json, .md and .png here")]
+K = Annotated[int, typer.Option("--k", "-k", help="neighbours")]
+
+
+def _emit(result: dict, json_out: bool, out: Path | None) -> None:
+    from regen.evalout import markdown, write
+
+    if out is not None:
+        for p in write(result, out):
+            _err(f"wrote {p}")
+    typer.echo(json.dumps(result, default=float) if json_out else markdown(result))
+
+
+@eval_app.command("report")
+def eval_report_cmd(data: Data, corpus_folds: CorpusFolds = "1-8", query_folds: QueryFolds = "9",
+                    lang: Annotated[str, typer.Option("--lang", help="en or orig")] = "en",
+                    refiner: Annotated[str | None, typer.Option(help="refiner")] = None,
+                    k: K = 10, json_out: Json = False, out: Out = None, home: Home = None,
+                    bert: Annotated[bool, typer.Option(help="BERTScore (slow)")] = True,
+                    limit: Annotated[int | None, typer.Option(help="first N queries")] = None
+                    ) -> None:
+    """Generate reports for the query folds and score them against the references."""
+    from regen.evaluate import eval_report
+    from regen.settings import load_settings
+
+    settings = load_settings(home, refiner=refiner)
+    _emit(eval_report(settings, data, corpus_folds=corpus_folds, query_folds=query_folds,
+                      language=lang, k=k, bert=bert, limit=limit, log=_err), json_out, out)
+
+
+@eval_app.command("classify")
+def eval_classify_cmd(data: Data, corpus_folds: CorpusFolds = "1-8",
+                      query_folds: QueryFolds = "9",
+                      leads: Annotated[str | None, typer.Option(
+                          help="query leads, e.g. II or I,II,V2")] = None,
+                      noise: Annotated[float | None, typer.Option(
+                          help="white noise added to queries, SNR in dB")] = None,
+                      k: K = 10, json_out: Json = False, out: Out = None,
+                      home: Home = None) -> None:
+    """kNN macro ROC-AUC over the five superclasses, with lead subsets and noise."""
+    from regen.evaluate import eval_classify
+    from regen.settings import load_settings
+
+    _emit(eval_classify(load_settings(home), data, corpus_folds=corpus_folds,
+                        query_folds=query_folds, leads=leads, snr_db=noise, k=k, log=_err),
+          json_out, out)
+
+
+@eval_app.command("retrieval")
+def eval_retrieval_cmd(data: Data, corpus_folds: CorpusFolds = "1-8",
+                       query_folds: QueryFolds = "9", k: K = 10,
+                       factory: Annotated[str, typer.Option(
+                           help="approximate index to compare with exact")] = "HNSW32",
+                       json_out: Json = False, out: Out = None, home: Home = None) -> None:
+    """precision@k of label agreement, recall@k of an approximate index against exact."""
+    from regen.evaluate import eval_retrieval
+    from regen.settings import load_settings
+
+    _emit(eval_retrieval(load_settings(home), data, corpus_folds=corpus_folds,
+                         query_folds=query_folds, k=k, factory=factory, log=_err),
+          json_out, out)
 
 
 def main() -> None:

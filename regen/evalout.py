@@ -1,0 +1,92 @@
+"""Writing eval results: JSON for machines, a markdown table for people, a plot where people
+would rather look (per-class bars of the system beside its baselines)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+REPORT_COLS = ("bleu1", "bleu4", "rouge_l", "meteor", "cider", "bertscore", "label_f1_macro")
+
+
+def _fmt(v: object) -> str:
+    return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+def markdown(result: dict) -> str:
+    task = result["task"]
+    if task == "report":
+        cols = [c for c in REPORT_COLS if c in result]
+        rows = [(f"regen ({result['refiner']})", result)]
+        rows += [(name, r) for name, r in result["baselines"].items()]
+        lines = ["| system | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+        lines += ["| " + name + " | " + " | ".join(_fmt(r.get(c, "")) for c in cols) + " |"
+                  for name, r in rows]
+        head = (f"Report quality, {result['language']}, folds {result['query_folds']} "
+                f"(n={result['n']}) against corpus folds {result['corpus_folds']}, "
+                f"k={result['k']}; abstained {result['abstained']}.")
+        if "bertscore_model" in result:
+            head += f" BERTScore model: {result['bertscore_model']}."
+        return head + "\n\n" + "\n".join(lines) + "\n"
+    if task == "classify":
+        cls = list(result["per_class"])
+        lines = ["| system | macro AUC | " + " | ".join(cls) + " |",
+                 "|---" * (len(cls) + 2) + "|"]
+        for name, r in [("regen kNN", result)] + list(result["baselines"].items()):
+            lines.append(f"| {name} | {r['macro_auc']:.4f} | "
+                         + " | ".join(f"{r['per_class'][c]:.4f}" for c in cls) + " |")
+        return (f"kNN classification (k={result['k']}, n={result['n']}), leads "
+                f"{','.join(result['leads'])}, noise {result['noise_snr_db']} dB SNR.\n\n"
+                + "\n".join(lines) + "\n")
+    keys = [k for k, v in result.items() if isinstance(v, float | int) and k != "k"]
+    return (f"{task} (k={result.get('k')})\n\n| metric | value |\n|---|---|\n"
+            + "\n".join(f"| {k} | {_fmt(result[k])} |" for k in keys) + "\n")
+
+
+def plot(result: dict, path: Path) -> Path | None:
+    """Grouped per-class bars: label F1 (report) or ROC-AUC (classify)."""
+    if result["task"] == "report":
+        series = {f"regen ({result['refiner']})": result["label_f1_per_class"]}
+        series.update({n: r["label_f1_per_class"] for n, r in result["baselines"].items()})
+        ylabel = "label F1 (report labeller)"
+    elif result["task"] == "classify":
+        series = {"regen kNN": result["per_class"]}
+        series.update({n: r["per_class"] for n, r in result["baselines"].items()})
+        ylabel = "ROC-AUC"
+    else:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    classes = list(next(iter(series.values())))
+    width = 0.8 / len(series)
+    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(classes) * len(series) / 2 + 3), 4))
+    for i, (name, vals) in enumerate(series.items()):
+        x = np.arange(len(classes)) + i * width
+        ax.bar(x, [vals[c] if vals[c] == vals[c] else 0 for c in classes], width, label=name)
+    ax.set_xticks(np.arange(len(classes)) + width * (len(series) - 1) / 2)
+    ax.set_xticklabels(classes, rotation=45, ha="right", fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=7)
+    ax.set_title(f"regen eval {result['task']}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write(result: dict, out: str | Path, name: str | None = None) -> list[Path]:
+    """OUT/NAME.json, OUT/NAME.md and (where it helps) OUT/NAME.png; returns the paths."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    name = name or result["task"]
+    paths = [out / f"{name}.json", out / f"{name}.md"]
+    paths[0].write_text(json.dumps(result, indent=2, default=float) + "\n")
+    paths[1].write_text(markdown(result))
+    png = plot(result, out / f"{name}.png")
+    return paths + ([png] if png else [])

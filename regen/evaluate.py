@@ -1,0 +1,241 @@
+"""`regen eval`: report quality, kNN classification robustness and retrieval quality on a PTB-XL
+split, each beside baselines measured in the same run. How every number is computed is written
+next to it here and in docs/EVALUATION.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from regen.api import Regen
+from regen.baselines import RawSignalEmbedder, most_frequent, random_reports
+from regen.corpus import SUPERCLASSES, CorpusRecord, load_ptbxl
+from regen.dataset import prepare_records, superclass_matrix
+from regen.ecg import ECG, STANDARD_LEADS, standard_lead
+from regen.errors import ConfigError, DataError
+from regen.metrics import knn_label_scores, macro_auc
+from regen.reader import read_ecg
+from regen.rebuild import rebuild
+from regen.settings import Settings
+
+
+def eval_home(settings: Settings, data: Path, folds: str, rate: int) -> Path:
+    """A home of its own for each evaluated corpus, so eval never touches the user's index."""
+    slug = hashlib.sha256(f"{Path(data).resolve()}|{folds}|{rate}".encode()).hexdigest()[:10]
+    return settings.home / "eval" / f"ptbxl-{folds.replace(',', '_')}-{rate}hz-{slug}"
+
+
+def corpus_index(settings: Settings, data: Path, folds: str, rate: int = 100,
+                 log: Callable[[str], None] = lambda m: None) -> tuple[Path, list[CorpusRecord]]:
+    """Build (or reuse, when up to date) the index of the corpus folds; returns (home, records)."""
+    records = load_ptbxl(data, folds=folds, rate=rate)
+    if not records:
+        raise DataError(f"{data}: no records with signals in folds {folds} at {rate} Hz")
+    home = eval_home(settings, data, folds, rate)
+    rebuild(replace(settings, home=home), records, data_source=f"{data}:{folds}:{rate}",
+            progress=False, log=log)
+    return home, records
+
+
+def label_oracle(query: CorpusRecord, corpus: Sequence[CorpusRecord], language: str) -> str:
+    """The report of a corpus ECG with the same SCP codes (else the highest Jaccard overlap);
+    among equals, the most common report text, so the oracle is as typical as possible."""
+    q = set(query.scp)
+    best, cands = -1.0, []
+    for r in corpus:
+        c = set(r.scp)
+        jac = len(q & c) / len(q | c) if q | c else 1.0
+        if jac > best:
+            best, cands = jac, [r]
+        elif jac == best:
+            cands.append(r)
+    return most_frequent([r.report(language) for r in cands])
+
+
+# -- report quality ----------------------------------------------------------------------------
+
+def _score_texts(hyps: Sequence[str], refs: Sequence[str], *, bert: bool,
+                 meteor: bool) -> dict:
+    from regen.labeller import LABELS, label_f1, label_report
+    from regen.textmetrics import text_metrics
+
+    out = text_metrics(hyps, refs, bert=bert, meteor=meteor)
+    lab = label_f1([label_report(h) for h in hyps], [label_report(r) for r in refs])
+    out["label_f1_macro"] = lab.macro_f1
+    out["label_f1_per_class"] = {c: round(lab.per_label[c]["f1"], 4) for c in LABELS}
+    return out
+
+
+def eval_report(settings: Settings, data: Path, *, corpus_folds: str = "1-8",
+                query_folds: str = "9", language: str = "en", k: int = 10, bert: bool = True,
+                meteor: bool = True, limit: int | None = None,
+                log: Callable[[str], None] = lambda m: None) -> dict:
+    """Generate a report for every query-fold ECG with a reference in `language` and score it
+    against that reference, beside the baselines. Returns the JSON-ready result."""
+    if language not in ("en", "orig"):
+        raise ConfigError(f"--lang {language!r}; expected 'en' or 'orig'")
+    home, corpus = corpus_index(settings, data, corpus_folds, log=log)
+    queries = [q for q in load_ptbxl(data, folds=query_folds) if q.reports.get(language)]
+    queries = queries[:limit] if limit else queries
+    if not queries:
+        raise DataError(f"{data}: no fold-{query_folds} ECGs with a '{language}' report")
+    corpus = [r for r in corpus if r.report(language)]
+    refs = [q.reports[language] for q in queries]
+    log(f"eval report: {len(corpus)} corpus ECGs, {len(queries)} queries, k={k}")
+    t0 = time.perf_counter()
+    with Regen.open(home, k=k, language=language, refiner=settings.refiner,
+                    min_confidence=settings.min_confidence) as rg:
+        reports = list(rg.reports([q.path for q in queries], log=False))
+        refiner = rg.refiner.name
+    gen_s = time.perf_counter() - t0
+    hyps = [r.text for r in reports]
+    result = {"task": "report", "refiner": refiner, "language": language, "k": k,
+              "corpus_folds": corpus_folds, "query_folds": query_folds,
+              "n_corpus": len(corpus), **_score_texts(hyps, refs, bert=bert, meteor=meteor),
+              "abstained": int(sum(r.abstained for r in reports)),
+              "mean_confidence": float(np.mean([r.confidence for r in reports])),
+              "seconds_per_report": gen_s / len(queries)}
+    answered = [i for i, r in enumerate(reports) if not r.abstained]
+    if answered and len(answered) < len(reports):
+        sub = _score_texts([hyps[i] for i in answered], [refs[i] for i in answered],
+                           bert=False, meteor=False)
+        result["answered_only"] = {"n": len(answered), "bleu4": sub["bleu4"],
+                                   "rouge_l": sub["rouge_l"],
+                                   "label_f1_macro": sub["label_f1_macro"]}
+    texts = [r.report(language) for r in corpus]
+    baselines = {
+        "retrieval_top1": [r.neighbours[0].report if r.neighbours else "" for r in reports],
+        "random": random_reports(texts, len(queries), seed=0),
+        "most_frequent": [most_frequent(texts)] * len(queries),
+        "raw_signal_nn": _raw_nn_reports(settings, corpus, queries, language),
+        "label_oracle": [label_oracle(q, corpus, language) for q in queries],
+    }
+    result["baselines"] = {name: _score_texts(h, refs, bert=bert, meteor=meteor)
+                           for name, h in baselines.items()}
+    return result
+
+
+def _raw_nn_reports(settings: Settings, corpus: Sequence[CorpusRecord],
+                    queries: Sequence[CorpusRecord], language: str) -> list[str]:
+    """Top-1 report under cosine of flattened, per-lead z-scored signals (exact search)."""
+    from regen.encoder import EncoderConfig
+
+    cfg = EncoderConfig()
+    cp, ck, _ = prepare_records(corpus, cfg, progress=False)
+    qp, _, _ = prepare_records(queries, cfg, progress=False)
+    raw = RawSignalEmbedder()
+    sims = raw.embed(qp) @ raw.embed(cp).T
+    return [ck[int(i)].report(language) for i in sims.argmax(1)]
+
+
+# -- classification robustness -----------------------------------------------------------------
+
+def parse_leads(spec: str | None) -> tuple[str, ...] | None:
+    """'II' | 'I,II,V2' | 'all' | None -> standard lead names (None: all recorded leads)."""
+    if spec is None or spec.strip().lower() in ("", "all", "12"):
+        return None
+    names = []
+    for part in spec.split(","):
+        std = standard_lead(part.strip())
+        if std is None:
+            raise ConfigError(f"--leads {spec!r}: {part.strip()!r} is not one of "
+                              f"{', '.join(STANDARD_LEADS)}")
+        names.append(std)
+    return tuple(dict.fromkeys(names))
+
+
+def degrade(ecg: ECG, leads: tuple[str, ...] | None, snr_db: float | None,
+            rng: np.random.Generator) -> ECG:
+    """The query as a worse device would record it: only `leads`, white noise at `snr_db`
+    (relative to each lead's own power)."""
+    if leads is not None:
+        ecg = ecg.select(leads)
+    if snr_db is None:
+        return ecg
+    power = (ecg.signal.astype(np.float64) ** 2).mean(axis=1, keepdims=True)
+    noise = rng.normal(size=ecg.signal.shape) * np.sqrt(power / 10 ** (snr_db / 10))
+    return ECG((ecg.signal + noise).astype(np.float32), ecg.fs, ecg.leads, ecg.id, ecg.source,
+               dict(ecg.meta))
+
+
+def eval_classify(settings: Settings, data: Path, *, corpus_folds: str = "1-8",
+                  query_folds: str = "9", leads: str | None = None,
+                  snr_db: float | None = None, k: int = 10, seed: int = 0,
+                  log: Callable[[str], None] = lambda m: None) -> dict:
+    """kNN over the index: each query's superclass scores are the softmax(score/0.1)-weighted
+    share of its k neighbours having the class; macro ROC-AUC over the five superclasses.
+    Lead subset and noise are applied to the queries only; the raw-signal kNN is measured on
+    the same degraded queries."""
+    home, corpus = corpus_index(settings, data, corpus_folds, log=log)
+    queries = load_ptbxl(data, folds=query_folds)
+    lead_names = parse_leads(leads)
+    rng = np.random.default_rng(seed)
+    ecgs = [degrade(read_ecg(q.path), lead_names, snr_db, rng) for q in queries]
+    y = superclass_matrix(queries)
+    with Regen.open(home, k=k) as rg:
+        hits = rg.retrieve_many(ecgs, k)
+    sims = np.array([[n.score for n in h] for h in hits], dtype=np.float32)
+    lab = np.array([[[c in n.superclasses for c in SUPERCLASSES] for n in h] for h in hits],
+                   dtype=np.float32)
+    auc, per = macro_auc(y, knn_label_scores(sims, lab))
+    # Raw-signal kNN on the same degraded queries (exact cosine, same weights).
+    from regen.encoder import EncoderConfig
+    from regen.prepare import prepare
+
+    cfg = EncoderConfig()
+    cp, ck, _ = prepare_records(corpus, cfg, progress=False)
+    raw = RawSignalEmbedder()
+    zq = raw.embed([prepare(e, fs=cfg.fs, window_s=cfg.window_s, band=cfg.band) for e in ecgs])
+    s = zq @ raw.embed(cp).T
+    top = np.argsort(-s, axis=1)[:, :k]
+    raw_auc, raw_per = macro_auc(y, knn_label_scores(np.take_along_axis(s, top, 1),
+                                                     superclass_matrix(ck)[top]))
+    return {"task": "classify", "leads": list(lead_names or STANDARD_LEADS),
+            "noise_snr_db": snr_db, "k": k, "n": len(queries), "n_corpus": len(corpus),
+            "macro_auc": auc, "per_class": dict(zip(SUPERCLASSES, per)),
+            "baselines": {"raw_signal_knn": {"macro_auc": raw_auc,
+                                             "per_class": dict(zip(SUPERCLASSES, raw_per))}}}
+
+
+# -- retrieval ---------------------------------------------------------------------------------
+
+def eval_retrieval(settings: Settings, data: Path, *, corpus_folds: str = "1-8",
+                   query_folds: str = "9", k: int = 10, factory: str = "HNSW32",
+                   log: Callable[[str], None] = lambda m: None) -> dict:
+    """precision@k: mean share of a query's k neighbours that share at least one superclass
+    with it (and, stricter, the same superclass set); recall@k: overlap of `factory`'s top-k
+    with exact search over the same embeddings."""
+    from index import VectorIndex, exact_search, recall_at_k
+
+    home, corpus = corpus_index(settings, data, corpus_folds, log=log)
+    queries = load_ptbxl(data, folds=query_folds)
+    with Regen.open(home, k=k) as rg:
+        hits = rg.retrieve_many([q.path for q in queries], k)
+        ids = rg.index.ids
+        vecs = np.stack([rg.index.reconstruct(int(i)) for i in ids])
+        zq = rg.embed([read_ecg(q.path) for q in queries])
+        fp = rg.encoder.fingerprint
+    any_share = [np.mean([bool(set(n.superclasses) & set(q.superclasses)) for n in h])
+                 for q, h in zip(queries, hits)]
+    same_set = [np.mean([set(n.superclasses) == set(q.superclasses) for n in h])
+                for q, h in zip(queries, hits)]
+    prior = Counter(c for r in corpus for c in r.superclasses)
+    approx = VectorIndex.create(vecs.shape[1], factory=factory, encoder_fingerprint=fp)
+    t0 = time.perf_counter()
+    approx.add(vecs, ids)
+    build_s = time.perf_counter() - t0
+    _, a_ids = approx.search(zq, k)
+    _, e_pos = exact_search(vecs, zq, k)
+    return {"task": "retrieval", "k": k, "n": len(queries), "n_corpus": len(corpus),
+            "precision_at_k_any_superclass": float(np.mean(any_share)),
+            "precision_at_k_same_superclasses": float(np.mean(same_set)),
+            "factory": factory, "recall_at_k_vs_exact": recall_at_k(a_ids, ids[e_pos]),
+            "approx_build_s": build_s,
+            "corpus_superclass_prevalence": {c: prior[c] / len(corpus) for c in SUPERCLASSES}}

@@ -22,7 +22,7 @@ demo: venv
 	$(BIN)/regen index rebuild --data data/ptbxl-sample --folds 1-8 --home $(HOME_DIR)
 	$(BIN)/regen report $(QUERY) --home $(HOME_DIR)
 
-test: venv
+test: venv nltk_data
 	$(BIN)/python -m pytest -q
 
 lint: venv
@@ -32,6 +32,11 @@ lint: venv
 PTBXL ?= data/ptbxl-sample
 bench: venv
 	$(BIN)/python bench/report_quality.py --data $(PTBXL)
+
+# WordNet 3.0 for METEOR, from Debian's wordnet-base (apt-get), laid out as NLTK data.
+.PHONY: nltk_data
+nltk_data: venv
+	bash scripts/setup_nltk_data.sh nltk_data
 
 clean:
 	rm -rf $(HOME_DIR) .pytest_cache

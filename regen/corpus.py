@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,7 +55,7 @@ def ptbxl_attributes(row: dict[str, str]) -> tuple[tuple[str, str], ...]:
             out.append(("noise", name))
     beats = (row.get("extra_beats") or "").upper()
     for code in ("SVES", "VES"):
-        if code in beats:
+        if re.search(rf"(?<![A-Z]){code}", beats):    # "VES" must not match inside "SVES"
             out.append(("extra_systole", code))
     if beats.strip() and not any(k == "extra_systole" for k, _ in out):
         out.append(("extra_systole", "ES"))

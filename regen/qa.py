@@ -1,0 +1,410 @@
+"""Question answering by a kNN vote over retrieved neighbours' labels (ECG-QA style).
+
+A question becomes a `ParsedQuestion`: which answer group it asks about (SCP statements, noise,
+heart axis, ...) and which candidate answers. Each candidate gets the similarity-weighted share of
+the neighbours whose labels contain it (weights: softmax of cosine score / 0.05, as the consensus
+refiner uses); verify says "yes" at a share of 0.5 or more and "not sure" near 0.5, choose and
+query keep the candidates with a share of 0.5 or more. Answer strings are ECG-QA's
+(`regen.qa_data`), so answers can be scored against ECG-QA's gold by exact set match.
+
+Not answerable from labels, and skipped by `evaluate_qa`: numeric_feature questions (ECG-QA
+measured intervals from the signal) and lead-specific questions ("... in lead aVL?"), because
+the corpus keeps which noise or finding a record has, not in which leads.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from regen.corpus import CorpusRecord
+from regen.qa_data import (
+    ALL_SCP_NAMES,
+    ANY_KIND,
+    AXIS_NAMES,
+    DIAGNOSTIC_NAMES,
+    EXTRA_SYSTOLE_NAMES,
+    FORM_NAMES,
+    NOISE_NAMES,
+    RHYTHM_NAMES,
+    SCP_NAMES,
+    SINGLE_ANSWER_GROUPS,
+    STAGE_NAMES,
+    SUPERCLASS_NAMES,
+    TEMPLATES,
+    QAItem,
+    neighbour_answers,
+    verify_gold,
+)
+from regen.refine import neighbour_weights
+from regen.types import Answer, Neighbour
+
+if TYPE_CHECKING:    # the API pulls in torch; answering a question does not need it
+    from regen.api import Regen
+
+
+@dataclass(frozen=True)
+class ParsedQuestion:
+    """What a question asks. options: verify (attribute,), choose (a, b), query: the candidates.
+    relation (comparisons of two ECGs): "new" (in the second, not the first), "resolved" (in the
+    first, not the second) or "persisting" (in both)."""
+
+    question_type: str
+    attribute_type: str
+    group: str
+    options: tuple[str, ...]
+    question: str = ""
+    relation: str | None = None
+    template_id: int | None = None
+
+    @property
+    def kind(self) -> str:
+        """"verify", "choose" or "query"."""
+        return self.question_type.rsplit("-", 1)[-1]
+
+
+# -- matching free text to the answer vocabulary ------------------------------------------------
+
+_ATTRIBUTE_TYPE = {"scp_code": "scp_code", "superclass": "scp_code", "noise": "noise",
+                   "heart_axis": "heart_axis", "stage_of_infarction": "stage_of_infarction",
+                   "extra_systole": "extra_systole"}
+_VOCAB: dict[str, tuple[str, ...]] = {
+    "scp_code": tuple(SCP_NAMES.values()), "superclass": tuple(SUPERCLASS_NAMES.values()),
+    "noise": NOISE_NAMES + ("any kind of noises",), "heart_axis": AXIS_NAMES,
+    "stage_of_infarction": STAGE_NAMES[:3],
+    "extra_systole": tuple(EXTRA_SYSTOLE_NAMES.values()) + ("any kind of extra systoles",)}
+_ALIASES = {
+    "lbbb": "complete left bundle branch block", "rbbb": "complete right bundle branch block",
+    "af": "atrial fibrillation", "afib": "atrial fibrillation", "a fib": "atrial fibrillation",
+    "lad": "left axis deviation", "rad": "right axis deviation", "normal": "normal ecg",
+    "normal axis": "normal heart axis", "mi": "myocardial infarction",
+    "infarction": "myocardial infarction", "noise": "any kind of noises",
+    "noises": "any kind of noises", "any noise": "any kind of noises",
+    "any kind of noise": "any kind of noises", "extra systoles": "any kind of extra systoles",
+    "electrode problems": "electrodes problems", "drift": "baseline drift",
+}
+_STOP = {"a", "an", "the", "any", "some", "signs", "sign", "evidence", "symptoms", "symptom",
+         "features", "of"}
+_LEAD = re.compile(r"\bin (?:lead (?:iii|ii|i|avr|avl|avf|v[1-6])|limb leads|chest leads)\b")
+
+
+def _norm(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z0-9/]+", " ", text.lower()).split())
+
+
+def _group_of(name: str) -> str:
+    return next(g for g, names in _VOCAB.items() if name in names)
+
+
+def match_attribute(text: str, options: Sequence[str] | None = None) -> tuple[str, str] | None:
+    """(group, ECG-QA name) for an attribute named in free text, or None.
+
+    Exact names, SCP codes ("CLBBB") and a few aliases first; then the candidate explaining most
+    of the words (ignoring "any", "signs of", ...), ties broken by token F1 and character
+    similarity: "left bundle branch block" -> "complete left bundle branch block".
+    """
+    q = _norm(text)
+    names = [n for ns in _VOCAB.values() for n in ns]
+    if options is not None:
+        names = [n for n in names if n in set(options)]
+    by_norm = {_norm(n): n for n in names}
+    by_norm.update({_norm(c): n for c, n in SCP_NAMES.items() if n in names})
+    by_norm.update({a: n for a, n in _ALIASES.items() if n in names})
+    if q in by_norm:
+        return _group_of(by_norm[q]), by_norm[q]
+    qt = set(q.split()) - _STOP
+    if not qt:
+        return None
+    best, best_key = None, (0.0, 0.0)
+    for n in names:
+        nt = set(_norm(n).split())
+        common = len(qt & nt)
+        cover = common / len(qt)
+        score = 0.5 * (2 * common / (len(qt) + len(nt))) + 0.5 * SequenceMatcher(
+            None, q, _norm(n)).ratio()
+        if (cover, score) > best_key:
+            best, best_key = n, (cover, score)
+    cover, score = best_key
+    if best is None or not ((cover == 1.0 and score >= 0.5) or (cover >= 0.5 and score >= 0.65)):
+        return None
+    return _group_of(best), best
+
+
+_QUERY_TOPICS = (("noise", "noise", NOISE_NAMES), ("axis", "heart_axis", AXIS_NAMES),
+                 ("extra systole", "extra_systole", tuple(EXTRA_SYSTOLE_NAMES.values())),
+                 ("extrasystole", "extra_systole", tuple(EXTRA_SYSTOLE_NAMES.values())),
+                 ("stage", "stage_of_infarction", STAGE_NAMES),
+                 ("rhythm", "scp_code", RHYTHM_NAMES),
+                 ("form", "scp_code", FORM_NAMES), ("diagnos", "scp_code", DIAGNOSTIC_NAMES),
+                 ("superclass", "superclass", tuple(SUPERCLASS_NAMES.values())),
+                 ("symptom", "scp_code", ALL_SCP_NAMES), ("finding", "scp_code", ALL_SCP_NAMES),
+                 ("abnormalit", "scp_code", ALL_SCP_NAMES))
+_ECG = r"(?:this|the|my) (?:ecg|ekg|electrocardiogram|tracing|recording)"
+_CHOOSE = re.compile(rf"^(?:which|what) (?P<what>.+?) (?:does|do|is) {_ECG}"
+                     rf"(?: (?:show|have|display)s?)?,? (?P<a>.+?),? or (?P<b>.+)$")
+_QUERY = re.compile(rf"^(?:what|which) (?:kinds? of |types? of |sorts? of )?(?P<what>.+?) "
+                    rf"(?:does|do|is|are|can you see (?:in|on)) {_ECG}.*$"
+                    rf"|^what is the (?P<axis>(?:heart |electrical |qrs )?axis)\b.*$")
+_VERIFY = (
+    re.compile(rf"^(?:does|do|did|can|could) {_ECG} (?:show|have|display|demonstrate|contain|"
+               rf"indicate|reveal|suggest)s? (?P<a>.+)$"),
+    re.compile(rf"^is there (?P<a>.+?)(?: (?:on|in) {_ECG})?$"),
+    re.compile(rf"^is {_ECG} (?:showing |consistent with |compatible with )?(?P<a>.+)$"),
+    re.compile(r"^is (?:this|it) (?P<a>(?:a )?normal(?: ecg| ekg)?)$"),
+)
+
+
+def parse_question(text: str, options: Sequence[str] | None = None) -> ParsedQuestion | None:
+    """Match a free-text question about one ECG to a verify, choose or query question on SCP
+    statements, noise, heart axis, extra systoles or infarction stage; None when nothing matches
+    (the caller then answers in free text). `options` restricts the attributes it may name."""
+    q = " ".join(text.strip().lower().rstrip("?.! ").split())
+    if _LEAD.search(q):
+        return None      # lead-level attributes are not stored
+    if m := _CHOOSE.match(q):
+        a, b = match_attribute(m["a"], options), match_attribute(m["b"], options)
+        if a and b and a[0] == b[0] and a[1] != b[1]:
+            return ParsedQuestion("single-choose", _ATTRIBUTE_TYPE[a[0]], a[0], (a[1], b[1]),
+                                  text)
+    if m := _QUERY.match(q):
+        what = m["axis"] or m["what"]
+        for key, group, names in _QUERY_TOPICS:
+            if key in what:
+                opts = tuple(n for n in names if options is None or n in options) or names
+                return ParsedQuestion("single-query", _ATTRIBUTE_TYPE[group], group, opts, text)
+    for pattern in _VERIFY:
+        if m := pattern.match(q):
+            a = re.sub(rf"\s+(?:on|in) {_ECG}$|\s+present$", "", m["a"])
+            a = re.sub(r"^(?:any )?(?:signs?|symptoms?|evidence|features?) of ", "", a)
+            if found := match_attribute(a, options):
+                group, name = found
+                if name in ANY_KIND:
+                    group = ANY_KIND[name]
+                return ParsedQuestion("single-verify", _ATTRIBUTE_TYPE[group], group, (name,),
+                                      text)
+    return None
+
+
+def _comparison(item: QAItem) -> ParsedQuestion | None:
+    """Comparison questions by their wording: "still" -> persisting, "... become normal" ->
+    resolved, "now abnormal" / "newly" -> new. The attribute type comes from the item."""
+    q, group = item.question.lower(), item.attribute_type
+    if group not in _VOCAB or group == "superclass":
+        return None
+    if "still" in q or "both" in q:
+        relation = "persisting"
+    elif re.search(r"no longer|disappear|become normal|now normal|resolved", q):
+        relation = "resolved"
+    elif re.search(r"newly|\bnew\b|now (?:considered )?abnormal|appear", q):
+        relation = "new"
+    else:
+        return None
+    names = ALL_SCP_NAMES if group == "scp_code" else _VOCAB[group]
+    if item.question_type.endswith("verify"):
+        inside = [n for n in names if n in q]
+        if not inside:
+            return None
+        names = (max(inside, key=len),)
+    return ParsedQuestion(item.question_type, item.attribute_type, group, tuple(names),
+                          item.question, relation, item.template_id)
+
+
+def item_question(item: QAItem) -> ParsedQuestion | None:
+    """The ParsedQuestion of a QA item, or None when labels cannot answer it."""
+    if item.attribute_type == "numeric_feature" or _LEAD.search(item.question.lower()):
+        return None
+    if item.question_type.startswith("comparison"):
+        return _comparison(item)
+    t = TEMPLATES.get(item.template_id)
+    if t is not None and t.question_type == item.question_type and (
+            item.source == "derived" or t.wording == "ecgqa"):
+        opts = t.options if t.question_type == "single-query" else tuple(item.attribute or ())
+        if opts:
+            group = ANY_KIND.get(opts[0], t.group)
+            return ParsedQuestion(t.question_type, t.attribute_type, group, opts, item.question,
+                                  None, t.template_id)
+    parsed = parse_question(item.question, item.attribute)
+    if parsed is None or parsed.question_type != item.question_type:
+        return None
+    return ParsedQuestion(parsed.question_type, parsed.attribute_type, parsed.group,
+                          parsed.options, parsed.question, None, item.template_id)
+
+
+def label_answer(q: ParsedQuestion, truths: Sequence[Mapping[str, set[str]]]) -> tuple[str, ...]:
+    """The answer the labels themselves give (truths[i]: `record_answers` of the i-th ECG), by
+    the same rules as the vote: ECG-QA's derivation, for checking gold answers."""
+    if q.kind == "verify" and not q.relation:
+        return (verify_gold(q.group, q.options[0], truths[0]),)
+
+    def has(truth: Mapping[str, set[str]], o: str) -> bool:
+        return bool(truth[ANY_KIND[o]]) if o in ANY_KIND else o in truth[q.group]
+
+    if q.relation:
+        first, second = ({o: float(has(t, o)) for o in q.options} for t in truths)
+        shown = {o for o, v in _combine(q.relation, first, second).items() if v}
+    else:
+        shown = {o for o in q.options if has(truths[0], o)}
+    if q.kind == "verify":
+        return ("yes",) if shown else ("no",)
+    return tuple(o for o in q.options if o in shown) or ("none",)
+
+
+# -- the vote ------------------------------------------------------------------------------------
+
+def _shares(q: ParsedQuestion, nbrs: Sequence[Neighbour],
+            temperature: float) -> dict[str, float] | None:
+    """Similarity-weighted share of the neighbours whose answers contain each option; None when
+    no neighbour says anything about the group (e.g. none has a known heart axis)."""
+    answers = [neighbour_answers(n)[q.group] for n in nbrs]
+    keep = [i for i, a in enumerate(answers) if q.group not in SINGLE_ANSWER_GROUPS or a]
+    if not keep:
+        return None
+    w = neighbour_weights(np.array([nbrs[i].score for i in keep], dtype=np.float64), temperature)
+    out = {}
+    for o in q.options:
+        hit = [bool(answers[i]) if o in ANY_KIND else o in answers[i] for i in keep]
+        out[o] = float(w @ np.array(hit, dtype=np.float64))
+    return out
+
+
+def _combine(relation: str, first: dict[str, float], second: dict[str, float]) -> dict[str, float]:
+    """Per-option probability of the relation, the two ECGs' votes taken as independent."""
+    if relation == "new":
+        return {o: second[o] * (1 - first[o]) for o in first}
+    if relation == "resolved":
+        return {o: first[o] * (1 - second[o]) for o in first}
+    if relation == "persisting":
+        return {o: first[o] * second[o] for o in first}
+    raise ValueError(f"relation {relation!r} is unknown; expected new, resolved or persisting")
+
+
+def answer_knn(question: QAItem | ParsedQuestion, neighbours: Sequence[Sequence[Neighbour]], *,
+               abstain_below: float = 0.1, temperature: float = 0.05) -> Answer:
+    """Answer from the neighbours' labels. neighbours[i]: those retrieved for the i-th ECG (one
+    ECG, or two for a comparison).
+
+    verify: "yes" when the share is >= 0.5, "no" below, and "not sure" (abstained) when it is
+    within `abstain_below` of 0.5. choose: the options with share >= 0.5, or "none". query: all
+    candidates with share >= 0.5, or "none" (heart axis and infarction stage: the one with the
+    largest share). Comparisons combine the two ECGs' shares per relation (see ParsedQuestion).
+    evidence: option -> share; confidence: mean |share - 0.5| * 2 over the options.
+    """
+    q = item_question(question) if isinstance(question, QAItem) else question
+    if q is None:
+        raise ValueError(f"question {question.question!r} ({question.attribute_type}) cannot be "
+                         f"answered from labels; check with item_question() first")
+    want = 2 if q.relation else 1
+    if len(neighbours) != want:
+        raise ValueError(f"{q.question_type} needs neighbours for {want} ECG(s); got "
+                         f"{len(neighbours)}")
+    per_ecg = [_shares(q, ns, temperature) for ns in neighbours]
+    nbrs = tuple(tuple(ns) for ns in neighbours)
+    if any(s is None for s in per_ecg):
+        return Answer(q.question, ("not sure",), 0.0, True, nbrs, {}, q.question_type,
+                      text=f"not sure: no neighbour has a known {q.group.replace('_', ' ')}")
+    ready = [s for s in per_ecg if s is not None]
+    shares = _combine(q.relation, ready[0], ready[1]) if q.relation else ready[0]
+    margins = [abs(v - 0.5) * 2 for v in shares.values()]
+    confidence = float(np.mean(margins)) if margins else 0.0
+    abstained = False
+    if q.kind == "verify":
+        share = shares[q.options[0]]
+        if abs(share - 0.5) < abstain_below:
+            options, abstained = ("not sure",), True
+        else:
+            options = ("yes",) if share >= 0.5 else ("no",)
+        text = (f"{options[0]}: {share:.0%} of the similarity-weighted neighbours support "
+                f"{q.options[0]}")
+    else:
+        if q.kind == "query" and q.group in SINGLE_ANSWER_GROUPS and not q.relation:
+            options = (max(q.options, key=lambda o: shares[o]),)
+        else:
+            options = tuple(o for o in q.options if shares[o] >= 0.5) or ("none",)
+        text = "; ".join(f"{o} ({shares[o]:.0%})" if o in shares else o for o in options)
+    return Answer(q.question, options, confidence, abstained, nbrs, shares, q.question_type,
+                  text=text)
+
+
+# -- evaluation ----------------------------------------------------------------------------------
+
+def _skip_reason(item: QAItem, records_by_id: Mapping[int, CorpusRecord]) -> str | None:
+    if item.attribute_type == "numeric_feature":
+        return "numeric_feature (measured from the signal, not a label)"
+    if _LEAD.search(item.question.lower()):
+        return "lead-specific (leads are not stored)"
+    if item_question(item) is None:
+        return "not parsed"
+    if any(e not in records_by_id for e in item.ecg_ids):
+        return "ECG not in records_by_id"
+    return None
+
+
+def majority_answers(train_items: Sequence[QAItem]) -> dict[Any, frozenset[str]]:
+    """Most frequent gold answer set per template_id, and per (question_type, attribute_type)
+    as a fallback for templates absent from training; ties go to the smallest sorted answer."""
+    counts: dict[Any, Counter] = defaultdict(Counter)
+    for it in train_items:
+        for key in (it.template_id, (it.question_type, it.attribute_type)):
+            counts[key][frozenset(it.answer)] += 1
+    return {key: max(c, key=lambda a: (c[a], [-ord(ch) for ch in "|".join(sorted(a))]))
+            for key, c in counts.items()}
+
+
+def _summary(rows: Sequence[tuple[bool, bool]]) -> dict[str, Any]:
+    n = len(rows)
+    return {"n": n, "accuracy": sum(c for c, _ in rows) / n if n else None,
+            "abstained": sum(a for _, a in rows) / n if n else None}
+
+
+def _report(rows: Sequence[tuple[QAItem, bool, bool]]) -> dict[str, Any]:
+    by_type: dict[str, list] = defaultdict(list)
+    by_attr: dict[str, list] = defaultdict(list)
+    for it, correct, abstained in rows:
+        by_type[it.question_type].append((correct, abstained))
+        by_attr[f"{it.question_type}/{it.attribute_type}"].append((correct, abstained))
+    return {"overall": _summary([(c, a) for _, c, a in rows]),
+            "by_type": {k: _summary(v) for k, v in sorted(by_type.items())},
+            "by_attribute": {k: _summary(v) for k, v in sorted(by_attr.items())}}
+
+
+def evaluate_qa(rg: Regen, items: Sequence[QAItem], records_by_id: Mapping[int, CorpusRecord],
+                k: int = 10, *, train_items: Sequence[QAItem] | None = None,
+                abstain_below: float = 0.1, batch: int = 128) -> dict[str, Any]:
+    """Accuracy (exact set match with the gold answer) of the kNN vote, per question type and per
+    question type / attribute type, with the abstention rate ("not sure" counts as wrong unless
+    the gold answer is itself ECG-QA's "not sure"). Items labels cannot answer are counted under
+    "skipped". With `train_items`, the majority baseline (each template's most frequent training
+    answer) is scored on the same items under "baselines"."""
+    todo, skipped = [], Counter()
+    for it in items:
+        reason = _skip_reason(it, records_by_id)
+        if reason:
+            skipped[reason] += 1
+        else:
+            todo.append(it)
+    ids = sorted({e for it in todo for e in it.ecg_ids})
+    found: dict[int, list[Neighbour]] = {}
+    for s in range(0, len(ids), batch):
+        chunk = ids[s:s + batch]
+        for e, nbrs in zip(chunk, rg.retrieve_many([records_by_id[e].path for e in chunk], k)):
+            found[e] = nbrs
+    rows = []
+    for it in todo:
+        ans = answer_knn(it, [found[e] for e in it.ecg_ids], abstain_below=abstain_below)
+        rows.append((it, set(ans.options) == set(it.answer), ans.abstained))
+    out: dict[str, Any] = {"n": len(items), "answered": len(todo), "k": k,
+                           "skipped": dict(skipped), **_report(rows), "baselines": {}}
+    if train_items is not None:
+        table = majority_answers(train_items)
+        base = []
+        for it in todo:
+            guess = table.get(it.template_id, table.get((it.question_type, it.attribute_type)))
+            base.append((it, guess == frozenset(it.answer), False))
+        out["baselines"]["majority"] = _report(base)
+    return out

@@ -18,7 +18,7 @@ from regen.prepare import prepare
 from regen.reader import read_ecg
 from regen.refine import ConsensusRefiner, Refiner
 from regen.settings import Settings, load_settings
-from regen.types import Neighbour, Report
+from regen.types import Answer, Comparison, Neighbour, Report
 
 EcgLike = ECG | str | Path
 
@@ -28,6 +28,12 @@ def make_refiner(settings: Settings) -> Refiner:
         return ConsensusRefiner(min_confidence=settings.min_confidence)
     from regen.errors import ConfigError
     raise ConfigError(f"refiner {settings.refiner!r} is unknown; expected 'consensus'")
+
+
+def replace_timings(ans: Answer, timings: dict) -> Answer:
+    from dataclasses import replace
+
+    return replace(ans, timings={**ans.timings, **timings})
 
 
 class Regen:
@@ -156,6 +162,71 @@ class Regen:
                 batch = []
         if batch:
             yield from self._report_chunk(batch, k, log)
+
+    def ask(self, ecgs: EcgLike | Sequence[EcgLike], question: str,
+            options: Sequence[str] | None = None, k: int | None = None, *,
+            log: bool = True) -> Answer:
+        """Answer an ECG-QA style question (verify / choose / query; two ECGs for comparison
+        questions) by a similarity-weighted vote of each ECG's neighbours' labels, with the
+        evidence per option; "not sure" when the vote is within a margin of even."""
+        from regen.qa import answer_knn, parse_question
+
+        items = [ecgs] if isinstance(ecgs, ECG | str | Path) else list(ecgs)
+        t0 = time.perf_counter()
+        loaded = [e if isinstance(e, ECG) else read_ecg(e) for e in items]
+        hits = self.retrieve_many(loaded, k)
+        parsed = parse_question(question, options)
+        if parsed is not None and parsed.relation is None and len(loaded) == 2:
+            from dataclasses import replace
+            parsed = replace(parsed, relation="new")
+        if parsed is None or (2 if parsed.relation else 1) != len(loaded):
+            want = "two ECGs" if parsed is not None and parsed.relation else "one ECG"
+            why = ("not understood as a verify / choose / query question about SCP statements, "
+                   "noise, heart axis or extra systoles" if parsed is None
+                   else f"this question needs {want}, got {len(loaded)}")
+            ans = Answer(question, ("not sure",), 0.0, True, tuple(tuple(h) for h in hits),
+                         text=f"not sure: {why}")
+        else:
+            ans = answer_knn(parsed, hits)
+        ans = replace_timings(ans, {"total_s": round(time.perf_counter() - t0, 5)})
+        if log:
+            self._log("ask", ans.refiner, ans.text or ", ".join(ans.options),
+                      [e.source or e.id for e in loaded], hits, ans.confidence, ans.abstained,
+                      ans.timings, question=question)
+        return ans
+
+    def compare(self, a: EcgLike, b: EcgLike, k: int | None = None, *,
+                log: bool = True) -> Comparison:
+        """What changed from ECG `a` to ECG `b` (new, resolved and unchanged findings), each
+        judged by its own neighbours."""
+        from dataclasses import replace
+
+        from regen.compare import compare_neighbours
+
+        t0 = time.perf_counter()
+        loaded = [e if isinstance(e, ECG) else read_ecg(e) for e in (a, b)]
+        na, nb = self.retrieve_many(loaded, k)
+        cmp = compare_neighbours(na, nb, min_confidence=self.settings.min_confidence)
+        cmp = replace(cmp, queries=(loaded[0].source or loaded[0].id,
+                                    loaded[1].source or loaded[1].id),
+                      timings={"total_s": round(time.perf_counter() - t0, 5)})
+        if log:
+            self._log("compare", "knn-vote", cmp.text, list(cmp.queries), [na, nb],
+                      cmp.confidence, cmp.abstained, cmp.timings)
+        return cmp
+
+    def _log(self, kind: str, refiner: str, output: str, sources: list[str],
+             hits: Sequence[Sequence[Neighbour]], confidence: float, abstained: bool,
+             timings: dict, question: str | None = None) -> None:
+        with self.db.session() as s:
+            store.log_generation(
+                s, kind=kind, refiner=refiner, output=output, question=question,
+                query={"sources": sources, "build": self.build_id},
+                settings={"k": len(hits[0]) if hits else self.settings.k,
+                          "encoder": self.encoder.fingerprint},
+                neighbours=[[{"key": n.key, "score": round(n.score, 5)} for n in h]
+                            for h in hits],
+                confidence=confidence, abstained=abstained, timings=timings)
 
     def _report_chunk(self, ecgs: list[EcgLike], k: int | None, log: bool) -> Iterator[Report]:
         t0 = time.perf_counter()

@@ -251,6 +251,73 @@ def eval_retrieval_cmd(data: Data, corpus_folds: CorpusFolds = "1-8",
           json_out, out)
 
 
+@eval_app.command("qa")
+def eval_qa_cmd(data: Data, ecgqa: Annotated[Path | None, typer.Option(
+                    help="ECG-QA folder (its ptbxl/ samples are evaluated too)")] = None,
+                corpus_folds: CorpusFolds = "1-8", query_folds: QueryFolds = "9", k: K = 10,
+                per_template: Annotated[int, typer.Option(
+                    help="derived questions per template")] = 50,
+                json_out: Json = False, out: Out = None, home: Home = None) -> None:
+    """ECG-QA accuracy per question type: kNN vote vs the majority answer."""
+    from regen.evaluate import eval_qa
+    from regen.settings import load_settings
+
+    _emit(eval_qa(load_settings(home), data, ecgqa=ecgqa, corpus_folds=corpus_folds,
+                  query_folds=query_folds, k=k, per_template=per_template, log=_err),
+          json_out, out)
+
+
+@app.command()
+def ask(args: Annotated[list[str], typer.Argument(help="ECG path(s), then the question")],
+        options: Annotated[str | None, typer.Option(
+            help="candidate answers, comma-separated")] = None,
+        k: Annotated[int | None, typer.Option("-k", help="neighbours")] = None,
+        json_out: Json = False, home: Home = None,
+        no_log: Annotated[bool, typer.Option("--no-log", help="do not log")] = False) -> None:
+    """Answer a question about one ECG (or two, for a comparison question)."""
+    from regen.api import Regen
+
+    if len(args) < 2:
+        raise RegenError("ask needs at least one ECG path and a question, e.g. "
+                         "regen ask rec 'Does this ECG show atrial fibrillation?'")
+    *paths, question = args
+    opts = [o.strip() for o in options.split(",")] if options else None
+    with Regen.open(home, k=k) as rg:
+        ans = rg.ask(paths, question, opts, log=not no_log)
+    if json_out:
+        typer.echo(json.dumps(ans.to_json()))
+        return
+    typer.echo(f"Q: {question}")
+    typer.echo(f"A: {', '.join(ans.options)}   (confidence {ans.confidence:.2f}"
+               f"{', abstained' if ans.abstained else ''})")
+    typer.echo(f"   {ans.text}")
+    for i, ns in enumerate(ans.neighbours):
+        typer.echo(f"neighbours of {paths[i]}: " + ", ".join(f"{n.key} ({n.score:.2f})"
+                                                          for n in ns))
+    typer.echo(ans.disclaimer)
+
+
+@app.command()
+def compare(a: Annotated[Path, typer.Argument(help="first (earlier) ECG")],
+            b: Annotated[Path, typer.Argument(help="second (later) ECG")],
+            k: Annotated[int | None, typer.Option("-k", help="neighbours")] = None,
+            json_out: Json = False, home: Home = None,
+            no_log: Annotated[bool, typer.Option("--no-log", help="do not log")] = False) -> None:
+    """What changed from the first ECG to the second: new, resolved, unchanged findings."""
+    from regen.api import Regen
+
+    with Regen.open(home, k=k) as rg:
+        cmp = rg.compare(a, b, log=not no_log)
+    if json_out:
+        typer.echo(json.dumps(cmp.to_json()))
+        return
+    typer.echo(cmp.text)
+    typer.echo(f"confidence: {cmp.confidence:.2f}")
+    typer.echo(f"neighbours of {a}: " + ", ".join(n.key for n in cmp.neighbours_a))
+    typer.echo(f"neighbours of {b}: " + ", ".join(n.key for n in cmp.neighbours_b))
+    typer.echo(cmp.disclaimer)
+
+
 def main() -> None:
     """Console entry point: RegenError and store errors become one line and exit code 1."""
     from db import DatabaseError

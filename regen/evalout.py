@@ -40,6 +40,26 @@ def markdown(result: dict) -> str:
         return (f"kNN classification (k={result['k']}, n={result['n']}), leads "
                 f"{','.join(result['leads'])}, noise {result['noise_snr_db']} dB SNR.\n\n"
                 + "\n".join(lines) + "\n")
+    if task == "qa":
+        parts = [f"ECG-QA exact-set-match accuracy (k={result['k']}), questions on folds "
+                 f"{result['query_folds']}, answered from folds {result['corpus_folds']}."]
+        for part in ("derived", "ecgqa"):
+            if part not in result:
+                continue
+            r = result[part]
+            base = r["baselines"].get("majority", {})
+            lines = [f"\n**{part}** (n={r['n']}, answered {r['answered']}, skipped "
+                     f"{sum(r['skipped'].values())})\n",
+                     "| question type | n | kNN vote | abstained | majority answer |",
+                     "|---|---|---|---|---|"]
+            rows = [("overall", r["overall"], base.get("overall", {}))]
+            rows += [(t, v, base.get("by_attribute", {}).get(t, {}))
+                     for t, v in r["by_attribute"].items()]
+            for name, v, b in rows:
+                lines.append(f"| {name} | {v['n']} | {_fmt(v['accuracy'])} | "
+                             f"{_fmt(v['abstained'])} | {_fmt(b.get('accuracy', ''))} |")
+            parts.append("\n".join(lines))
+        return "\n".join(parts) + "\n"
     keys = [k for k, v in result.items() if isinstance(v, float | int) and k != "k"]
     return (f"{task} (k={result.get('k')})\n\n| metric | value |\n|---|---|\n"
             + "\n".join(f"| {k} | {_fmt(result[k])} |" for k in keys) + "\n")
@@ -51,6 +71,12 @@ def plot(result: dict, path: Path) -> Path | None:
         series = {f"regen ({result['refiner']})": result["label_f1_per_class"]}
         series.update({n: r["label_f1_per_class"] for n, r in result["baselines"].items()})
         ylabel = "label F1 (report labeller)"
+    elif result["task"] == "qa":
+        r = result["derived"]
+        series = {"kNN vote": {t: v["accuracy"] or 0.0 for t, v in r["by_attribute"].items()},
+                  "majority answer": {t: (v["accuracy"] or 0.0) for t, v in
+                                      r["baselines"]["majority"]["by_attribute"].items()}}
+        ylabel = "accuracy (derived ECG-QA-style set)"
     elif result["task"] == "classify":
         series = {"regen kNN": result["per_class"]}
         series.update({n: r["per_class"] for n, r in result["baselines"].items()})

@@ -239,3 +239,37 @@ def eval_retrieval(settings: Settings, data: Path, *, corpus_folds: str = "1-8",
             "factory": factory, "recall_at_k_vs_exact": recall_at_k(a_ids, ids[e_pos]),
             "approx_build_s": build_s,
             "corpus_superclass_prevalence": {c: prior[c] / len(corpus) for c in SUPERCLASSES}}
+
+
+# -- question answering ------------------------------------------------------------------------
+
+def eval_qa(settings: Settings, data: Path, *, ecgqa: Path | None = None,
+            corpus_folds: str = "1-8", query_folds: str = "9", k: int = 10,
+            per_template: int = 50, log: Callable[[str], None] = lambda m: None) -> dict:
+    """ECG-QA exact-set-match accuracy per question type, answered from the corpus folds only.
+
+    derived: an ECG-QA-style set built from the query folds' PTB-XL labels with the official
+    templates (see regen.qa_data.TEMPLATES); its majority baseline is fitted on the same
+    templates derived from the corpus folds. ecgqa: the real ECG-QA samples (any split) whose
+    ECGs all lie in the query folds with signals; majority baseline fitted on ECG-QA's train
+    split. The two are reported separately."""
+    from regen.qa import evaluate_qa
+    from regen.qa_data import derive_questions, load_ecgqa, record_ecg_id
+
+    home, corpus = corpus_index(settings, data, corpus_folds, log=log)
+    queries = load_ptbxl(data, folds=query_folds)
+    by_id = {record_ecg_id(r): r for r in queries}
+    derived = derive_questions(queries, seed=0, per_template=per_template)
+    train = derive_questions(corpus, seed=0, per_template=per_template * 4)
+    out: dict = {"task": "qa", "k": k, "corpus_folds": corpus_folds,
+                 "query_folds": query_folds}
+    with Regen.open(home, k=k) as rg:
+        out["derived"] = evaluate_qa(rg, derived, by_id, k, train_items=train)
+        if ecgqa is not None:
+            items = load_ecgqa(ecgqa)
+            real = [it for it in items if all(e in by_id for e in it.ecg_ids)]
+            real_train = [it for it in items if it.split == "train"]
+            log(f"ECG-QA: {len(real)} of {len(items)} samples have all ECGs in folds "
+                f"{query_folds}")
+            out["ecgqa"] = evaluate_qa(rg, real, by_id, k, train_items=real_train)
+    return out

@@ -81,3 +81,34 @@ class Answer:
                 "evidence": {k: round(v, 4) for k, v in self.evidence.items()},
                 "neighbours": [[n.to_json() for n in ns] for ns in self.neighbours],
                 "timings": self.timings, "disclaimer": self.disclaimer}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """What changed from a first ECG to a second, each judged by its own neighbours.
+    new / resolved / persisting: findings with their support (share of similarity-weighted
+    neighbours) in the first and the second ECG."""
+
+    text: str
+    new: dict[str, tuple[float, float]]
+    resolved: dict[str, tuple[float, float]]
+    persisting: dict[str, tuple[float, float]]
+    confidence: float
+    abstained: bool
+    neighbours_a: tuple[Neighbour, ...]
+    neighbours_b: tuple[Neighbour, ...]
+    queries: tuple[str, str] = ("", "")
+    timings: dict[str, float] = field(default_factory=dict)
+    disclaimer: str = DISCLAIMER
+
+    def to_json(self) -> dict[str, Any]:
+        def pairs(d: dict[str, tuple[float, float]]) -> dict[str, list[float]]:
+            return {k: [round(a, 4), round(b, 4)] for k, (a, b) in d.items()}
+
+        return {"queries": list(self.queries), "text": self.text,
+                "new": pairs(self.new), "resolved": pairs(self.resolved),
+                "persisting": pairs(self.persisting), "confidence": round(self.confidence, 4),
+                "abstained": self.abstained,
+                "neighbours_a": [n.to_json() for n in self.neighbours_a],
+                "neighbours_b": [n.to_json() for n in self.neighbours_b],
+                "timings": self.timings, "disclaimer": self.disclaimer}

@@ -1,0 +1,103 @@
+"""Questions and comparisons through the API and the CLI, and the report/QA evals' shape."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import db as store
+from regen import Regen, load_ptbxl, load_settings
+from regen.rebuild import rebuild
+
+SAMPLE = Path(__file__).resolve().parent.parent / "data" / "ptbxl-sample"
+Q1 = str(SAMPLE / "records100" / "01000" / "01469_lr")
+Q2 = str(SAMPLE / "records100" / "00000" / "00028_lr")
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    h = tmp_path_factory.mktemp("askhome")
+    rebuild(load_settings(h), load_ptbxl(SAMPLE, folds="1-8"), data_source="s", progress=False)
+    return h
+
+
+def test_verify_question_answers_with_evidence(home):
+    with Regen.open(home) as rg:
+        ans = rg.ask(Q1, "Does this ECG show sinus rhythm?", k=10)
+    assert ans.options[0] in ("yes", "no", "not sure")
+    assert "sinus rhythm" in ans.evidence and 0 <= ans.evidence["sinus rhythm"] <= 1
+    assert ans.options == (("yes",) if ans.evidence["sinus rhythm"] >= 0.6 else ans.options)
+    assert len(ans.neighbours) == 1 and len(ans.neighbours[0]) == 10
+
+
+def test_unparsed_question_abstains_and_is_logged(home):
+    with Regen.open(home) as rg:
+        ans = rg.ask(Q1, "What did the patient have for breakfast?")
+        assert ans.abstained and ans.options == ("not sure",)
+        with rg.db.session() as s:
+            row = store.list_generations(s, 1)[0]
+        assert row.kind == "ask" and row.question.startswith("What did")
+
+
+def test_comparing_an_ecg_with_itself_finds_no_change(home):
+    with Regen.open(home) as rg:
+        cmp = rg.compare(Q1, Q1)
+    assert not cmp.new and not cmp.resolved
+    assert [n.key for n in cmp.neighbours_a] == [n.key for n in cmp.neighbours_b]
+
+
+def test_comparison_findings_are_grounded_in_each_neighbour_set(home):
+    with Regen.open(home) as rg:
+        cmp = rg.compare(Q1, Q2)
+    for finding, (a, b) in cmp.new.items():
+        assert b >= 0.5 > a, finding
+    for finding, (a, b) in cmp.resolved.items():
+        assert a >= 0.5 > b, finding
+    assert cmp.queries == (Q1, Q2) and 0 <= cmp.confidence <= 1
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "regen", *args], capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_cli_ask_and_compare_json(home):
+    out = _cli("ask", Q1, "Is there left axis deviation?", "--json", "--home", str(home))
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["question_type"] == "single-verify"
+    out = _cli("compare", Q1, Q2, "--json", "--home", str(home))
+    assert out.returncode == 0, out.stderr
+    assert {"new", "resolved", "persisting", "confidence"} <= set(json.loads(out.stdout))
+    bad = _cli("ask", "Is there AF?", "--home", str(home))
+    assert bad.returncode == 1 and "error:" in bad.stderr
+
+
+@pytest.mark.slow
+def test_eval_report_has_every_metric_and_baseline(tmp_path):
+    from regen.evaluate import eval_report
+
+    res = eval_report(load_settings(tmp_path), SAMPLE, limit=20)
+    keys = {"n", "bleu1", "bleu2", "bleu3", "bleu4", "rouge_l", "meteor", "cider", "bertscore",
+            "label_f1_macro", "label_f1_per_class"}
+    assert keys <= set(res)
+    assert set(res["baselines"]) >= {"random", "most_frequent", "raw_signal_nn", "label_oracle"}
+    for b in res["baselines"].values():
+        assert keys <= set(b)
+    assert res["n"] == 20
+    # the oracle reads labels, so its clinical F1 must beat the label-blind constant report
+    assert res["baselines"]["label_oracle"]["label_f1_macro"] > \
+        res["baselines"]["most_frequent"]["label_f1_macro"]
+
+
+def test_eval_qa_reports_per_type_with_majority_baseline(home, tmp_path):
+    from regen.evaluate import eval_qa
+
+    res = eval_qa(load_settings(tmp_path), SAMPLE, per_template=5)
+    d = res["derived"]
+    assert d["answered"] > 0 and 0 <= d["overall"]["accuracy"] <= 1
+    assert set(d["by_type"]) <= {"single-verify", "single-choose", "single-query"}
+    assert "majority" in d["baselines"]

@@ -4,7 +4,15 @@ SQLAlchemy only; nothing here knows about ECG signals, encoders or FAISS. Open a
 do each unit of work inside `with db.session() as s:` using the functions below.
 """
 
-from db.database import Database, DatabaseError, mask_url
+from db.database import (
+    Database,
+    DatabaseError,
+    current_revision,
+    downgrade,
+    mask_url,
+    upgrade,
+)
+from db.migrate import HEAD_REVISION
 from db.models import (
     Base,
     BuildMember,
@@ -20,8 +28,10 @@ from db.store import (
     RecordView,
     activate_build,
     active_build,
+    build_keys,
     build_record_ids,
     create_build,
+    delete_build,
     fetch_records,
     list_builds,
     list_generations,
@@ -36,6 +46,7 @@ __all__ = [
     "Database",
     "DatabaseError",
     "GenerationLog",
+    "HEAD_REVISION",
     "IndexBuild",
     "Label",
     "LabelTuple",
@@ -45,13 +56,18 @@ __all__ = [
     "Report",
     "activate_build",
     "active_build",
+    "build_keys",
     "build_record_ids",
     "create_build",
+    "current_revision",
+    "delete_build",
+    "downgrade",
     "fetch_records",
     "list_builds",
     "list_generations",
     "log_generation",
     "mask_url",
     "record_id_for_key",
+    "upgrade",
     "upsert_records",
 ]

@@ -1,27 +1,32 @@
 """The connection: one engine per database URL, sessions as atomic units of work.
 
 SQLite (the default home) and PostgreSQL (the scale path) run the same code; the differences
-are confined to `Database.__init__`: SQLite needs foreign keys switched on per connection, and
-PostgreSQL may be asked to keep the tables in a named schema.
+are confined to `_open_engine`: SQLite needs foreign keys switched on per connection, and
+PostgreSQL may be asked to keep the tables in a named schema. The tables themselves come from
+the alembic revisions, applied by `db.migrate` when a Database opens.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
+import sqlite3
+import time
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import Base
+from db.migrate import SchemaStateError, ensure_head, migrate, revision_of
 
 # psycopg waits forever on a host that drops packets; a bounded wait turns it into an error.
 _CONNECT_TIMEOUT_S = 10
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Pauses between attempts to switch a new SQLite file to WAL; None: give up and raise.
+_WAL_RETRY_WAITS_S = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, None)
 
 
 class DatabaseError(Exception):
@@ -48,83 +53,142 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA journal_mode=WAL")
+        if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+            return  # WAL is a property of the file: set once, by its first opener
+        for wait_s in _WAL_RETRY_WAITS_S:
+            try:
+                cursor.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                # Two first openers of a new file: switching needs an exclusive lock, and SQLite
+                # answers "locked" at once, without waiting, to the one that would deadlock.
+                if "locked" not in str(exc) or wait_s is None:
+                    raise
+                time.sleep(wait_s)
     finally:
         cursor.close()
 
 
+def _open_engine(url: str, *, echo: bool, schema: str | None) -> Engine:
+    """An engine for `url` with the per-backend connection settings; connects to nothing yet."""
+    masked = mask_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise DatabaseError(
+            f"database URL {masked!r} is malformed ({exc}); expected e.g. "
+            "'sqlite:///path/regen.db' or 'postgresql+psycopg://user@host:5432/dbname'"
+        ) from exc
+    backend = parsed.get_backend_name()
+    if schema is not None and backend != "postgresql":
+        raise DatabaseError(
+            f"schema={schema!r} was given for {masked!r}; schemas are only supported on "
+            "PostgreSQL, drop the schema argument or use a postgresql+psycopg:// URL"
+        )
+    connect_args: dict[str, Any] = {}
+    if backend == "postgresql" and "connect_timeout" not in parsed.query:
+        connect_args["connect_timeout"] = _CONNECT_TIMEOUT_S
+    if parsed.get_driver_name() == "psycopg" and "prepare_threshold" not in parsed.query:
+        # psycopg prepares a statement after 5 runs, and PostgreSQL's generic plan for the
+        # batched `key IN ($1..$900)` lookups compares every row with every parameter
+        # (0.5 s per batch at 20k records, against 5 ms when planned with the values).
+        connect_args["prepare_threshold"] = None
+    if schema is not None:
+        if not _SCHEMA_NAME.fullmatch(schema):
+            raise DatabaseError(
+                f"schema name {schema!r} for {masked!r} is not a plain identifier; use "
+                "letters, digits and underscores, starting with a letter or underscore"
+            )
+        # A libpq startup option rather than a SET: every pooled connection has it from the
+        # start, and no rollback or pool reset can undo it.
+        connect_args["options"] = f"-csearch_path={schema}"
+    try:
+        engine = create_engine(parsed, echo=echo, connect_args=connect_args)
+    except (NoSuchModuleError, ImportError) as exc:
+        raise DatabaseError(
+            f"no driver for database URL {masked!r} ({exc}); for PostgreSQL install it "
+            "with: pip install 'regen[postgres]' and use a postgresql+psycopg:// URL"
+        ) from exc
+    if backend == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+@contextlib.contextmanager
+def _migration_errors(engine: Engine, masked: str) -> Iterator[None]:
+    """Turns what can go wrong while reading or migrating the schema into DatabaseError."""
+    try:
+        yield
+    except SchemaStateError as exc:
+        engine.dispose()
+        raise DatabaseError(f"database {masked!r}: {exc}") from exc
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise DatabaseError(
+            f"cannot open database {masked!r}: {reason}; check that the server is "
+            "running and reachable, that the database exists and the user may create tables "
+            "in it (for SQLite: that the folder exists and is writable)"
+        ) from exc
+
+
+def upgrade(url: str, revision: str = "head", *, schema: str | None = None) -> str | None:
+    """Migrate the database at `url` up to `revision` (default: HEAD_REVISION); returns the
+    revision it is at afterwards. A database made before migrations existed is adopted first.
+
+    `Database(url)` already does this for "head"; this is for upgrading ahead of time (e.g. a
+    `regen db upgrade` command) or to an intermediate revision. DatabaseError as for Database,
+    and for an unknown revision or a database newer than this code.
+    """
+    engine = _open_engine(url, echo=False, schema=schema)
+    with _migration_errors(engine, mask_url(url)):
+        result = migrate(engine, revision, schema=schema)
+    engine.dispose()
+    return result
+
+
+def downgrade(url: str, revision: str, *, schema: str | None = None) -> str | None:
+    """Migrate the database at `url` down to `revision` (an id, or "base" to drop every regen
+    table, data included); returns the revision it is at afterwards (None for base)."""
+    engine = _open_engine(url, echo=False, schema=schema)
+    with _migration_errors(engine, mask_url(url)):
+        result = migrate(engine, revision, schema=schema, downgrade=True)
+    engine.dispose()
+    return result
+
+
+def current_revision(url: str, *, schema: str | None = None) -> str | None:
+    """The schema revision of the database at `url`, or None when it has no alembic_version
+    table (empty, or made before migrations existed). Changes nothing."""
+    engine = _open_engine(url, echo=False, schema=schema)
+    with _migration_errors(engine, mask_url(url)), engine.connect() as conn:
+        result = revision_of(conn)
+    engine.dispose()
+    return result
+
+
 class Database:
-    """A database at `url`, its tables created if missing.
+    """A database at `url`, migrated to HEAD_REVISION if it is not there yet.
 
     `url` is an SQLAlchemy URL, e.g. `sqlite:///home/regen.db` or
     `postgresql+psycopg://user:pw@host:5432/regen`. `schema` (PostgreSQL with a libpq driver,
     i.e. psycopg or psycopg2) keeps every table in that schema, created if missing, which lets
     several homes or test runs share one database.
-    Raises DatabaseError when the URL is malformed, its driver is missing or the server cannot
-    be reached.
+    Opening a database already at head costs one read. Otherwise the schema is created or
+    upgraded (see `db.migrate`): concurrent openers of the same new database wait for one
+    another and migrate it once, and a database made by `create_all` before migrations existed
+    is adopted as revision 0001 and upgraded.
+    Raises DatabaseError when the URL is malformed, its driver is missing, the server cannot
+    be reached, or the schema cannot be migrated (e.g. it is newer than this code).
     """
 
     def __init__(self, url: str, *, echo: bool = False, schema: str | None = None) -> None:
         self._url = mask_url(url)
-        try:
-            parsed = make_url(url)
-        except ArgumentError as exc:
-            raise DatabaseError(
-                f"database URL {self._url!r} is malformed ({exc}); expected e.g. "
-                "'sqlite:///path/regen.db' or 'postgresql+psycopg://user@host:5432/dbname'"
-            ) from exc
-        backend = parsed.get_backend_name()
-        if schema is not None and backend != "postgresql":
-            raise DatabaseError(
-                f"schema={schema!r} was given for {self._url!r}; schemas are only supported on "
-                "PostgreSQL, drop the schema argument or use a postgresql+psycopg:// URL"
-            )
-        connect_args: dict[str, Any] = {}
-        if backend == "postgresql" and "connect_timeout" not in parsed.query:
-            connect_args["connect_timeout"] = _CONNECT_TIMEOUT_S
-        if parsed.get_driver_name() == "psycopg" and "prepare_threshold" not in parsed.query:
-            # psycopg prepares a statement after 5 runs, and PostgreSQL's generic plan for the
-            # batched `key IN ($1..$900)` lookups compares every row with every parameter
-            # (0.5 s per batch at 20k records, against 5 ms when planned with the values).
-            connect_args["prepare_threshold"] = None
-        if schema is not None:
-            if not _SCHEMA_NAME.fullmatch(schema):
-                raise DatabaseError(
-                    f"schema name {schema!r} for {self._url!r} is not a plain identifier; use "
-                    "letters, digits and underscores, starting with a letter or underscore"
-                )
-            # A libpq startup option rather than a SET: every pooled connection has it from the
-            # start, and no rollback or pool reset can undo it.
-            connect_args["options"] = f"-csearch_path={schema}"
-        try:
-            engine = create_engine(parsed, echo=echo, connect_args=connect_args)
-        except (NoSuchModuleError, ImportError) as exc:
-            raise DatabaseError(
-                f"no driver for database URL {self._url!r} ({exc}); for PostgreSQL install it "
-                "with: pip install 'regen[postgres]' and use a postgresql+psycopg:// URL"
-            ) from exc
-        if backend == "sqlite":
-            event.listen(engine, "connect", _sqlite_pragmas)
-        self._engine = engine
+        self._engine = _open_engine(url, echo=echo, schema=schema)
         self._schema = schema
         self._sessions = sessionmaker(bind=self._engine, expire_on_commit=False)
-        self._create_tables()
-
-    def _create_tables(self) -> None:
-        try:
-            with self._engine.begin() as conn:
-                if self._schema is not None:
-                    quoted = self._engine.dialect.identifier_preparer.quote_schema(self._schema)
-                    conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {quoted}"))
-                Base.metadata.create_all(conn)
-        except SQLAlchemyError as exc:
-            self._engine.dispose()
-            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-            raise DatabaseError(
-                f"cannot open database {self._url!r}: {reason}; check that the server is "
-                "running and reachable, that the database exists and the user may create tables "
-                "in it (for SQLite: that the folder exists and is writable)"
-            ) from exc
+        with _migration_errors(self._engine, self._url):
+            ensure_head(self._engine, schema=schema)
 
     @property
     def url(self) -> str:

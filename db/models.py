@@ -153,6 +153,8 @@ class IndexBuild(Base):
     data_source: Mapped[str] = mapped_column(String)
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     timings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Free text from whoever made the build; added by revision 0002, so older builds have None.
+    notes: Mapped[str | None] = mapped_column(Text)
 
     def __repr__(self) -> str:
         return f"IndexBuild(id={self.id!r}, status={self.status!r}, active={self.active!r})"

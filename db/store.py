@@ -278,6 +278,34 @@ def build_record_ids(session: Session, build_id: str) -> list[int]:
     return list(session.scalars(stmt))
 
 
+def build_keys(session: Session, build_id: str) -> set[str]:
+    """The record keys a build contains (what an incremental add must not embed again)."""
+    stmt = (
+        select(Record.key)
+        .join(BuildMember, BuildMember.record_id == Record.id)
+        .where(BuildMember.build_id == build_id)
+    )
+    return set(session.scalars(stmt))
+
+
+def delete_build(session: Session, build_id: str) -> bool:
+    """Delete an inactive build's row and its memberships; records stay.
+
+    Returns False, deleting nothing, when the build is unknown or active (also when another
+    unit of work activated it meanwhile: the active check is part of the DELETE).
+    """
+    gone = session.execute(
+        delete(IndexBuild)
+        .where(IndexBuild.id == build_id, IndexBuild.active.is_(False))
+        .execution_options(synchronize_session=False)
+    )
+    if not gone.rowcount:
+        return False
+    # Foreign keys cascade on PostgreSQL and on SQLite with PRAGMA foreign_keys; be explicit.
+    session.execute(delete(BuildMember).where(BuildMember.build_id == build_id))
+    return True
+
+
 def log_generation(
     session: Session,
     *,

@@ -6,7 +6,7 @@ FAISS.
 
 from index.exact import exact_search, recall_at_k
 from index.manifest import FingerprintMismatchError, IndexManifest, IndexStoreError
-from index.store import VectorIndex
+from index.store import VectorIndex, set_threads
 
 __all__ = [
     "FingerprintMismatchError",
@@ -15,4 +15,5 @@ __all__ = [
     "VectorIndex",
     "exact_search",
     "recall_at_k",
+    "set_threads",
 ]

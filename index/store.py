@@ -33,7 +33,21 @@ from index.manifest import (
 )
 
 _FAISS_METRIC = {"ip": faiss.METRIC_INNER_PRODUCT, "l2": faiss.METRIC_L2}
-_FACTORY_EXAMPLES = "'Flat', 'HNSW32', 'IVF256,Flat' or 'IVF256,PQ32'"
+_FACTORY_EXAMPLES = "'Flat', 'HNSW32', 'IVF256,Flat', 'IVF256,PQ32' or 'IVF256,PQ32x8,RFlat'"
+
+
+def set_threads(n: int) -> int:
+    """Use `n` CPU threads in FAISS from now on (process-wide); returns the previous count.
+
+    One thread is how a server answering concurrent single queries runs each of them, and keeps
+    a loaded machine from stalling a query on a thread barrier; batch search and building use
+    every core by default.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise IndexStoreError(f"threads is {n!r}; expected a positive int")
+    before = int(faiss.omp_get_max_threads())
+    faiss.omp_set_num_threads(n)
+    return before
 
 
 class VectorIndex:
@@ -71,9 +85,10 @@ class VectorIndex:
         """An empty index of `dim`-dimensional vectors.
 
         `factory` is a FAISS factory string without an id map ("Flat", "HNSW32", "IVF256,Flat",
-        "IVF256,PQ32"); `metric` is "ip" or "l2"; `use_gpu` None means use a GPU when FAISS
-        has one. Raises IndexStoreError for a bad factory, metric or dim, or use_gpu=True
-        without a GPU.
+        "IVF256,PQ32", or "IVF256,PQ32x8,RFlat": IVF-PQ whose candidates are re-ranked exactly
+        against the stored vectors, `k_factor_rf` times k of them); `metric` is "ip" or "l2";
+        `use_gpu` None means use a GPU when FAISS has one. Raises IndexStoreError for a bad
+        factory, metric or dim, or use_gpu=True without a GPU.
         """
         if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
             raise IndexStoreError(f"dim is {dim!r}; expected a positive int such as 256")
@@ -281,6 +296,27 @@ class VectorIndex:
                 f"id {id} is not in the index ({self.ntotal} vectors); expected a stored id"
             ) from exc
 
+    def vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids (ntotal,) int64, vectors (ntotal, dim) float32), both in insertion order.
+
+        Every stored vector at once, for copying an index into another factory or measuring
+        candidates on it; only for indexes that keep exact vectors ('Flat', 'HNSW..', '...,RFlat').
+        """
+        if not self._exact_storage:
+            raise IndexStoreError(
+                f"factory {self._manifest.factory!r} does not store vectors exactly, so its "
+                "vectors cannot be read back; rebuild with 'Flat', 'HNSW32' or an '...,RFlat' "
+                "factory"
+            )
+        x = self._index.index.reconstruct_n(0, self.ntotal) if self.ntotal else None
+        x = np.zeros((0, self._manifest.dim), np.float32) if x is None else x
+        return self.ids.copy(), np.ascontiguousarray(x, dtype=np.float32)
+
+    def serialized_size(self) -> int:
+        """Bytes of `index.faiss` as `save` would write it: the index's memory on CPU, ids
+        included (a transient copy of that size is made to count it)."""
+        return int(faiss.serialize_index(_to_cpu(self._index, self._gpu_resources)).size)
+
     def set_search_params(self, **params: float) -> None:
         """Set FAISS search parameters such as nprobe (IVF) or efSearch (HNSW).
 
@@ -296,7 +332,7 @@ class VectorIndex:
                 raise IndexStoreError(
                     f"search parameter {name}={value!r} does not apply to factory "
                     f"{self._manifest.factory!r} ({faiss_reason(exc)}); IVF takes nprobe, "
-                    "HNSW takes efSearch"
+                    "HNSW takes efSearch, RFlat takes k_factor_rf"
                 ) from exc
 
     def save(self, directory: str | Path) -> Path:
@@ -393,7 +429,8 @@ def _to_cpu(index: faiss.IndexIDMap2, gpu_resources: Any) -> faiss.IndexIDMap2:
 
 def _stores_exact_vectors(index: faiss.IndexIDMap2) -> bool:
     inner = faiss.downcast_index(index.index)
-    return isinstance(inner, (faiss.IndexFlat, faiss.IndexHNSWFlat))
+    # IndexRefineFlat ('...,RFlat') keeps the raw vectors for its exact re-ranking.
+    return isinstance(inner, (faiss.IndexFlat, faiss.IndexHNSWFlat, faiss.IndexRefineFlat))
 
 
 def _relabel_ivf_after_remove(index: faiss.IndexIDMap2, keep: np.ndarray) -> None:

@@ -1,40 +1,78 @@
 """The index rebuild job: corpus -> encoder -> FAISS index + database rows, atomically.
 
-Everything that can fail on bad input (reading, preparing, embedding) happens before anything is
-written. Then one database transaction upserts the records, writes the index into a new build
-directory (itself written atomically) and activates the build; if the transaction fails the new
-directory is removed, so the previous index and database stay as they were.
+The corpus is read, prepared and embedded `chunk` records at a time. Each embedded chunk is
+written under HOME/staging/<content hash>/ by an atomic rename, so a job killed at any point
+and restarted with `resume` embeds only the chunks it had not finished, and ends with the same
+vectors, bit for bit, as an uninterrupted run (chunk boundaries, not timing, decide what is
+embedded together). Nothing readers use is touched until every record is embedded. Then one
+database transaction upserts the records, writes the index into a new build directory and
+activates the build; if it fails the new directory is removed, so the previous index and
+database stay as they were (the staged chunks stay, for a resume).
+
+`add` is the incremental form: it embeds only the records the active build lacks and writes a
+new build holding the active index's vectors plus theirs.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import shutil
+import sys
 import time
+import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
 import db as store
 from index import VectorIndex
+from regen.builds import STAGING_DIR, home_lock
 from regen.corpus import CorpusRecord, load_folder, load_ptbxl
 from regen.dataset import prepare_records
 from regen.encoder import Encoder
-from regen.errors import DataError
+from regen.errors import ConfigError, DataError, IndexMismatchError
+from regen.prepare import Prepared
 from regen.settings import Settings
+
+DEFAULT_CHUNK = 1024
+Log = Callable[[str], None]
 
 
 @dataclass(frozen=True)
 class BuildResult:
-    build_id: str | None           # None when the active build was already up to date
-    count: int
+    build_id: str | None           # None when nothing was written (already up to date)
+    count: int                     # vectors in the resulting active build
     skipped: tuple[str, ...]       # messages for records left out (only with skip_bad)
     timings: dict[str, float]
     path: str
     up_to_date: bool = False
+    resumed: int = 0               # chunks taken from an interrupted run's staging
+    added: int = 0                 # records embedded by this job
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """The embedding step's output for the records that could be read, in corpus order.
+
+    vectors: (N, dim) float32 unit norm; infos: per record, the recording as read
+    (fs, lead names, samples); errors: messages of records left out (skip_bad).
+    """
+
+    records: list[CorpusRecord]
+    vectors: np.ndarray
+    infos: list[dict[str, Any]]
+    errors: list[str]
+    chunks: int
+    resumed: int
+    timings: dict[str, float]
 
 
 def load_corpus(data: str | Path, source: str = "ptbxl", folds: str | None = "1-8",
@@ -74,72 +112,329 @@ def content_hash(encoder: Encoder, factory: str, records: Sequence[CorpusRecord]
     return h.hexdigest()[:16]
 
 
+def _check_unique(records: Sequence[CorpusRecord]) -> None:
+    counts = Counter(r.key for r in records)
+    if len(counts) != len(records):
+        dup = next(k for k, n in counts.items() if n > 1)
+        raise DataError(f"the corpus lists record {dup!r} more than once; expected each key "
+                        "once (check the report CSV for repeated paths)")
+
+
+# -- staged, resumable embedding ------------------------------------------------------------
+
+def _staging_dir(settings: Settings, digest: str, meta: dict[str, Any], resume: bool,
+                 log: Log) -> Path:
+    """HOME/staging/<digest>, reused when `resume` and it was made with the same `meta`."""
+    path = settings.home / STAGING_DIR / digest
+    meta_file = path / "staging.json"
+    if path.exists():
+        try:
+            old = json.loads(meta_file.read_text("utf-8"))
+        except (OSError, ValueError):
+            old = None
+        if resume and old == meta:
+            return path
+        why = ("made with other settings (chunk size, skip_bad)" if resume
+               else "--resume not given")
+        log(f"discarding the staged chunks of an earlier run in {path} ({why})")
+        shutil.rmtree(path)
+    elif resume:
+        log("nothing staged to resume; embedding from the first chunk")
+    path.mkdir(parents=True)
+    _write_atomic(meta_file, json.dumps(meta, sort_keys=True).encode())
+    return path
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".tmp-{path.name}")
+    with tmp.open("wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _chunk_file(staging: Path, i: int) -> Path:
+    return staging / f"chunk-{i:06d}.npz"
+
+
+def _save_chunk(path: Path, prepared: Sequence[Prepared], vectors: np.ndarray,
+                errors: Sequence[str]) -> None:
+    tmp = path.with_name(f".tmp-{path.name}")
+    with tmp.open("wb") as fh:
+        np.savez(fh, keys=np.array([p.id for p in prepared], dtype=str),
+                 vectors=vectors.astype(np.float32, copy=False),
+                 fs=np.array([p.source_fs for p in prepared], dtype=np.float64),
+                 n_samples=np.array([p.source_samples for p in prepared], dtype=np.int64),
+                 leads=np.array([",".join(p.source_leads) for p in prepared], dtype=str),
+                 errors=np.array(list(errors), dtype=str))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)  # a reader (or a resume) sees the whole chunk or none of it
+
+
+def _load_chunk(path: Path, records: Sequence[CorpusRecord], dim: int) -> dict | None:
+    """A staged chunk of `records`, or None when it is absent or not theirs."""
+    try:
+        with np.load(path) as z:
+            chunk = {name: z[name] for name in z.files}
+    except (OSError, ValueError, EOFError):
+        return None
+    keys = [str(k) for k in chunk.get("keys", [])]
+    have = set(keys)
+    ok = ("vectors" in chunk and chunk["vectors"].shape == (len(keys), dim)
+          and keys == [r.key for r in records if r.key in have]   # a subsequence, in order
+          and len(keys) + len(chunk.get("errors", [])) == len(records))
+    return chunk if ok else None
+
+
+def _pool_context() -> Any:
+    import multiprocessing
+
+    # fork starts a worker in milliseconds; spawn would import torch again in each (seconds).
+    return multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+
+
+def embed_records(records: Sequence[CorpusRecord], encoder: Encoder, staging: Path, *,
+                  chunk: int = DEFAULT_CHUNK, workers: int = 1, skip_bad: bool = False,
+                  batch_size: int = 256, progress: bool = True, log: Log = lambda m: None
+                  ) -> Embedded:
+    """Read, prepare and embed `records` chunk by chunk, staging each chunk in `staging`.
+
+    Chunks already staged there are loaded instead of embedded. With `workers` > 1 each
+    chunk's records are read and prepared by that many processes (the same function on
+    contiguous slices, concatenated in order) while the previous chunk is embedded; the
+    output is identical to one process.
+    """
+    if chunk < 1 or workers < 1:
+        raise ConfigError(f"chunk={chunk}, workers={workers}; expected both >= 1")
+    staging.mkdir(parents=True, exist_ok=True)
+    spans = [(a, min(a + chunk, len(records))) for a in range(0, len(records), chunk)]
+    todo = [i for i, (a, b) in enumerate(spans)
+            if _load_chunk(_chunk_file(staging, i), records[a:b], encoder.dim) is None]
+    resumed = len(spans) - len(todo)
+    if resumed:
+        log(f"resuming: {resumed} of {len(spans)} chunks were embedded by an earlier run")
+    t_read = t_embed = 0.0
+    pool = (ProcessPoolExecutor(min(workers, chunk), mp_context=_pool_context())
+            if workers > 1 and todo else None)
+
+    def submit(i: int) -> list[Future] | None:
+        if pool is None:
+            return None
+        a, b = spans[i]
+        cuts = np.linspace(a, b, min(workers, b - a) + 1).astype(int)
+        return [pool.submit(prepare_records, records[lo:hi], encoder.cfg, skip_bad=skip_bad,
+                            progress=False) for lo, hi in zip(cuts[:-1], cuts[1:])]
+
+    try:
+        with tqdm(total=len(records), desc="embedding", unit="ecg", disable=not progress,
+                  leave=False, initial=sum(b - a for i, (a, b) in enumerate(spans)
+                                           if i not in todo)) as bar:
+            pending = submit(todo[0]) if todo else None
+            for j, i in enumerate(todo):
+                a, b = spans[i]
+                futures, pending = pending, submit(todo[j + 1]) if j + 1 < len(todo) else None
+                t0 = time.perf_counter()
+                if futures is None:
+                    prepared, _, errors = prepare_records(records[a:b], encoder.cfg,
+                                                          skip_bad=skip_bad, progress=False)
+                else:
+                    prepared, errors = [], []
+                    for f in futures:
+                        p, _, e = f.result()
+                        prepared += p
+                        errors += e
+                t1 = time.perf_counter()
+                vectors = encoder.embed(prepared, batch_size=batch_size)
+                t2 = time.perf_counter()
+                _save_chunk(_chunk_file(staging, i), prepared, vectors, errors)
+                t_read, t_embed = t_read + t1 - t0, t_embed + t2 - t1
+                bar.update(b - a)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    by_key = {r.key: r for r in records}
+    kept, vecs, infos, errs = [], [], [], []
+    for i, (a, b) in enumerate(spans):
+        z = _load_chunk(_chunk_file(staging, i), records[a:b], encoder.dim)
+        assert z is not None, f"chunk {i} was staged but cannot be read back"
+        kept += [by_key[str(k)] for k in z["keys"]]
+        vecs.append(z["vectors"])
+        infos += [{"fs": float(fs), "leads": tuple(ld.split(",")) if ld else (),
+                   "n_samples": int(n)} for fs, ld, n in zip(z["fs"], z["leads"], z["n_samples"])]
+        errs += [str(e) for e in z["errors"]]
+    vectors = np.concatenate(vecs) if vecs else np.zeros((0, encoder.dim), np.float32)
+    return Embedded(kept, vectors, infos, errs, len(spans), resumed,
+                    {"read_s": round(t_read, 3), "embed_s": round(t_embed, 3)})
+
+
+# -- writing a build ------------------------------------------------------------------------
+
+def _new_build_dir(settings: Settings, digest: str) -> Path:
+    # The random part keeps two builds of the same content in the same second apart.
+    return settings.index_dir / (f"build-{time.strftime('%Y%m%d-%H%M%S')}-{digest[:8]}-"
+                                 f"{uuid.uuid4().hex[:6]}")
+
+
+def _write_build(settings: Settings, database: store.Database, encoder: Encoder,
+                 emb: Embedded, vi: VectorIndex, *, factory: str, digest: str,
+                 data_source: str, params: dict[str, Any], base_ids: Sequence[int],
+                 timings: dict[str, float], t_start: float,
+                 fail_before_commit: Callable[[], None] | None) -> tuple[str, Path]:
+    """One transaction: upsert the records, add their vectors to `vi`, save it into a new
+    build directory and activate the build. On failure the directory is removed."""
+    build_dir = _new_build_dir(settings, digest)
+    t0 = time.perf_counter()
+    try:
+        with database.session() as s:
+            ids = store.upsert_records(s, _rows(emb.records, emb.infos))
+            id_arr = np.array([ids[r.key] for r in emb.records], dtype=np.int64)
+            vi.add(emb.vectors, id_arr)
+            vi.save(build_dir)
+            timings["index_s"] = round(time.perf_counter() - t0, 3)
+            timings["total_s"] = round(time.perf_counter() - t_start, 3)
+            build_id = store.create_build(
+                s, path=str(build_dir.resolve()), encoder_fingerprint=encoder.fingerprint,
+                factory=factory, metric="ip", dim=encoder.dim, count=vi.ntotal,
+                data_source=data_source,
+                params={"content": digest, "encoder": str(settings.encoder),
+                        "skipped": len(emb.errors), **params},
+                timings=timings, record_ids=[*base_ids, *id_arr.tolist()], activate=True)
+            if fail_before_commit:
+                fail_before_commit()
+    except BaseException:
+        shutil.rmtree(build_dir, ignore_errors=True)
+        raise
+    return build_id, build_dir
+
+
 def rebuild(settings: Settings, records: Sequence[CorpusRecord], *, data_source: str,
             encoder: Encoder | None = None, skip_bad: bool = False, force: bool = False,
-            progress: bool = True, log: Callable[[str], None] = lambda m: None,
+            resume: bool = False, chunk: int = DEFAULT_CHUNK, workers: int = 1,
+            search_params: dict[str, float] | None = None, progress: bool = True,
+            log: Log = lambda m: None,
             fail_before_commit: Callable[[], None] | None = None) -> BuildResult:
     """Build and activate a new index of `records`. Idempotent: when the active build already
     holds exactly this content (same encoder, factory and records) nothing is written unless
-    `force`. `fail_before_commit` is a test hook called inside the transaction."""
+    `force`. `resume` reuses the chunks a killed run of the same content staged (without it
+    they are discarded). `search_params` (efSearch, nprobe, ...) are saved with the index.
+    `fail_before_commit` is a test hook called inside the transaction."""
     t0 = time.perf_counter()
+    _check_unique(records)
     encoder = encoder or Encoder.load(settings.encoder)
     settings.home.mkdir(parents=True, exist_ok=True)
     database = store.Database(settings.db_url)
     try:
-        digest = content_hash(encoder, settings.factory, records)
-        with database.session() as s:
-            active = store.active_build(s)
-            if active and not force and (active.params or {}).get("content") == digest \
-                    and Path(active.path).exists():
-                log(f"index is up to date (build {active.id}); use --force to rebuild")
-                return BuildResult(None, active.count, (), {}, active.path, up_to_date=True)
-        prepared, kept, errors = prepare_records(records, encoder.cfg, skip_bad=skip_bad,
-                                                 progress=progress)
-        for msg in errors:
-            log(f"skipped: {msg}")
-        if not kept:
-            raise DataError(f"{data_source}: none of {len(records)} records could be read")
-        t_read = time.perf_counter()
-        vectors = np.zeros((len(prepared), encoder.dim), dtype=np.float32)
-        step = max(1, settings.batch_size)
-        with tqdm(total=len(prepared), desc="embedding", unit="ecg", disable=not progress,
-                  leave=False) as bar:
-            for s0 in range(0, len(prepared), step):
-                chunk = prepared[s0:s0 + step]
-                vectors[s0:s0 + len(chunk)] = encoder.embed(chunk, batch_size=step)
-                bar.update(len(chunk))
-        t_embed = time.perf_counter()
-        infos = [{"fs": p.source_fs, "leads": p.source_leads, "n_samples": p.source_samples}
-                 for p in prepared]
-        build_dir = settings.index_dir / f"build-{time.strftime('%Y%m%d-%H%M%S')}-{digest[:8]}"
-        try:
+        with home_lock(settings.home, "rebuild"):
+            search = ",".join(f"{k}={v:g}" for k, v in sorted((search_params or {}).items()))
+            digest = content_hash(encoder, f"{settings.factory}|{search}" if search
+                                  else settings.factory, records)
             with database.session() as s:
-                ids = store.upsert_records(s, _rows(kept, infos))
-                id_arr = np.array([ids[r.key] for r in kept], dtype=np.int64)
-                vi = VectorIndex.create(encoder.dim, factory=settings.factory, metric="ip",
-                                        encoder_fingerprint=encoder.fingerprint,
-                                        use_gpu=settings.use_gpu)
-                vi.add(vectors, id_arr)
-                vi.save(build_dir)
-                t_index = time.perf_counter()
-                timings = {"read_s": round(t_read - t0, 3), "embed_s": round(t_embed - t_read, 3),
-                           "index_s": round(t_index - t_embed, 3)}
-                build_id = store.create_build(
-                    s, path=str(build_dir.resolve()), encoder_fingerprint=encoder.fingerprint,
-                    factory=settings.factory, metric="ip", dim=encoder.dim, count=len(kept),
-                    data_source=data_source,
-                    params={"content": digest, "encoder": str(settings.encoder),
-                            "skipped": len(errors)},
-                    timings=timings, record_ids=id_arr.tolist(), activate=True)
-                if fail_before_commit:
-                    fail_before_commit()
-        except BaseException:
-            shutil.rmtree(build_dir, ignore_errors=True)
-            raise
-        timings["total_s"] = round(time.perf_counter() - t0, 3)
-        log(f"build {build_id}: {len(kept)} ECGs indexed in {timings['total_s']:.1f} s "
-            f"(read {timings['read_s']:.1f}, embed {timings['embed_s']:.1f}, "
-            f"index {timings['index_s']:.2f})")
-        return BuildResult(build_id, len(kept), tuple(errors), timings, str(build_dir))
+                active = store.active_build(s)
+                if active and not force and (active.params or {}).get("content") == digest \
+                        and Path(active.path).exists():
+                    log(f"index is up to date (build {active.id}); use --force to rebuild")
+                    return BuildResult(None, active.count, (), {}, active.path, up_to_date=True)
+            # Staged by what the vectors depend on, so a resume may change the factory.
+            stage = content_hash(encoder, "", records)
+            meta = {"content": stage, "chunk": chunk, "records": len(records),
+                    "skip_bad": skip_bad, "encoder": encoder.fingerprint}
+            staging = _staging_dir(settings, stage, meta, resume, log)
+            emb = embed_records(records, encoder, staging, chunk=chunk, workers=workers,
+                                skip_bad=skip_bad, batch_size=max(1, settings.batch_size),
+                                progress=progress, log=log)
+            for msg in emb.errors:
+                log(f"skipped: {msg}")
+            if not emb.records:
+                raise DataError(f"{data_source}: none of {len(records)} records could be read")
+            vi = VectorIndex.create(encoder.dim, factory=settings.factory, metric="ip",
+                                    encoder_fingerprint=encoder.fingerprint,
+                                    use_gpu=settings.use_gpu)
+            timings = {**emb.timings,
+                       "workers": workers, "chunks": emb.chunks, "resumed_chunks": emb.resumed}
+            if search_params:
+                vi.set_search_params(**search_params)  # kept through add, save and load
+            build_id, build_dir = _write_build(
+                settings, database, encoder, emb, vi, factory=settings.factory, digest=digest,
+                data_source=data_source, params={"search": dict(search_params or {})},
+                base_ids=(), timings=timings, t_start=t0, fail_before_commit=fail_before_commit)
+            shutil.rmtree(staging, ignore_errors=True)
     finally:
         database.dispose()
+    log(f"build {build_id}: {len(emb.records)} ECGs indexed in {timings['total_s']:.1f} s "
+        f"(read {timings['read_s']:.1f}, embed {timings['embed_s']:.1f}, "
+        f"index {timings['index_s']:.2f}; {emb.resumed} of {emb.chunks} chunks resumed)")
+    return BuildResult(build_id, len(emb.records), tuple(emb.errors), timings, str(build_dir),
+                       resumed=emb.resumed, added=len(emb.records))
+
+
+def add(settings: Settings, records: Sequence[CorpusRecord], *, data_source: str,
+        encoder: Encoder | None = None, skip_bad: bool = False, resume: bool = False,
+        chunk: int = DEFAULT_CHUNK, workers: int = 1, progress: bool = True,
+        log: Log = lambda m: None) -> BuildResult:
+    """Embed only the records whose key the active build lacks and activate a new build
+    holding the active index (loaded from disk, so any factory works and nothing is embedded
+    again) plus their vectors. Adding records that are all present writes nothing."""
+    t0 = time.perf_counter()
+    _check_unique(records)
+    encoder = encoder or Encoder.load(settings.encoder)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    database = store.Database(settings.db_url)
+    try:
+        with home_lock(settings.home, "add"):
+            with database.session() as s:
+                active = store.active_build(s)
+                if active is None:
+                    raise IndexMismatchError(f"{settings.home}: no active build to add to; "
+                                             "build one with `regen index rebuild --data DIR`")
+                base_id, base_path, factory = active.id, active.path, active.factory
+                base_fp, base_count = active.encoder_fingerprint, active.count
+                base_search = dict((active.params or {}).get("search") or {})
+                present = store.build_keys(s, active.id)
+                base_ids = store.build_record_ids(s, active.id)
+            if base_fp != encoder.fingerprint:
+                raise IndexMismatchError(
+                    f"the active build {base_id} was embedded by encoder {base_fp!r}, the "
+                    f"configured encoder is {encoder.fingerprint!r}; adding would mix two "
+                    "encoders' embeddings, so run `regen index rebuild` instead")
+            if not (Path(base_path) / "manifest.json").exists():
+                raise IndexMismatchError(
+                    f"the active build {base_id} has no index at {base_path}; activate another "
+                    "build (`regen index list`) or run `regen index rebuild`")
+            new = [r for r in records if r.key not in present]
+            if not new:
+                log(f"nothing to add: all {len(records)} records are already in build "
+                    f"{base_id}")
+                return BuildResult(None, base_count, (), {}, base_path, up_to_date=True)
+            log(f"adding {len(new)} of {len(records)} records to build {base_id} "
+                f"({base_count} vectors, factory {factory!r})")
+            digest = hashlib.sha256(
+                f"add|{base_id}|{content_hash(encoder, factory, new)}".encode()).hexdigest()[:16]
+            meta = {"content": digest, "chunk": chunk, "records": len(new),
+                    "skip_bad": skip_bad, "encoder": encoder.fingerprint}
+            staging = _staging_dir(settings, digest, meta, resume, log)
+            emb = embed_records(new, encoder, staging, chunk=chunk, workers=workers,
+                                skip_bad=skip_bad, batch_size=max(1, settings.batch_size),
+                                progress=progress, log=log)
+            for msg in emb.errors:
+                log(f"skipped: {msg}")
+            if not emb.records:
+                raise DataError(f"{data_source}: none of {len(new)} new records could be read")
+            vi = VectorIndex.load(base_path, expected_fingerprint=encoder.fingerprint,
+                                  use_gpu=settings.use_gpu)
+            timings = {**emb.timings,
+                       "workers": workers, "chunks": emb.chunks, "resumed_chunks": emb.resumed}
+            build_id, build_dir = _write_build(
+                settings, database, encoder, emb, vi, factory=factory, digest=digest,
+                data_source=data_source,
+                params={"base_build": base_id, "added": len(emb.records),
+                        "search": base_search},
+                base_ids=base_ids, timings=timings, t_start=t0, fail_before_commit=None)
+            shutil.rmtree(staging, ignore_errors=True)
+    finally:
+        database.dispose()
+    log(f"build {build_id}: added {len(emb.records)} ECGs to {base_count} in "
+        f"{timings['total_s']:.1f} s")
+    return BuildResult(build_id, base_count + len(emb.records), tuple(emb.errors), timings,
+                       str(build_dir), resumed=emb.resumed, added=len(emb.records))

@@ -122,9 +122,11 @@ def build_kwargs(record_ids: list[int], **over: Any) -> dict[str, Any]:
 def test_public_surface_is_pinned() -> None:
     assert sorted(db.__all__) == db.__all__
     assert set(db.__all__) == {
-        "Base", "BuildMember", "Database", "DatabaseError", "GenerationLog", "IndexBuild",
+        "Base", "BuildMember", "Database", "DatabaseError", "GenerationLog", "HEAD_REVISION",
+        "IndexBuild", "current_revision", "downgrade", "upgrade",
         "Label", "LabelTuple", "Record", "RecordRow", "RecordView", "Report", "activate_build",
-        "active_build", "build_record_ids", "create_build", "fetch_records", "list_builds",
+        "active_build", "build_keys", "build_record_ids", "create_build", "delete_build",
+        "fetch_records", "list_builds",
         "list_generations", "log_generation", "mask_url", "record_id_for_key", "upsert_records",
     }  # fmt: skip
 
@@ -373,3 +375,22 @@ def test_bad_urls_are_database_errors() -> None:
 def test_mask_url() -> None:
     assert db.mask_url("postgresql://u:pw@h/d") == "postgresql://u:***@h/d"
     assert db.mask_url("sqlite:///:memory:") == "sqlite:///:memory:"
+
+
+def test_build_keys_and_delete_build(database: Database) -> None:
+    with database.session() as s:
+        ids = db.upsert_records(s, [make_row(i) for i in range(4)])
+        old = db.create_build(s, **build_kwargs([ids["ptbxl:0"], ids["ptbxl:1"]]))
+        new = db.create_build(s, **build_kwargs(list(ids.values()), path="/tmp/index/b2"))
+    with database.session() as s:
+        assert db.build_keys(s, old) == {"ptbxl:0", "ptbxl:1"}
+        assert db.build_keys(s, new) == {f"ptbxl:{i}" for i in range(4)}
+        assert db.build_keys(s, "unknown") == set()
+        assert not db.delete_build(s, new)               # the active build is never deleted
+        assert not db.delete_build(s, "unknown")
+        assert db.delete_build(s, old)
+    with database.session() as s:
+        assert [b.id for b in db.list_builds(s)] == [new]
+        assert db.build_record_ids(s, old) == []
+        assert s.scalar(select(func.count()).select_from(BuildMember)) == 4
+        assert s.scalar(select(func.count()).select_from(Record)) == 4   # records stay

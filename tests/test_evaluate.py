@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from regen import ConfigError, load_ptbxl, load_settings, read_ecg
+from regen.evalout import write
 from regen.evaluate import (
     degrade,
     eval_classify,
@@ -16,7 +17,6 @@ from regen.evaluate import (
     label_oracle,
     parse_leads,
 )
-from regen.evalout import write
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "ptbxl-sample"
 

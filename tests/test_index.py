@@ -60,6 +60,7 @@ def test_public_surface() -> None:
         "VectorIndex",
         "exact_search",
         "recall_at_k",
+        "set_threads",
     ]
     assert issubclass(FingerprintMismatchError, IndexStoreError)
 
@@ -337,3 +338,50 @@ def test_gpu_matches_cpu(data: dict[str, np.ndarray], tmp_path: Path, factory: s
     gpu.save(tmp_path / "idx")
     back = VectorIndex.load(tmp_path / "idx", use_gpu=False)
     np.testing.assert_array_equal(back.ids, gpu.ids)
+
+
+@pytest.mark.parametrize("factory", ["Flat", "HNSW16", "IVF16,PQ8x8np,RFlat"])
+def test_vectors_reads_back_every_stored_vector(data: dict[str, np.ndarray], factory: str) -> None:
+    vi = built(data, factory)
+    ids, x = vi.vectors()
+    np.testing.assert_array_equal(ids, data["ids"])
+    np.testing.assert_array_equal(x, data["corpus"])
+    if factory == "Flat":  # removal closes the gaps in both arrays alike
+        vi.remove(data["ids"][:3])
+        ids, x = vi.vectors()
+        np.testing.assert_array_equal(ids, data["ids"][3:])
+        np.testing.assert_array_equal(x, data["corpus"][3:])
+
+
+def test_vectors_needs_exact_storage(data: dict[str, np.ndarray]) -> None:
+    with pytest.raises(IndexStoreError, match="cannot be read back"):
+        built(data, "IVF16,PQ8").vectors()
+    empty = VectorIndex.create(DIM, encoder_fingerprint=FP)
+    assert empty.vectors()[1].shape == (0, DIM)
+
+
+def test_ivf_pq_with_exact_reranking(data: dict[str, np.ndarray], tmp_path: Path) -> None:
+    """RFlat re-ranks k * k_factor_rf PQ candidates by exact scores: recall rises to ~1."""
+    vi = built(data, "IVF16,PQ8x8np,RFlat")
+    vi.set_search_params(nprobe=16, k_factor_rf=1)
+    low = recall_at_k(vi.search(data["queries"], 10)[1], data["exact_ids"])
+    vi.set_search_params(k_factor_rf=8)
+    scores, ids = vi.search(data["queries"], 10)
+    assert recall_at_k(ids, data["exact_ids"]) >= max(0.95, low)
+    # The scores are exact inner products, not PQ approximations.
+    want = np.einsum("d,d->", data["queries"][0], vi.reconstruct(int(ids[0, 0])))
+    assert abs(scores[0, 0] - want) < 1e-5
+    vi.save(tmp_path / "rf")
+    back = VectorIndex.load(tmp_path / "rf")
+    np.testing.assert_array_equal(back.search(data["queries"], 10)[1], ids)  # params saved
+    assert vi.serialized_size() == (tmp_path / "rf" / "index.faiss").stat().st_size
+
+
+def test_set_threads() -> None:
+    before = index.set_threads(1)
+    try:
+        assert index.set_threads(1) == 1 and before >= 1
+    finally:
+        index.set_threads(before)
+    with pytest.raises(IndexStoreError, match="positive int"):
+        index.set_threads(0)

@@ -172,8 +172,8 @@ def eval_classify(settings: Settings, data: Path, *, corpus_folds: str = "1-8",
     """kNN over the index: each query's superclass scores are the softmax(score/0.1)-weighted
     share of its k neighbours having the class (k=40: chosen by leave-one-fold-out
     cross-validation within folds 1-8, where AUC rises with k up to 40 and then flattens);
-    macro ROC-AUC over the five superclasses. Lead subset and noise are applied to the queries only; the raw-signal kNN is measured on
-    the same degraded queries."""
+    macro ROC-AUC over the five superclasses. Lead subset and noise are applied to the queries
+    only; the raw-signal kNN is measured on the same degraded queries."""
     home, corpus = corpus_index(settings, data, corpus_folds, log=log)
     queries = load_ptbxl(data, folds=query_folds)
     lead_names = parse_leads(leads)

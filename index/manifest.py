@@ -13,7 +13,7 @@ import re
 import shutil
 import uuid
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +100,7 @@ class IndexManifest:
 
 def utc_now() -> str:
     """The current time as ISO-8601 UTC with seconds precision, e.g. 2024-05-01T12:00:00+00:00."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def min_training_points(factory: str) -> int:

@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from regen.errors import RegenError
+
+if TYPE_CHECKING:
+    from regen.rebuild import BuildResult
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   help="Retrieval-augmented ECG reports: decision support, not diagnosis.")
@@ -68,6 +71,29 @@ def report(paths: Annotated[list[Path], typer.Argument(help="ECG files: WFDB rec
                 _print_report(r)
 
 
+Chunk = Annotated[int, typer.Option(help="records embedded and staged together (the unit "
+                                          "a resumed job skips)")]
+Workers = Annotated[int, typer.Option(help="processes reading and preparing the records")]
+
+
+def _search_params(items: list[str] | None) -> dict[str, float]:
+    out = {}
+    for item in items or []:
+        name, _, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise RegenError(f"--search-param {item!r}; expected NAME=NUMBER, e.g. "
+                             "efSearch=64 or nprobe=16") from None
+    return out
+
+
+def _build_json(res: BuildResult) -> dict:
+    from dataclasses import asdict
+
+    return asdict(res)
+
+
 @index_app.command("rebuild")
 def index_rebuild(data: Annotated[Path, typer.Option(help="PTB-XL folder (or a plain folder "
                                                      "with --source folder)")],
@@ -78,9 +104,16 @@ def index_rebuild(data: Annotated[Path, typer.Option(help="PTB-XL folder (or a p
                       help="report CSV for --source folder")] = None,
                   factory: Annotated[str | None, typer.Option(
                       help="FAISS factory string")] = None,
+                  search_param: Annotated[list[str] | None, typer.Option(
+                      help="search parameter saved with the index, NAME=VALUE (repeatable), "
+                           "e.g. efSearch=64 or nprobe=16 as `regen index tune` found")] = None,
                   skip_bad: Annotated[bool, typer.Option(
                       help="leave unreadable records out instead of failing")] = False,
                   force: Annotated[bool, typer.Option(help="rebuild even if up to date")] = False,
+                  resume: Annotated[bool, typer.Option(
+                      help="reuse the chunks an interrupted run of the same content "
+                           "embedded")] = False,
+                  chunk: Chunk = 1024, workers: Workers = 1,
                   home: Home = None, json_out: Json = False) -> None:
     """Embed a corpus and atomically replace the active index and database rows."""
     from regen.rebuild import load_corpus, rebuild
@@ -90,14 +123,158 @@ def index_rebuild(data: Annotated[Path, typer.Option(help="PTB-XL folder (or a p
     records = load_corpus(data, source, folds, rate, reports)
     _err(f"corpus: {len(records)} records from {data} (folds {folds}, {rate} Hz)")
     res = rebuild(settings, records, data_source=f"{source}:{data}:{folds}:{rate}",
-                  skip_bad=skip_bad, force=force, progress=sys.stderr.isatty(), log=_err)
+                  skip_bad=skip_bad, force=force, resume=resume, chunk=chunk, workers=workers,
+                  search_params=_search_params(search_param), progress=sys.stderr.isatty(),
+                  log=_err)
     if json_out:
-        typer.echo(json.dumps({"build_id": res.build_id, "count": res.count,
-                               "up_to_date": res.up_to_date, "skipped": list(res.skipped),
-                               "timings": res.timings, "path": res.path}))
+        typer.echo(json.dumps(_build_json(res)))
     else:
         typer.echo(f"{'up to date' if res.up_to_date else 'built'}: {res.count} ECGs -> "
                    f"{res.path}")
+
+
+@index_app.command("add")
+def index_add(data: Annotated[Path, typer.Option(help="PTB-XL folder (or a plain folder "
+                                                 "with --source folder)")],
+              source: Annotated[str, typer.Option(help="ptbxl or folder")] = "ptbxl",
+              folds: Annotated[str, typer.Option(help="strat_folds to add")] = "1-8",
+              rate: Annotated[int, typer.Option(help="100 or 500 (PTB-XL)")] = 100,
+              reports: Annotated[Path | None, typer.Option(
+                  help="report CSV for --source folder")] = None,
+              skip_bad: Annotated[bool, typer.Option(
+                  help="leave unreadable records out instead of failing")] = False,
+              resume: Annotated[bool, typer.Option(
+                  help="reuse the chunks an interrupted add of the same records "
+                       "embedded")] = False,
+              chunk: Chunk = 1024, workers: Workers = 1,
+              home: Home = None, json_out: Json = False) -> None:
+    """Embed only the records the active build lacks; activate active + new as a new build."""
+    from regen.rebuild import add, load_corpus
+    from regen.settings import load_settings
+
+    settings = load_settings(home)
+    records = load_corpus(data, source, folds, rate, reports)
+    _err(f"corpus: {len(records)} records from {data} (folds {folds}, {rate} Hz)")
+    res = add(settings, records, data_source=f"{source}:{data}:{folds}:{rate}",
+              skip_bad=skip_bad, resume=resume, chunk=chunk, workers=workers,
+              progress=sys.stderr.isatty(), log=_err)
+    if json_out:
+        typer.echo(json.dumps(_build_json(res)))
+    elif res.up_to_date:
+        typer.echo(f"nothing to add: the active build already holds all {len(records)} "
+                   f"records ({res.count} ECGs)")
+    else:
+        typer.echo(f"added {res.added}: {res.count} ECGs -> {res.path}")
+
+
+@index_app.command("list")
+def index_list(home: Home = None, json_out: Json = False) -> None:
+    """List the builds, newest first: the active one is marked with *."""
+    from regen.builds import list_builds
+    from regen.settings import load_settings
+
+    builds = list_builds(load_settings(home))
+    if json_out:
+        typer.echo(json.dumps([b.to_json() for b in builds]))
+        return
+    if not builds:
+        _err("no builds yet; run `regen index rebuild --data DIR`")
+    typer.echo(f"  {'id':<12} {'created':<25} {'status':<7} {'count':>8} {'factory':<22} "
+               f"{'encoder':<12} {'total s':>8}  path")
+    for b in builds:
+        total = b.timings.get("total_s")
+        typer.echo(f"{'*' if b.active else ' '} {b.id[:12]:<12} {b.created:<25} {b.status:<7} "
+                   f"{b.count:>8} {b.factory[:22]:<22} {b.encoder[:12]:<12} "
+                   f"{'-' if total is None else f'{total:.1f}':>8}  "
+                   f"{b.path}{'' if b.exists else '  (missing)'}")
+
+
+@index_app.command("activate")
+def index_activate(build_id: Annotated[str, typer.Argument(help="build id (or a unique "
+                                                           "prefix of 6+ characters)")],
+                   home: Home = None, json_out: Json = False) -> None:
+    """Make another build the active one (readers opened afterwards use it)."""
+    from regen.builds import activate
+    from regen.encoder import Encoder
+    from regen.settings import load_settings
+
+    settings = load_settings(home)
+    b = activate(settings, build_id, Encoder.load(settings.encoder).fingerprint)
+    if json_out:
+        typer.echo(json.dumps(b.to_json()))
+    else:
+        typer.echo(f"active: {b.id} ({b.count} ECGs, {b.factory}) -> {b.path}")
+
+
+@index_app.command("gc")
+def index_gc(keep: Annotated[int, typer.Option(help="inactive builds to keep (newest "
+                                               "first); the active one is always kept")] = 2,
+             dry_run: Annotated[bool, typer.Option(help="only say what would be deleted")]
+             = False,
+             staging: Annotated[bool, typer.Option(help="also delete the staged chunks of "
+                                                   "interrupted jobs")] = False,
+             home: Home = None, json_out: Json = False) -> None:
+    """Delete old inactive builds (directory and database row) and orphaned directories."""
+    from regen.builds import gc
+    from regen.settings import load_settings
+
+    res = gc(load_settings(home), keep, dry_run=dry_run, staging=staging)
+    if json_out:
+        typer.echo(json.dumps(res.to_json()))
+        return
+    verb = "would delete" if dry_run else "deleted"
+    for b in res.deleted:
+        typer.echo(f"{verb} build {b.id} ({b.count} ECGs, {b.created}) {b.path}")
+    for p in res.orphans:
+        typer.echo(f"{verb} orphaned directory {p}")
+    for p in res.staging:
+        typer.echo(f"{verb if staging else 'kept (use --staging)'} staged chunks {p}")
+    typer.echo(f"{verb} {len(res.deleted)} build(s), {res.freed_bytes / 2**20:.1f} MiB; kept "
+               f"{len(res.kept)}")
+
+
+@index_app.command("tune")
+def index_tune(factory: Annotated[list[str] | None, typer.Option(
+                   help="candidate FAISS factory (repeatable; {n}: IVF lists for the corpus "
+                        "size, {m}: PQ sub-quantizers); default Flat, HNSW32, IVF{n},Flat, "
+                        "IVF{n},PQ{m}x8np,RFlat")] = None,
+               k: Annotated[int, typer.Option("--k", "-k", help="neighbours")] = 10,
+               queries: Annotated[int, typer.Option(help="corpus vectors used as queries")]
+               = 1000,
+               target: Annotated[float, typer.Option(help="recall@k to reach")] = 0.95,
+               max_p50_ms: Annotated[float, typer.Option(
+                   help="latency budget: the least memory among candidates this fast wins")]
+               = 2.0,
+               home: Home = None, json_out: Json = False) -> None:
+    """Measure candidate indexes on the active build's vectors and recommend one."""
+    from regen.settings import load_settings
+    from regen.tune import DEFAULT_FACTORIES, tune
+
+    res = tune(load_settings(home), factories=factory or DEFAULT_FACTORIES, k=k,
+               n_queries=queries, target=target, max_p50_ms=max_p50_ms, log=_err)
+    if json_out:
+        typer.echo(json.dumps(res.to_json()))
+        return
+    typer.echo(f"{res.n} vectors of {res.dim}-d, {res.queries} queries, recall@{res.k} "
+               "against exact search")
+    typer.echo(f"{'factory':<26} {'params':<28} {'recall':>7} {'p50 ms':>8} {'p99 ms':>8} "
+               f"{'QPS':>9} {'build s':>8} {'MiB':>8}")
+    for c in res.candidates:
+        if c.skipped:
+            typer.echo(f"{c.factory:<26} skipped: {c.skipped}")
+            continue
+        params = ",".join(f"{n}={v:g}" for n, v in c.params.items()) or "-"
+        typer.echo(f"{c.factory:<26} {params:<28} {c.recall:>7.3f} {c.p50_ms:>8.3f} "
+                   f"{c.p99_ms:>8.3f} {c.qps:>9.0f} {c.build_s:>8.2f} "
+                   f"{c.bytes / 2**20:>8.1f}")
+    if res.recommended is None:
+        typer.echo(f"no recommendation: {res.reason}")
+        return
+    r = res.recommended
+    typer.echo(f"recommended: {r.factory} ({res.reason})")
+    flags = " ".join(f"--search-param {n}={v:g}" for n, v in r.params.items())
+    typer.echo(f"apply with: regen index rebuild --data DIR --factory '{r.factory}' {flags}"
+               .rstrip())
 
 
 @index_app.command("info")
@@ -134,17 +311,33 @@ def train(data: Annotated[Path, typer.Option(help="PTB-XL folder")],
           val_folds: Annotated[str | None, typer.Option(help="validation folds for the "
                                                            "kNN-AUC monitor")] = "9",
           out: Annotated[Path, typer.Option(help="output folder")] = Path("runs/encoder"),
-          epochs: Annotated[int, typer.Option()] = 40,
-          seed: Annotated[int, typer.Option()] = 0,
+          config: Annotated[Path | None, typer.Option(
+              help="TOML file of training settings ([train] table: any TrainConfig field); "
+                   "flags given here win over it")] = None,
+          epochs: Annotated[int | None, typer.Option(help="default 40")] = None,
+          seed: Annotated[int | None, typer.Option(help="default 0")] = None,
           resume: Annotated[bool, typer.Option(help="continue from out/checkpoint.pt")] = False,
-          rate: Annotated[int, typer.Option(help="PTB-XL rate to read")] = 100) -> None:
-    """Self-supervised training of the encoder on a PTB-XL folder."""
+          rate: Annotated[int, typer.Option(help="PTB-XL rate to read")] = 100,
+          text_weight: Annotated[float | None, typer.Option(
+              help="weight of ECG-report embedding alignment (0: off; default 1)")] = None,
+          label_weight: Annotated[float | None, typer.Option(
+              help="weight of predicting the labels the report text states (0: off; "
+                   "default 1)")] = None,
+          full_first_view: Annotated[bool | None, typer.Option(
+              help="one view keeps all leads, so lead subsets align to it (default on)")
+          ] = None,
+          language: Annotated[str, typer.Option(help="report language for alignment")] = "en"
+          ) -> None:
+    """Self-supervised training of the encoder on a PTB-XL folder: contrastive views plus,
+    optionally, alignment with each ECG's own report (folds 1-8 only)."""
     from regen.corpus import load_ptbxl
     from regen.dataset import first_windows, prepare_records, superclass_matrix
     from regen.encoder import EncoderConfig
-    from regen.train import TrainConfig, knn_auc_monitor
+    from regen.train import knn_auc_monitor, train_config
     from regen.train import train as run_train
 
+    tcfg = train_config(config, epochs=epochs, seed=seed, text_weight=text_weight,
+                        label_weight=label_weight, full_first_view=full_first_view)
     cfg = EncoderConfig()
     records = load_ptbxl(data, folds=folds, rate=rate)
     prepared, kept, _ = prepare_records(records, cfg, progress=sys.stderr.isatty())
@@ -154,10 +347,20 @@ def train(data: Annotated[Path, typer.Option(help="PTB-XL folder")],
         vp, vk, _ = prepare_records(val, cfg, progress=False)
         monitor = knn_auc_monitor(prepared, superclass_matrix(kept), vp, superclass_matrix(vk))
     w, m = first_windows(prepared)
-    _err(f"training on {len(w)} ECGs (folds {folds}) for {epochs} epochs -> {out}")
-    enc = run_train(w, m, out, enc_cfg=cfg, cfg=TrainConfig(epochs=epochs, seed=seed),
-                    resume=resume, evaluate=monitor, log=_err,
-                    data_note=f"PTB-XL {data.name} folds {folds} at {rate} Hz: {len(w)} ECGs")
+    reports = [r.report(language) for r in kept]
+    texts = labels = None
+    if tcfg.text_weight > 0:
+        from regen.text import embed_texts
+        texts = embed_texts(reports)
+    if tcfg.label_weight > 0:
+        from regen.labeller import label_matrix
+        labels = label_matrix(reports)
+        labels[[not t.strip() for t in reports]] = -1
+    _err(f"training on {len(w)} ECGs (folds {folds}) for {tcfg.epochs} epochs -> {out}")
+    enc = run_train(w, m, out, enc_cfg=cfg, cfg=tcfg, resume=resume, evaluate=monitor,
+                    eval_every=5, log=_err, texts=texts, report_labels=labels,
+                    data_note=f"PTB-XL {data.name} folds {folds} at {rate} Hz: {len(w)} ECGs "
+                              f"with their '{language}' reports")
     typer.echo(f"encoder {enc.fingerprint} saved to {out}")
 
 
@@ -225,7 +428,7 @@ def eval_classify_cmd(data: Data, corpus_folds: CorpusFolds = "1-8",
                           help="query leads, e.g. II or I,II,V2")] = None,
                       noise: Annotated[float | None, typer.Option(
                           help="white noise added to queries, SNR in dB")] = None,
-                      k: K = 10, json_out: Json = False, out: Out = None,
+                      k: K = 40, json_out: Json = False, out: Out = None,
                       home: Home = None) -> None:
     """kNN macro ROC-AUC over the five superclasses, with lead subsets and noise."""
     from regen.evaluate import eval_classify

@@ -34,6 +34,8 @@ class EncoderConfig:
     heads: int = 4
     layers: int = 2
     proj_dim: int = 128               # contrastive projection head (training only)
+    text_dim: int = 0                 # >0: a head aligning ECGs with report embeddings (training)
+    n_report_labels: int = 0          # >0: a head predicting the report's labels (training)
 
     @property
     def window(self) -> int:
@@ -66,6 +68,11 @@ class ECGEncoderModel(nn.Module):
         self.norm = nn.LayerNorm(cfg.dim)
         self.head = nn.Sequential(nn.Linear(cfg.dim, cfg.dim), nn.GELU(),
                                   nn.Linear(cfg.dim, cfg.proj_dim))
+        self.text_head = (nn.Sequential(nn.Linear(cfg.dim, cfg.dim), nn.GELU(),
+                                        nn.Linear(cfg.dim, cfg.text_dim))
+                          if cfg.text_dim else None)
+        self.label_head = (nn.Linear(cfg.dim, cfg.n_report_labels)
+                           if cfg.n_report_labels else None)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """x (B, 12, T) mV, mask (B, 12) bool -> (B, dim) unnormalised embedding."""

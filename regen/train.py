@@ -10,7 +10,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +32,11 @@ class TrainConfig:
     max_shift_s: float = 1.5       # time jitter, seconds
     snr_db: tuple[float, float] = (8.0, 40.0)
     wander_mv: float = 0.3
+    text_weight: float = 0.0       # weight of the ECG-report alignment loss (needs texts)
+    text_temperature: float = 0.1
+    text_target_temperature: float = 0.05   # sharpness of report-report similarity targets
+    full_first_view: bool = False  # view A keeps every recorded lead: subsets align to it
+    label_weight: float = 0.0      # weight of predicting the labels the report text states
 
 
 def augment(x: torch.Tensor, mask: torch.Tensor, cfg: TrainConfig, fs: float,
@@ -77,18 +82,42 @@ def info_nce(za: torch.Tensor, zb: torch.Tensor, temperature: float) -> torch.Te
                   + nn.functional.cross_entropy(logits.T, target))
 
 
+def text_alignment(z: torch.Tensor, t: torch.Tensor, temperature: float,
+                   target_temperature: float) -> torch.Tensor:
+    """Soft CLIP loss between ECG projections z (B, Dt) and frozen report embeddings t (B, Dt),
+    unit norm. Targets are softmax(report-report cosine / target_temperature): two ECGs whose
+    reports say the same thing are both right answers, so duplicate reports are no negatives."""
+    z = nn.functional.normalize(z, dim=-1)
+    logits = z @ t.T / temperature
+    with torch.no_grad():
+        target = torch.softmax(t @ t.T / target_temperature, dim=1)
+    return -(target * torch.log_softmax(logits, dim=1)).sum(1).mean()
+
+
 def train(windows: np.ndarray, masks: np.ndarray, out: str | Path, *,
           enc_cfg: EncoderConfig | None = None, cfg: TrainConfig | None = None,
           resume: bool = False, evaluate: Callable[[Encoder], dict] | None = None,
           eval_every: int = 10, log: Callable[[str], None] = print,
-          data_note: str = "") -> Encoder:
+          data_note: str = "", texts: np.ndarray | None = None,
+          report_labels: np.ndarray | None = None) -> Encoder:
     """Train on windows (N, 12, T) float32 mV with masks (N, 12); write the encoder to `out`.
+    texts: optional (N, Dt) unit-norm report embeddings (zero rows: no report) for the
+    ECG-report alignment loss, weighted by cfg.text_weight.
+    report_labels: optional (N, L) {0,1} labels read from each report by regen.labeller (rows
+    of -1: no report) for a multi-label head, weighted by cfg.label_weight. No annotation
+    beyond the report text is used.
 
     Checkpoints go to out/checkpoint.pt each epoch; `resume` continues from there.
     `evaluate(encoder) -> dict` (e.g. kNN AUC on a validation fold) runs every `eval_every` epochs.
     """
-    enc_cfg = enc_cfg or EncoderConfig()
     cfg = cfg or TrainConfig()
+    enc_cfg = enc_cfg or EncoderConfig()
+    use_text = texts is not None and cfg.text_weight > 0
+    if use_text and enc_cfg.text_dim != texts.shape[1]:
+        enc_cfg = replace(enc_cfg, text_dim=int(texts.shape[1]))
+    use_labels = report_labels is not None and cfg.label_weight > 0
+    if use_labels and enc_cfg.n_report_labels != report_labels.shape[1]:
+        enc_cfg = replace(enc_cfg, n_report_labels=int(report_labels.shape[1]))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
@@ -114,6 +143,8 @@ def train(windows: np.ndarray, masks: np.ndarray, out: str | Path, *,
         log(f"resumed from {ckpt} at epoch {start_epoch}")
     x_all = torch.from_numpy(windows)
     m_all = torch.from_numpy(masks)
+    t_all = torch.from_numpy(texts.astype(np.float32)) if use_text else None
+    y_all = torch.from_numpy(report_labels.astype(np.float32)) if use_labels else None
     t0 = time.time()
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
@@ -122,10 +153,29 @@ def train(windows: np.ndarray, masks: np.ndarray, out: str | Path, *,
         for s in range(steps_per_epoch):
             idx = perm[s * cfg.batch_size:(s + 1) * cfg.batch_size]
             x, m = x_all[idx], m_all[idx]
-            xa, ma = augment(x, m, cfg, enc_cfg.fs, gen)
+            xa, ma = augment(x, m, replace(cfg, p_full_leads=1.0) if cfg.full_first_view
+                             else cfg, enc_cfg.fs, gen)
             xb, mb = augment(x, m, cfg, enc_cfg.fs, gen)
-            z = model.head(model(torch.cat([xa, xb]), torch.cat([ma, mb])))
+            h = model(torch.cat([xa, xb]), torch.cat([ma, mb]))
+            z = model.head(h)
             loss = info_nce(z[: len(idx)], z[len(idx):], cfg.temperature)
+            if use_text:
+                t = t_all[idx]
+                has = t.abs().sum(1) > 0
+                tt = t[has]
+                zt = model.text_head(h)
+                lt = 0.5 * (text_alignment(zt[: len(idx)][has], tt, cfg.text_temperature,
+                                           cfg.text_target_temperature)
+                            + text_alignment(zt[len(idx):][has], tt, cfg.text_temperature,
+                                             cfg.text_target_temperature))
+                loss = loss + cfg.text_weight * lt
+            if use_labels:
+                y = y_all[idx]
+                ok = y[:, 0] >= 0
+                logits = model.label_head(h)
+                ll = nn.functional.binary_cross_entropy_with_logits(
+                    logits, torch.cat([y, y]).clamp_min(0), reduction="none")
+                loss = loss + cfg.label_weight * ll[torch.cat([ok, ok])].mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -175,3 +225,37 @@ def knn_auc_monitor(corpus: list, corpus_y: np.ndarray, queries: list, query_y: 
         return out
 
     return run
+
+
+# The recipe `regen train` uses unless a config file or a flag says otherwise.
+RECIPE = {"epochs": 40, "seed": 0, "text_weight": 1.0, "label_weight": 1.0,
+          "full_first_view": True}
+
+
+def train_config(config_file: str | Path | None = None, **flags: object) -> TrainConfig:
+    """TrainConfig defaults < RECIPE < the [train] table of a TOML file < flags (None: unset)."""
+    import tomllib
+    from dataclasses import fields
+
+    from regen.errors import ConfigError
+
+    values: dict[str, object] = dict(RECIPE)
+    if config_file is not None:
+        path = Path(config_file)
+        try:
+            table = tomllib.loads(path.read_text()).get("train", {})
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read training config ({exc})") from exc
+        known = {f.name for f in fields(TrainConfig)}
+        unknown = sorted(set(table) - known)
+        if unknown:
+            raise ConfigError(f"{path}: unknown [train] setting(s) {unknown}; known: "
+                              f"{sorted(known)}")
+        values.update(table)
+    values.update({k: v for k, v in flags.items() if v is not None})
+    if "snr_db" in values:
+        values["snr_db"] = tuple(values["snr_db"])  # type: ignore[arg-type]
+    try:
+        return TrainConfig(**values)  # type: ignore[arg-type]
+    except TypeError as exc:
+        raise ConfigError(f"training config: {exc}") from exc

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Iterator
-from datetime import timezone
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -243,7 +243,7 @@ def test_create_build_activates_exactly_one(database: Database) -> None:
     assert active.status == "ready" and active.path == "/tmp/index/b2"
     assert active.params == {"efSearch": 64} and active.timings == {"encode_s": 1.5}
     assert active.created_at.tzinfo is not None
-    assert active.created_at.utcoffset() == timezone.utc.utcoffset(None)
+    assert active.created_at.utcoffset() == UTC.utcoffset(None)
 
     with database.session() as s:
         third = db.create_build(s, **build_kwargs(ids, activate=False))

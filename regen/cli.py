@@ -19,6 +19,8 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_
                   help="Retrieval-augmented ECG reports: decision support, not diagnosis.")
 index_app = typer.Typer(no_args_is_help=True, help="Build and inspect the retrieval index.")
 app.add_typer(index_app, name="index")
+db_app = typer.Typer(no_args_is_help=True, help="Database schema migrations.")
+app.add_typer(db_app, name="db")
 eval_app = typer.Typer(no_args_is_help=True, help="Measure report quality, robustness, "
                        "retrieval and QA beside baselines.")
 app.add_typer(eval_app, name="eval")
@@ -519,6 +521,29 @@ def compare(a: Annotated[Path, typer.Argument(help="first (earlier) ECG")],
     typer.echo(f"neighbours of {a}: " + ", ".join(n.key for n in cmp.neighbours_a))
     typer.echo(f"neighbours of {b}: " + ", ".join(n.key for n in cmp.neighbours_b))
     typer.echo(cmp.disclaimer)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Option(help="target revision")] = "head",
+               home: Home = None) -> None:
+    """Migrate the database (SQLite or PostgreSQL) to a revision; opening one does this too."""
+    import db as store
+    from regen.settings import load_settings
+
+    url = load_settings(home).db_url
+    store.upgrade(url, revision)
+    typer.echo(f"{store.mask_url(url)}: at revision {store.current_revision(url)}")
+
+
+@db_app.command("current")
+def db_current(home: Home = None) -> None:
+    """Show the database's schema revision and the newest this code knows."""
+    import db as store
+    from regen.settings import load_settings
+
+    url = load_settings(home).db_url
+    rev = store.current_revision(url) or "none (unversioned or empty)"
+    typer.echo(f"{store.mask_url(url)}: revision {rev}; code head {store.HEAD_REVISION}")
 
 
 def main() -> None:

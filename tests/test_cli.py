@@ -79,3 +79,10 @@ def test_errors_are_one_line_and_nonzero(home, args, needle):
 def test_report_without_index_fails_with_the_fix(tmp_path):
     proc = regen("report", str(QUERY), "--home", str(tmp_path), check=False)
     assert proc.returncode == 1 and "regen index rebuild" in proc.stderr
+
+
+def test_db_current_and_upgrade(home):
+    cur = regen("db", "current", "--home", str(home))
+    assert "revision 0002" in cur.stdout and "code head 0002" in cur.stdout
+    up = regen("db", "upgrade", "--home", str(home))
+    assert "at revision 0002" in up.stdout

@@ -19,11 +19,16 @@ from regen.types import Neighbour
 
 @dataclass(frozen=True)
 class Draft:
+    """A refiner's output. `model` names the LLM asked, if any; `fallback_reason` says why its
+    answer was not used and this draft is the consensus one instead (None when it was used)."""
+
     text: str
     confidence: float
     cited: tuple[str, ...]
     abstained: bool
     prompt_hash: str | None = None
+    model: str | None = None
+    fallback_reason: str | None = None
 
 
 class Refiner(Protocol):
@@ -42,6 +47,17 @@ def _agreement(a: list[str], b: list[str]) -> float:
         return 1.0
     lcs = lcs_len(a, b)
     return 0.0 if lcs == 0 else 2 * lcs / (len(a) + len(b))
+
+
+def agreement_matrix(toks: Sequence[list[str]]) -> np.ndarray:
+    """(k, k) symmetric ROUGE-L F1 between token lists; each pair computed once, identical
+    reports (common in a corpus) without an LCS."""
+    k = len(toks)
+    out = np.eye(k)
+    for i in range(k):
+        for j in range(i + 1, k):
+            out[i, j] = out[j, i] = 1.0 if toks[i] == toks[j] else _agreement(toks[i], toks[j])
+    return out
 
 
 def neighbour_weights(scores: np.ndarray, temperature: float = 0.05) -> np.ndarray:
@@ -68,7 +84,7 @@ class ConsensusRefiner:
             return Draft(ABSTAIN_TEXT, 0.0, (), True)
         toks = [tokenize(n.report) for n in usable]
         w = neighbour_weights(np.array([n.score for n in usable]), self.temperature)
-        agree = np.array([[_agreement(a, b) for b in toks] for a in toks])   # (k, k)
+        agree = agreement_matrix(toks)                                        # (k, k)
         support = agree @ w                                                   # (k,)
         best = int(np.argmax(support))      # argmax keeps the closest neighbour on ties
         confidence = float(support[best])

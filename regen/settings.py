@@ -6,10 +6,9 @@ Precedence: defaults < HOME/config.toml < REGEN_* environment < explicit overrid
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, replace
-from pathlib import Path
-
 import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 
 from regen.errors import ConfigError
 
@@ -26,10 +25,18 @@ class Settings:
     factory: str = "Flat"             # FAISS factory string for new builds
     k: int = 10                       # neighbours retrieved per query
     language: str = "en"              # report language shown ("en", or "orig" for the source text)
-    refiner: str = "consensus"
+    refiner: str = "consensus"        # "consensus", "llm" (OpenAI-compatible server), "local"
     min_confidence: float = 0.35      # below this the refiner abstains
     use_gpu: bool | None = None       # None: GPU FAISS when present
     batch_size: int = 256
+    # refiner "llm": an OpenAI-compatible chat server (vLLM, llama.cpp, OpenAI, ...)
+    llm_base_url: str = ""            # e.g. http://127.0.0.1:8000/v1
+    llm_model: str = ""
+    llm_api_key: str = field(default="", repr=False)   # REGEN_LLM_API_KEY; never logged
+    llm_temperature: float = 0.0
+    llm_max_tokens: int = 256         # "local": at most regen.local_llm.MAX_NEW_TOKENS (96)
+    llm_timeout: float = 30.0         # seconds per attempt
+    llm_retries: int = 2              # retries after the first attempt (429, 5xx, timeouts)
 
     @property
     def db_url(self) -> str:
@@ -81,4 +88,8 @@ def load_settings(home: str | Path | None = None, **overrides: object) -> Settin
         s = replace(s, **vals)
     if s.k < 1:
         raise ConfigError(f"k={s.k}; expected at least 1 neighbour")
+    if s.llm_retries < 0 or s.llm_timeout <= 0 or s.llm_max_tokens < 1:
+        raise ConfigError(f"llm_retries={s.llm_retries}, llm_timeout={s.llm_timeout}, "
+                          f"llm_max_tokens={s.llm_max_tokens}; expected retries >= 0, "
+                          "timeout > 0 and max_tokens >= 1")
     return s

@@ -1,0 +1,267 @@
+"""The LLM refiner: a chat model rewrites the neighbours' reports into one report, under checks.
+
+The refiner logic is written once, against a one-method interface, `ChatBackend.complete`, with
+two implementations: `OpenAIChatBackend` here (LangChain's `ChatOpenAI` against any
+OpenAI-compatible server) and `LocalChatBackend` in `regen.local_llm` (SmolLM2 in-process).
+
+A reply is used only when it passes every check; otherwise the draft is the `ConsensusRefiner`'s
+and `Draft.fallback_reason` says why (the generation log stores it as the row's error):
+
+* the request failed (HTTP error or timeout, after the client's retries);
+* the reply is not the JSON asked for, or names keys that are not among the neighbours, or keeps
+  none, or its text is empty;
+* its text states a finding that none of the kept neighbours' reports supports: the labels that
+  `regen.labeller.label_report` reads in the text must be a subset of those it reads in the kept
+  reports ("atrial fibrillation" among neighbours that all say "sinus rhythm" is rejected).
+
+Confidence of a used reply (`kept_confidence`): the ConsensusRefiner's support of each kept
+neighbour (the similarity-weighted ROUGE-L agreement of its report with all k neighbours' reports),
+averaged over the kept neighbours with the same similarity weights. Keeping only the consensus
+medoid gives exactly the consensus confidence; keeping outliers lowers it. Below `min_confidence`
+the refiner abstains, as the consensus one does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Literal, Protocol
+
+import numpy as np
+
+from regen.errors import RegenError, require
+from regen.labeller import label_report
+from regen.metrics import tokenize
+from regen.prompts import load_prompt
+from regen.refine import (
+    ABSTAIN_TEXT,
+    ConsensusRefiner,
+    Draft,
+    Refiner,
+    _agreement,
+    neighbour_weights,
+)
+from regen.types import Neighbour
+
+log = logging.getLogger(__name__)
+
+LANGUAGES = {"en": "English", "orig": "the language of the reports"}
+
+
+class LLMError(RegenError):
+    """The LLM could not be asked (HTTP error, timeout) or its reply was not usable."""
+
+
+class InvalidReplyError(LLMError):
+    """The reply was not in the format asked for or failed a check."""
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+class ChatBackend(Protocol):
+    """One chat completion. `model` names the model for the generation log."""
+
+    model: str
+
+    def complete(self, messages: Sequence[Message]) -> str: ...
+
+
+class OpenAIChatBackend:
+    """An OpenAI-compatible chat server through LangChain's `ChatOpenAI` (the openai client).
+
+    `retries` are the client's own: 429, 5xx and timeouts are retried with backoff (Retry-After
+    honoured); `timeout` is per attempt, in seconds. The key is sent as a Bearer header only.
+    """
+
+    def __init__(self, base_url: str, model: str, api_key: str = "", *,
+                 temperature: float = 0.0, max_tokens: int = 256, timeout: float = 30.0,
+                 retries: int = 2):
+        langchain_openai = require("langchain_openai", "llm")
+        self.model = model
+        self.base_url = base_url
+        self.timeout = timeout
+        self.retries = retries
+        self._chat = langchain_openai.ChatOpenAI(  # type: ignore[attr-defined]
+            base_url=base_url, model=model, api_key=api_key or "sk-none",
+            temperature=temperature, max_tokens=max_tokens, timeout=timeout,
+            max_retries=retries)
+
+    def __repr__(self) -> str:
+        return f"OpenAIChatBackend(base_url={self.base_url!r}, model={self.model!r})"
+
+    def complete(self, messages: Sequence[Message]) -> str:
+        import openai
+
+        attempts = f"{self.retries + 1} attempt(s)"
+        try:
+            reply = self._chat.invoke([m.to_json() for m in messages])
+        except openai.APITimeoutError as exc:
+            raise LLMError(f"{self.base_url}: no answer within {self.timeout} s, "
+                           f"{attempts}") from exc
+        except openai.APIConnectionError as exc:
+            raise LLMError(f"{self.base_url}: cannot connect ({exc}), {attempts}") from exc
+        except openai.APIStatusError as exc:
+            raise LLMError(f"{self.base_url}: HTTP {exc.status_code} after {attempts}: "
+                           f"{str(exc.message)[:200]}") from exc
+        except openai.APIError as exc:
+            raise LLMError(f"{self.base_url}: {exc}") from exc
+        content = reply.content
+        if isinstance(content, list):   # content parts: keep the text ones
+            content = "".join(p if isinstance(p, str) else str(p.get("text", ""))
+                              for p in content)
+        return str(content)
+
+
+# -- replies -------------------------------------------------------------------------------------
+
+_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$")
+
+
+def parse_json_reply(content: str, neighbours: Sequence[Neighbour]) -> tuple[str, list[str]]:
+    """'{"kept": [keys], "text": "..."}' (fences and prose around it tolerated) -> (text, kept).
+
+    Raises InvalidReplyError naming what is wrong."""
+    body = _FENCE.sub("", content.strip())
+    start, end = body.find("{"), body.rfind("}")
+    if start < 0 or end < start:
+        raise InvalidReplyError(f"reply is not JSON: {content[:120]!r}")
+    try:
+        obj = json.loads(body[start:end + 1])
+    except json.JSONDecodeError as exc:
+        raise InvalidReplyError(f"reply is not valid JSON ({exc.msg} at char {exc.pos}): "
+                                f"{content[:120]!r}") from exc
+    if not isinstance(obj, dict) or not isinstance(obj.get("text"), str) \
+            or not isinstance(obj.get("kept"), list) \
+            or not all(isinstance(k, str) for k in obj["kept"]):
+        raise InvalidReplyError(f'reply is JSON but not {{"kept": [keys], "text": str}}: '
+                                f"{content[:120]!r}")
+    known = {n.key for n in neighbours}
+    unknown = [k for k in obj["kept"] if k not in known]
+    if unknown:
+        raise InvalidReplyError(f"reply keeps {unknown}, which are not among the neighbours")
+    return obj["text"], list(dict.fromkeys(obj["kept"]))
+
+
+def parse_text_reply(content: str, prefill: str = "") -> str:
+    """The report in a text reply: its first non-empty line, without a repeated `prefill`
+    label ("Report:") or list bullet."""
+    for line in content.strip().splitlines():
+        line = line.strip()
+        if prefill and line.lower().startswith(prefill.strip().lower()):
+            line = line[len(prefill.strip()):].strip()
+        line = line.lstrip("-*• ").strip()
+        if line:
+            return line
+    return ""
+
+
+def overlapping(text: str, neighbours: Sequence[Neighbour], threshold: float) -> list[str]:
+    """Keys of the neighbours whose report agrees with `text` (ROUGE-L F1 >= threshold)."""
+    toks = tokenize(text)
+    return [n.key for n in neighbours if _agreement(toks, tokenize(n.report)) >= threshold]
+
+
+def check_supported(text: str, kept: Sequence[str], neighbours: Sequence[Neighbour]) -> None:
+    """Raise InvalidReplyError unless `text` is non-empty, keeps some neighbour, and states no
+    finding (labeller label) that none of the kept neighbours' reports states."""
+    if not text.strip():
+        raise InvalidReplyError("reply text is empty")
+    if not kept:
+        raise InvalidReplyError("reply keeps no neighbour")
+    by_key = {n.key: n for n in neighbours}
+    supported = frozenset().union(*(label_report(by_key[k].report) for k in kept))
+    extra = label_report(text) - supported
+    if extra:
+        raise InvalidReplyError(f"reply states {sorted(extra)}, which none of the kept "
+                                f"neighbours' reports {list(kept)} supports")
+
+
+def kept_confidence(neighbours: Sequence[Neighbour], kept: Sequence[str],
+                    temperature: float = 0.05) -> float:
+    """Similarity-weighted mean, over the kept neighbours, of each one's consensus support (the
+    ConsensusRefiner's score: its report's weighted ROUGE-L agreement with all neighbours)."""
+    usable = [n for n in neighbours if n.report.strip()]
+    toks = [tokenize(n.report) for n in usable]
+    w = neighbour_weights(np.array([n.score for n in usable]), temperature)
+    agree = np.array([[_agreement(a, b) for b in toks] for a in toks])   # (k, k)
+    support = agree @ w                                                   # (k,)
+    keep = set(kept)
+    mask = np.array([n.key in keep for n in usable])
+    if not mask.any():
+        return 0.0
+    return float((support[mask] * w[mask]).sum() / w[mask].sum())
+
+
+# -- the refiner ---------------------------------------------------------------------------------
+
+class LLMRefiner:
+    """Neighbours -> prompt -> `backend.complete` -> checked reply, or the consensus draft.
+
+    reply="json": the prompt asks for {"kept": [keys], "text": ...}. reply="text": the prompt asks
+    for the report text only (easier for small models), the text is the reply's first line, and
+    `kept` is computed as the neighbours whose report agrees with it (ROUGE-L F1 >= `overlap`).
+    `prefill`, when set, is sent as the start of the assistant's answer for the model to
+    continue (backends that support it: the local one).
+    """
+
+    name = "llm"
+
+    def __init__(self, backend: ChatBackend, *, prompt: str = "report",
+                 reply: Literal["json", "text"] = "json", language: str = "en",
+                 min_confidence: float = 0.35, overlap: float = 0.3,
+                 temperature: float = 0.05, prefill: str = "",
+                 fallback: Refiner | None = None):
+        self.backend = backend
+        self.prompt = load_prompt(prompt)
+        self.reply = reply
+        self.language = LANGUAGES.get(language, language)
+        self.min_confidence = min_confidence
+        self.overlap = overlap
+        self.prefill = prefill
+        self.temperature = temperature     # of the similarity weights, as in ConsensusRefiner
+        self.fallback = fallback or ConsensusRefiner(min_confidence=min_confidence,
+                                                     temperature=temperature)
+
+    def refine(self, neighbours: Sequence[Neighbour]) -> Draft:
+        usable = [n for n in neighbours if n.report.strip()]
+        model, phash = self.backend.model, self.prompt.hash
+        if not usable:
+            return self._fallback(neighbours, "no neighbour has a report")
+        rendered = self.prompt.render(neighbours=usable, language=self.language)
+        log.info("generation: refiner=%s model=%s prompt=%s neighbours=%d", self.name, model,
+                 phash, len(usable))
+        try:
+            messages = [Message("user", rendered)]
+            if self.prefill:
+                messages.append(Message("assistant", self.prefill))
+            content = self.backend.complete(messages)
+            if self.reply == "json":
+                text, kept = parse_json_reply(content, usable)
+            else:
+                text = parse_text_reply(content, self.prefill)
+                kept = overlapping(text, usable, self.overlap)
+            check_supported(text, kept, usable)
+        except LLMError as exc:
+            log.info("generation: model=%s prompt=%s falls back to consensus: %s", model,
+                     phash, exc)
+            return self._fallback(neighbours, f"{type(exc).__name__}: {exc}")
+        keep = set(kept)
+        order = [n.key for n in usable if n.key in keep]
+        confidence = kept_confidence(usable, order, self.temperature)
+        if confidence < self.min_confidence:
+            return Draft(ABSTAIN_TEXT, confidence, tuple(order), True, phash, model)
+        return Draft(text.strip(), confidence, tuple(order), False, phash, model)
+
+    def _fallback(self, neighbours: Sequence[Neighbour], reason: str) -> Draft:
+        return replace(self.fallback.refine(neighbours), prompt_hash=self.prompt.hash,
+                       model=self.backend.model, fallback_reason=reason)

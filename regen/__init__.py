@@ -16,12 +16,14 @@ from regen.prepare import Prepared, prepare
 from regen.reader import read_ecg
 from regen.refine import ConsensusRefiner, Draft, Refiner
 from regen.settings import Settings, load_settings
-from regen.types import Neighbour, Report
+from regen.types import Answer, Comparison, Neighbour, Report
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ECG",
+    "Answer",
+    "Comparison",
     "STANDARD_LEADS",
     "SUPERCLASSES",
     "ConfigError",

@@ -154,6 +154,23 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def _embed_staged(settings: Settings, encoder: Encoder, records: Sequence[CorpusRecord],
+                  digest: str, *, chunk: int, workers: int, skip_bad: bool, resume: bool,
+                  progress: bool, log: Log, what: str) -> tuple[Path, Embedded]:
+    """Embed `records` through HOME/staging/<digest> (resumable); at least one must read."""
+    meta = {"content": digest, "chunk": chunk, "records": len(records),
+            "skip_bad": skip_bad, "encoder": encoder.fingerprint}
+    staging = _staging_dir(settings, digest, meta, resume, log)
+    emb = embed_records(records, encoder, staging, chunk=chunk, workers=workers,
+                        skip_bad=skip_bad, batch_size=max(1, settings.batch_size),
+                        progress=progress, log=log)
+    for msg in emb.errors:
+        log(f"skipped: {msg}")
+    if not emb.records:
+        raise DataError(f"{what}: none of {len(records)} records could be read")
+    return staging, emb
+
+
 def _chunk_file(staging: Path, i: int) -> Path:
     return staging / f"chunk-{i:06d}.npz"
 
@@ -338,16 +355,9 @@ def rebuild(settings: Settings, records: Sequence[CorpusRecord], *, data_source:
                     return BuildResult(None, active.count, (), {}, active.path, up_to_date=True)
             # Staged by what the vectors depend on, so a resume may change the factory.
             stage = content_hash(encoder, "", records)
-            meta = {"content": stage, "chunk": chunk, "records": len(records),
-                    "skip_bad": skip_bad, "encoder": encoder.fingerprint}
-            staging = _staging_dir(settings, stage, meta, resume, log)
-            emb = embed_records(records, encoder, staging, chunk=chunk, workers=workers,
-                                skip_bad=skip_bad, batch_size=max(1, settings.batch_size),
-                                progress=progress, log=log)
-            for msg in emb.errors:
-                log(f"skipped: {msg}")
-            if not emb.records:
-                raise DataError(f"{data_source}: none of {len(records)} records could be read")
+            staging, emb = _embed_staged(settings, encoder, records, stage, chunk=chunk,
+                                         workers=workers, skip_bad=skip_bad, resume=resume,
+                                         progress=progress, log=log, what=data_source)
             vi = VectorIndex.create(encoder.dim, factory=settings.factory, metric="ip",
                                     encoder_fingerprint=encoder.fingerprint,
                                     use_gpu=settings.use_gpu)
@@ -411,16 +421,10 @@ def add(settings: Settings, records: Sequence[CorpusRecord], *, data_source: str
                 f"({base_count} vectors, factory {factory!r})")
             digest = hashlib.sha256(
                 f"add|{base_id}|{content_hash(encoder, factory, new)}".encode()).hexdigest()[:16]
-            meta = {"content": digest, "chunk": chunk, "records": len(new),
-                    "skip_bad": skip_bad, "encoder": encoder.fingerprint}
-            staging = _staging_dir(settings, digest, meta, resume, log)
-            emb = embed_records(new, encoder, staging, chunk=chunk, workers=workers,
-                                skip_bad=skip_bad, batch_size=max(1, settings.batch_size),
-                                progress=progress, log=log)
-            for msg in emb.errors:
-                log(f"skipped: {msg}")
-            if not emb.records:
-                raise DataError(f"{data_source}: none of {len(new)} new records could be read")
+            staging, emb = _embed_staged(settings, encoder, new, digest, chunk=chunk,
+                                         workers=workers, skip_bad=skip_bad, resume=resume,
+                                         progress=progress, log=log,
+                                         what=f"{data_source} (new records)")
             vi = VectorIndex.load(base_path, expected_fingerprint=encoder.fingerprint,
                                   use_gpu=settings.use_gpu)
             timings = {**emb.timings,

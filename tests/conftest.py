@@ -27,3 +27,42 @@ def copy_record(tmp_path: Path) -> Callable[..., Path]:
         return dest / record.name
 
     return copy
+
+
+PG_URLS = (
+    "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    "postgresql+psycopg://root@127.0.0.1:5432/test",
+)
+
+
+def reachable_pg_url() -> tuple[str | None, str]:
+    """The first PostgreSQL URL on 127.0.0.1:5432 that answers, or None and why not."""
+    from sqlalchemy import create_engine, text
+
+    import db
+
+    reasons = []
+    for url in PG_URLS:
+        try:
+            engine = create_engine(url, connect_args={"connect_timeout": 3})
+        except Exception as exc:  # noqa: BLE001 - e.g. psycopg not installed
+            return None, f"cannot create a PostgreSQL engine: {exc}"
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return url, ""
+        except Exception as exc:  # noqa: BLE001 - any failure means "skip", with the reason
+            reasons.append(f"{db.mask_url(url)}: {str(exc).splitlines()[0]}")
+        finally:
+            engine.dispose()
+    return None, "no PostgreSQL server reachable (" + "; ".join(reasons) + ")"
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    """A reachable PostgreSQL URL (trust auth, database `test`), or the test is skipped."""
+    pytest.importorskip("psycopg", reason="psycopg is not installed: pip install 'regen[dev]'")
+    url, reason = reachable_pg_url()
+    if url is None:
+        pytest.skip(reason)
+    return url

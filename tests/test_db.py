@@ -25,40 +25,9 @@ from db import (
     Report,
 )
 
+
 # Trust-auth servers in CI and dev containers differ in which role exists; the first that
 # connects is used.
-PG_URLS = (
-    "postgresql+psycopg://postgres@127.0.0.1:5432/test",
-    "postgresql+psycopg://root@127.0.0.1:5432/test",
-)
-
-
-def _reachable_pg_url() -> tuple[str | None, str]:
-    reasons = []
-    for url in PG_URLS:
-        try:
-            engine = create_engine(url, connect_args={"connect_timeout": 3})
-        except Exception as exc:  # noqa: BLE001 - e.g. psycopg not installed
-            return None, f"cannot create a PostgreSQL engine: {exc}"
-        try:
-            with engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            return url, ""
-        except Exception as exc:  # noqa: BLE001 - any failure means "skip", with the reason
-            reasons.append(f"{db.mask_url(url)}: {str(exc).splitlines()[0]}")
-        finally:
-            engine.dispose()
-    return None, "no PostgreSQL server reachable (" + "; ".join(reasons) + ")"
-
-
-@pytest.fixture(scope="session")
-def pg_url() -> str:
-    url, reason = _reachable_pg_url()
-    if url is None:
-        pytest.skip(reason)
-    return url
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     """A fresh, empty database: a SQLite file, or a PostgreSQL schema dropped afterwards."""

@@ -5,7 +5,8 @@ import index
 import regen
 
 REGEN = {
-    "ECG", "Answer", "Comparison", "STANDARD_LEADS", "SUPERCLASSES", "ConfigError", "ConsensusRefiner", "CorpusRecord",
+    "ECG", "Answer", "Comparison", "STANDARD_LEADS", "SUPERCLASSES", "ConfigError",
+    "ConsensusRefiner", "CorpusRecord",
     "DataError", "Draft", "ECGReadError", "Encoder", "EncoderConfig", "IndexMismatchError",
     "MissingDependencyError", "Neighbour", "Prepared", "Refiner", "Regen", "RegenError",
     "Report", "Settings", "load_folder", "load_ptbxl", "load_settings", "prepare", "read_ecg",

@@ -25,35 +25,7 @@ from sqlalchemy import Connection, Engine, MetaData, create_engine, inspect, tex
 import db
 from db.migrate import alembic_config
 
-PG_URLS = (
-    "postgresql+psycopg://postgres@127.0.0.1:5432/test",
-    "postgresql+psycopg://root@127.0.0.1:5432/test",
-)
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-
-
-def _reachable_pg_url() -> tuple[str | None, str]:
-    reasons = []
-    for url in PG_URLS:
-        engine = create_engine(url, connect_args={"connect_timeout": 3})
-        try:
-            with engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            return url, ""
-        except Exception as exc:  # noqa: BLE001 - any failure means "skip", with the reason
-            reasons.append(f"{db.mask_url(url)}: {str(exc).splitlines()[0]}")
-        finally:
-            engine.dispose()
-    return None, "no PostgreSQL server reachable (" + "; ".join(reasons) + ")"
-
-
-@pytest.fixture(scope="session")
-def pg_url() -> str:
-    pytest.importorskip("psycopg", reason="psycopg is not installed: pip install 'regen[dev]'")
-    url, reason = _reachable_pg_url()
-    if url is None:
-        pytest.skip(reason)
-    return url
 
 
 @dataclass(frozen=True)

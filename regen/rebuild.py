@@ -23,8 +23,9 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -326,6 +327,22 @@ def _write_build(settings: Settings, database: store.Database, encoder: Encoder,
     return build_id, build_dir
 
 
+@contextmanager
+def _job(settings: Settings, records: Sequence[CorpusRecord], encoder: Encoder | None,
+         name: str) -> Iterator[tuple[Encoder, store.Database]]:
+    """What every index job does around its work: unique keys, the encoder, the database, and
+    the home's job lock (one rebuild/add/gc at a time); the database is closed on the way out."""
+    _check_unique(records)
+    encoder = encoder or Encoder.load(settings.encoder)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    database = store.Database(settings.db_url)
+    try:
+        with home_lock(settings.home, name):
+            yield encoder, database
+    finally:
+        database.dispose()
+
+
 def rebuild(settings: Settings, records: Sequence[CorpusRecord], *, data_source: str,
             encoder: Encoder | None = None, skip_bad: bool = False, force: bool = False,
             resume: bool = False, chunk: int = DEFAULT_CHUNK, workers: int = 1,
@@ -338,40 +355,33 @@ def rebuild(settings: Settings, records: Sequence[CorpusRecord], *, data_source:
     they are discarded). `search_params` (efSearch, nprobe, ...) are saved with the index.
     `fail_before_commit` is a test hook called inside the transaction."""
     t0 = time.perf_counter()
-    _check_unique(records)
-    encoder = encoder or Encoder.load(settings.encoder)
-    settings.home.mkdir(parents=True, exist_ok=True)
-    database = store.Database(settings.db_url)
-    try:
-        with home_lock(settings.home, "rebuild"):
-            search = ",".join(f"{k}={v:g}" for k, v in sorted((search_params or {}).items()))
-            digest = content_hash(encoder, f"{settings.factory}|{search}" if search
-                                  else settings.factory, records)
-            with database.session() as s:
-                active = store.active_build(s)
-                if active and not force and (active.params or {}).get("content") == digest \
-                        and Path(active.path).exists():
-                    log(f"index is up to date (build {active.id}); use --force to rebuild")
-                    return BuildResult(None, active.count, (), {}, active.path, up_to_date=True)
-            # Staged by what the vectors depend on, so a resume may change the factory.
-            stage = content_hash(encoder, "", records)
-            staging, emb = _embed_staged(settings, encoder, records, stage, chunk=chunk,
-                                         workers=workers, skip_bad=skip_bad, resume=resume,
-                                         progress=progress, log=log, what=data_source)
-            vi = VectorIndex.create(encoder.dim, factory=settings.factory, metric="ip",
-                                    encoder_fingerprint=encoder.fingerprint,
-                                    use_gpu=settings.use_gpu)
-            timings = {**emb.timings,
-                       "workers": workers, "chunks": emb.chunks, "resumed_chunks": emb.resumed}
-            if search_params:
-                vi.set_search_params(**search_params)  # kept through add, save and load
-            build_id, build_dir = _write_build(
-                settings, database, encoder, emb, vi, factory=settings.factory, digest=digest,
-                data_source=data_source, params={"search": dict(search_params or {})},
-                base_ids=(), timings=timings, t_start=t0, fail_before_commit=fail_before_commit)
-            shutil.rmtree(staging, ignore_errors=True)
-    finally:
-        database.dispose()
+    with _job(settings, records, encoder, "rebuild") as (encoder, database):
+        search = ",".join(f"{k}={v:g}" for k, v in sorted((search_params or {}).items()))
+        digest = content_hash(encoder, f"{settings.factory}|{search}" if search
+                              else settings.factory, records)
+        with database.session() as s:
+            active = store.active_build(s)
+            if active and not force and (active.params or {}).get("content") == digest \
+                    and Path(active.path).exists():
+                log(f"index is up to date (build {active.id}); use --force to rebuild")
+                return BuildResult(None, active.count, (), {}, active.path, up_to_date=True)
+        # Staged by what the vectors depend on, so a resume may change the factory.
+        stage = content_hash(encoder, "", records)
+        staging, emb = _embed_staged(settings, encoder, records, stage, chunk=chunk,
+                                     workers=workers, skip_bad=skip_bad, resume=resume,
+                                     progress=progress, log=log, what=data_source)
+        vi = VectorIndex.create(encoder.dim, factory=settings.factory, metric="ip",
+                                encoder_fingerprint=encoder.fingerprint,
+                                use_gpu=settings.use_gpu)
+        timings = {**emb.timings,
+                   "workers": workers, "chunks": emb.chunks, "resumed_chunks": emb.resumed}
+        if search_params:
+            vi.set_search_params(**search_params)  # kept through add, save and load
+        build_id, build_dir = _write_build(
+            settings, database, encoder, emb, vi, factory=settings.factory, digest=digest,
+            data_source=data_source, params={"search": dict(search_params or {})},
+            base_ids=(), timings=timings, t_start=t0, fail_before_commit=fail_before_commit)
+        shutil.rmtree(staging, ignore_errors=True)
     log(f"build {build_id}: {len(emb.records)} ECGs indexed in {timings['total_s']:.1f} s "
         f"(read {timings['read_s']:.1f}, embed {timings['embed_s']:.1f}, "
         f"index {timings['index_s']:.2f}; {emb.resumed} of {emb.chunks} chunks resumed)")
@@ -387,57 +397,50 @@ def add(settings: Settings, records: Sequence[CorpusRecord], *, data_source: str
     holding the active index (loaded from disk, so any factory works and nothing is embedded
     again) plus their vectors. Adding records that are all present writes nothing."""
     t0 = time.perf_counter()
-    _check_unique(records)
-    encoder = encoder or Encoder.load(settings.encoder)
-    settings.home.mkdir(parents=True, exist_ok=True)
-    database = store.Database(settings.db_url)
-    try:
-        with home_lock(settings.home, "add"):
-            with database.session() as s:
-                active = store.active_build(s)
-                if active is None:
-                    raise IndexMismatchError(f"{settings.home}: no active build to add to; "
-                                             "build one with `regen index rebuild --data DIR`")
-                base_id, base_path, factory = active.id, active.path, active.factory
-                base_fp, base_count = active.encoder_fingerprint, active.count
-                base_search = dict((active.params or {}).get("search") or {})
-                present = store.build_keys(s, active.id)
-                base_ids = store.build_record_ids(s, active.id)
-            if base_fp != encoder.fingerprint:
-                raise IndexMismatchError(
-                    f"the active build {base_id} was embedded by encoder {base_fp!r}, the "
-                    f"configured encoder is {encoder.fingerprint!r}; adding would mix two "
-                    "encoders' embeddings, so run `regen index rebuild` instead")
-            if not (Path(base_path) / "manifest.json").exists():
-                raise IndexMismatchError(
-                    f"the active build {base_id} has no index at {base_path}; activate another "
-                    "build (`regen index list`) or run `regen index rebuild`")
-            new = [r for r in records if r.key not in present]
-            if not new:
-                log(f"nothing to add: all {len(records)} records are already in build "
-                    f"{base_id}")
-                return BuildResult(None, base_count, (), {}, base_path, up_to_date=True)
-            log(f"adding {len(new)} of {len(records)} records to build {base_id} "
-                f"({base_count} vectors, factory {factory!r})")
-            digest = hashlib.sha256(
-                f"add|{base_id}|{content_hash(encoder, factory, new)}".encode()).hexdigest()[:16]
-            staging, emb = _embed_staged(settings, encoder, new, digest, chunk=chunk,
-                                         workers=workers, skip_bad=skip_bad, resume=resume,
-                                         progress=progress, log=log,
-                                         what=f"{data_source} (new records)")
-            vi = VectorIndex.load(base_path, expected_fingerprint=encoder.fingerprint,
-                                  use_gpu=settings.use_gpu)
-            timings = {**emb.timings,
-                       "workers": workers, "chunks": emb.chunks, "resumed_chunks": emb.resumed}
-            build_id, build_dir = _write_build(
-                settings, database, encoder, emb, vi, factory=factory, digest=digest,
-                data_source=data_source,
-                params={"base_build": base_id, "added": len(emb.records),
-                        "search": base_search},
-                base_ids=base_ids, timings=timings, t_start=t0, fail_before_commit=None)
-            shutil.rmtree(staging, ignore_errors=True)
-    finally:
-        database.dispose()
+    with _job(settings, records, encoder, "add") as (encoder, database):
+        with database.session() as s:
+            active = store.active_build(s)
+            if active is None:
+                raise IndexMismatchError(f"{settings.home}: no active build to add to; "
+                                         "build one with `regen index rebuild --data DIR`")
+            base_id, base_path, factory = active.id, active.path, active.factory
+            base_fp, base_count = active.encoder_fingerprint, active.count
+            base_search = dict((active.params or {}).get("search") or {})
+            present = store.build_keys(s, active.id)
+            base_ids = store.build_record_ids(s, active.id)
+        if base_fp != encoder.fingerprint:
+            raise IndexMismatchError(
+                f"the active build {base_id} was embedded by encoder {base_fp!r}, the "
+                f"configured encoder is {encoder.fingerprint!r}; adding would mix two "
+                "encoders' embeddings, so run `regen index rebuild` instead")
+        if not (Path(base_path) / "manifest.json").exists():
+            raise IndexMismatchError(
+                f"the active build {base_id} has no index at {base_path}; activate another "
+                "build (`regen index list`) or run `regen index rebuild`")
+        new = [r for r in records if r.key not in present]
+        if not new:
+            log(f"nothing to add: all {len(records)} records are already in build "
+                f"{base_id}")
+            return BuildResult(None, base_count, (), {}, base_path, up_to_date=True)
+        log(f"adding {len(new)} of {len(records)} records to build {base_id} "
+            f"({base_count} vectors, factory {factory!r})")
+        digest = hashlib.sha256(
+            f"add|{base_id}|{content_hash(encoder, factory, new)}".encode()).hexdigest()[:16]
+        staging, emb = _embed_staged(settings, encoder, new, digest, chunk=chunk,
+                                     workers=workers, skip_bad=skip_bad, resume=resume,
+                                     progress=progress, log=log,
+                                     what=f"{data_source} (new records)")
+        vi = VectorIndex.load(base_path, expected_fingerprint=encoder.fingerprint,
+                              use_gpu=settings.use_gpu)
+        timings = {**emb.timings,
+                   "workers": workers, "chunks": emb.chunks, "resumed_chunks": emb.resumed}
+        build_id, build_dir = _write_build(
+            settings, database, encoder, emb, vi, factory=factory, digest=digest,
+            data_source=data_source,
+            params={"base_build": base_id, "added": len(emb.records),
+                    "search": base_search},
+            base_ids=base_ids, timings=timings, t_start=t0, fail_before_commit=None)
+        shutil.rmtree(staging, ignore_errors=True)
     log(f"build {build_id}: added {len(emb.records)} ECGs to {base_count} in "
         f"{timings['total_s']:.1f} s")
     return BuildResult(build_id, base_count + len(emb.records), tuple(emb.errors), timings,

@@ -28,6 +28,10 @@ app.add_typer(eval_app, name="eval")
 Home = Annotated[Path | None, typer.Option("--home", help="regen home (default $REGEN_HOME "
                                               "or ./.regen)")]
 Json = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+Source = Annotated[str, typer.Option(help="ptbxl or folder")]
+Rate = Annotated[int, typer.Option(help="100 or 500 (PTB-XL)")]
+ReportsCsv = Annotated[Path | None, typer.Option(help="report CSV for --source folder")]
+SkipBad = Annotated[bool, typer.Option(help="leave unreadable records out instead of failing")]
 
 
 def _err(msg: str) -> None:
@@ -99,18 +103,16 @@ def _build_json(res: BuildResult) -> dict:
 @index_app.command("rebuild")
 def index_rebuild(data: Annotated[Path, typer.Option(help="PTB-XL folder (or a plain folder "
                                                      "with --source folder)")],
-                  source: Annotated[str, typer.Option(help="ptbxl or folder")] = "ptbxl",
+                  source: Source = "ptbxl",
                   folds: Annotated[str, typer.Option(help="strat_folds for the corpus")] = "1-8",
-                  rate: Annotated[int, typer.Option(help="100 or 500 (PTB-XL)")] = 100,
-                  reports: Annotated[Path | None, typer.Option(
-                      help="report CSV for --source folder")] = None,
+                  rate: Rate = 100,
+                  reports: ReportsCsv = None,
                   factory: Annotated[str | None, typer.Option(
                       help="FAISS factory string")] = None,
                   search_param: Annotated[list[str] | None, typer.Option(
                       help="search parameter saved with the index, NAME=VALUE (repeatable), "
                            "e.g. efSearch=64 or nprobe=16 as `regen index tune` found")] = None,
-                  skip_bad: Annotated[bool, typer.Option(
-                      help="leave unreadable records out instead of failing")] = False,
+                  skip_bad: SkipBad = False,
                   force: Annotated[bool, typer.Option(help="rebuild even if up to date")] = False,
                   resume: Annotated[bool, typer.Option(
                       help="reuse the chunks an interrupted run of the same content "
@@ -138,13 +140,11 @@ def index_rebuild(data: Annotated[Path, typer.Option(help="PTB-XL folder (or a p
 @index_app.command("add")
 def index_add(data: Annotated[Path, typer.Option(help="PTB-XL folder (or a plain folder "
                                                  "with --source folder)")],
-              source: Annotated[str, typer.Option(help="ptbxl or folder")] = "ptbxl",
+              source: Source = "ptbxl",
               folds: Annotated[str, typer.Option(help="strat_folds to add")] = "1-8",
-              rate: Annotated[int, typer.Option(help="100 or 500 (PTB-XL)")] = 100,
-              reports: Annotated[Path | None, typer.Option(
-                  help="report CSV for --source folder")] = None,
-              skip_bad: Annotated[bool, typer.Option(
-                  help="leave unreadable records out instead of failing")] = False,
+              rate: Rate = 100,
+              reports: ReportsCsv = None,
+              skip_bad: SkipBad = False,
               resume: Annotated[bool, typer.Option(
                   help="reuse the chunks an interrupted add of the same records "
                        "embedded")] = False,

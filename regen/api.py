@@ -89,7 +89,7 @@ class Regen:
     def open(cls, home: str | Path | None = None, **overrides: object) -> Regen:
         """Open HOME (default: $REGEN_HOME or ./.regen) with settings merged as documented."""
         settings = load_settings(home, **overrides)
-        database = store.Database(settings.db_url)
+        database = settings.open_database()
         with database.session() as s:
             build = store.active_build(s)
             build_id, path = (build.id, build.path) if build else (None, None)

@@ -76,7 +76,7 @@ def _info(b: store.IndexBuild) -> BuildInfo:
 
 def list_builds(settings: Settings) -> list[BuildInfo]:
     """Every build of the home, newest first."""
-    database = store.Database(settings.db_url)
+    database = settings.open_database()
     try:
         with database.session() as s:
             return [_info(b) for b in store.list_builds(s)]
@@ -121,7 +121,7 @@ def activate(settings: Settings, build_id: str, encoder_fingerprint: str) -> Bui
             f"build {build.id} was embedded by encoder {sorted(built_by)[0]!r} but the "
             f"configured encoder is {encoder_fingerprint!r}; activate a build of this encoder, "
             "configure the encoder that made it (REGEN_ENCODER), or run `regen index rebuild`")
-    database = store.Database(settings.db_url)
+    database = settings.open_database()
     try:
         with database.session() as s:
             store.activate_build(s, build.id)
@@ -164,7 +164,7 @@ def gc(settings: Settings, keep: int = 2, *, dry_run: bool = False,
             return GcResult(tuple(doomed), tuple(kept), tuple(orphans), tuple(stages), freed,
                             True)
         deleted = []
-        database = store.Database(settings.db_url)
+        database = settings.open_database()
         try:
             for b in doomed:
                 with database.session() as s:

@@ -79,7 +79,14 @@ def report(paths: Annotated[list[Path], typer.Argument(help="ECG files: WFDB rec
 
 Chunk = Annotated[int, typer.Option(help="records embedded and staged together (the unit "
                                           "a resumed job skips)")]
-Workers = Annotated[int, typer.Option(help="processes reading and preparing the records")]
+Workers = Annotated[int, typer.Option(help="local engine: processes reading and preparing "
+                                            "the records; dask/ray: local cluster workers")]
+Engine = Annotated[str | None, typer.Option(help="where chunks are embedded: local (this "
+                                                 "process), dask or ray (a cluster; setting "
+                                                 "engine)")]
+EngineAddress = Annotated[str | None, typer.Option(help="cluster to use instead of a local one: "
+                                                        "tcp://HOST:8786 (dask) or ray://HOST:"
+                                                        "10001 (setting engine_address)")]
 
 
 def _search_params(items: list[str] | None) -> dict[str, float]:
@@ -117,13 +124,15 @@ def index_rebuild(data: Annotated[Path, typer.Option(help="PTB-XL folder (or a p
                   resume: Annotated[bool, typer.Option(
                       help="reuse the chunks an interrupted run of the same content "
                            "embedded")] = False,
-                  chunk: Chunk = 1024, workers: Workers = 1,
+                  chunk: Chunk = 1024, workers: Workers = 1, engine: Engine = None,
+                  engine_address: EngineAddress = None,
                   home: Home = None, json_out: Json = False) -> None:
     """Embed a corpus and atomically replace the active index and database rows."""
     from regen.rebuild import load_corpus, rebuild
     from regen.settings import load_settings
 
-    settings = load_settings(home, factory=factory)
+    settings = load_settings(home, factory=factory, engine=engine,
+                             engine_address=engine_address)
     records = load_corpus(data, source, folds, rate, reports)
     _err(f"corpus: {len(records)} records from {data} (folds {folds}, {rate} Hz)")
     res = rebuild(settings, records, data_source=f"{source}:{data}:{folds}:{rate}",
@@ -148,13 +157,14 @@ def index_add(data: Annotated[Path, typer.Option(help="PTB-XL folder (or a plain
               resume: Annotated[bool, typer.Option(
                   help="reuse the chunks an interrupted add of the same records "
                        "embedded")] = False,
-              chunk: Chunk = 1024, workers: Workers = 1,
+              chunk: Chunk = 1024, workers: Workers = 1, engine: Engine = None,
+              engine_address: EngineAddress = None,
               home: Home = None, json_out: Json = False) -> None:
     """Embed only the records the active build lacks; activate active + new as a new build."""
     from regen.rebuild import add, load_corpus
     from regen.settings import load_settings
 
-    settings = load_settings(home)
+    settings = load_settings(home, engine=engine, engine_address=engine_address)
     records = load_corpus(data, source, folds, rate, reports)
     _err(f"corpus: {len(records)} records from {data} (folds {folds}, {rate} Hz)")
     res = add(settings, records, data_source=f"{source}:{data}:{folds}:{rate}",
@@ -287,7 +297,7 @@ def index_info(home: Home = None, json_out: Json = False) -> None:
     from regen.settings import load_settings
 
     settings = load_settings(home)
-    database = store.Database(settings.db_url)
+    database = settings.open_database()
     with database.session() as s:
         builds = [{"id": b.id, "active": b.active, "status": b.status, "count": b.count,
                    "factory": b.factory, "encoder": b.encoder_fingerprint, "path": b.path,
@@ -374,7 +384,7 @@ def logs(n: Annotated[int, typer.Option("-n", help="how many")] = 20, home: Home
     from regen.settings import load_settings
 
     settings = load_settings(home)
-    database = store.Database(settings.db_url)
+    database = settings.open_database()
     with database.session() as s:
         rows = [{"id": g.id, "created_at": str(g.created_at), "kind": g.kind,
                  "refiner": g.refiner, "query": g.query, "confidence": g.confidence,
@@ -530,9 +540,11 @@ def db_upgrade(revision: Annotated[str, typer.Option(help="target revision")] = 
     import db as store
     from regen.settings import load_settings
 
-    url = load_settings(home).db_url
-    store.upgrade(url, revision)
-    typer.echo(f"{store.mask_url(url)}: at revision {store.current_revision(url)}")
+    settings = load_settings(home)
+    url, schema = settings.db_url, settings.database_schema or None
+    store.upgrade(url, revision, schema=schema)
+    typer.echo(f"{store.mask_url(url)}: at revision "
+               f"{store.current_revision(url, schema=schema)}")
 
 
 @db_app.command("current")
@@ -541,8 +553,10 @@ def db_current(home: Home = None) -> None:
     import db as store
     from regen.settings import load_settings
 
-    url = load_settings(home).db_url
-    rev = store.current_revision(url) or "none (unversioned or empty)"
+    settings = load_settings(home)
+    url = settings.db_url
+    rev = (store.current_revision(url, schema=settings.database_schema or None)
+           or "none (unversioned or empty)")
     typer.echo(f"{store.mask_url(url)}: revision {rev}; code head {store.HEAD_REVISION}")
 
 

@@ -39,8 +39,8 @@ from regen.builds import STAGING_DIR, home_lock
 from regen.corpus import CorpusRecord, load_folder, load_ptbxl
 from regen.dataset import prepare_records
 from regen.encoder import Encoder
+from regen.engine import ENGINES, StagedChunk, embed_chunk, open_runner
 from regen.errors import ConfigError, DataError, IndexMismatchError
-from regen.prepare import Prepared
 from regen.settings import Settings
 
 DEFAULT_CHUNK = 1024
@@ -164,6 +164,7 @@ def _embed_staged(settings: Settings, encoder: Encoder, records: Sequence[Corpus
     staging = _staging_dir(settings, digest, meta, resume, log)
     emb = embed_records(records, encoder, staging, chunk=chunk, workers=workers,
                         skip_bad=skip_bad, batch_size=max(1, settings.batch_size),
+                        engine=settings.engine, engine_address=settings.engine_address,
                         progress=progress, log=log)
     for msg in emb.errors:
         log(f"skipped: {msg}")
@@ -176,16 +177,10 @@ def _chunk_file(staging: Path, i: int) -> Path:
     return staging / f"chunk-{i:06d}.npz"
 
 
-def _save_chunk(path: Path, prepared: Sequence[Prepared], vectors: np.ndarray,
-                errors: Sequence[str]) -> None:
+def _save_chunk(path: Path, chunk: StagedChunk) -> None:
     tmp = path.with_name(f".tmp-{path.name}")
     with tmp.open("wb") as fh:
-        np.savez(fh, keys=np.array([p.id for p in prepared], dtype=str),
-                 vectors=vectors.astype(np.float32, copy=False),
-                 fs=np.array([p.source_fs for p in prepared], dtype=np.float64),
-                 n_samples=np.array([p.source_samples for p in prepared], dtype=np.int64),
-                 leads=np.array([",".join(p.source_leads) for p in prepared], dtype=str),
-                 errors=np.array(list(errors), dtype=str))
+        np.savez(fh, **chunk.arrays())
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)  # a reader (or a resume) sees the whole chunk or none of it
@@ -215,17 +210,21 @@ def _pool_context() -> Any:
 
 def embed_records(records: Sequence[CorpusRecord], encoder: Encoder, staging: Path, *,
                   chunk: int = DEFAULT_CHUNK, workers: int = 1, skip_bad: bool = False,
-                  batch_size: int = 256, progress: bool = True, log: Log = lambda m: None
-                  ) -> Embedded:
+                  batch_size: int = 256, engine: str = "local", engine_address: str = "",
+                  progress: bool = True, log: Log = lambda m: None) -> Embedded:
     """Read, prepare and embed `records` chunk by chunk, staging each chunk in `staging`.
 
-    Chunks already staged there are loaded instead of embedded. With `workers` > 1 each
-    chunk's records are read and prepared by that many processes (the same function on
-    contiguous slices, concatenated in order) while the previous chunk is embedded; the
-    output is identical to one process.
+    Chunks already staged there are loaded instead of embedded. With the "local" engine and
+    `workers` > 1 each chunk's records are read and prepared by that many processes (the same
+    function on contiguous slices, concatenated in order) while the previous chunk is
+    embedded; with "dask" or "ray" each chunk is one `embed_chunk` task on a cluster of
+    `workers` local processes (or the cluster at `engine_address`). Every engine gives the
+    same vectors as one process.
     """
     if chunk < 1 or workers < 1:
         raise ConfigError(f"chunk={chunk}, workers={workers}; expected both >= 1")
+    if engine not in ENGINES:
+        raise ConfigError(f"engine {engine!r} is unknown; expected one of {list(ENGINES)}")
     staging.mkdir(parents=True, exist_ok=True)
     spans = [(a, min(a + chunk, len(records))) for a in range(0, len(records), chunk)]
     todo = [i for i, (a, b) in enumerate(spans)
@@ -234,44 +233,21 @@ def embed_records(records: Sequence[CorpusRecord], encoder: Encoder, staging: Pa
     if resumed:
         log(f"resuming: {resumed} of {len(spans)} chunks were embedded by an earlier run")
     t_read = t_embed = 0.0
-    pool = (ProcessPoolExecutor(min(workers, chunk), mp_context=_pool_context())
-            if workers > 1 and todo else None)
-
-    def submit(i: int) -> list[Future] | None:
-        if pool is None:
-            return None
-        a, b = spans[i]
-        cuts = np.linspace(a, b, min(workers, b - a) + 1).astype(int)
-        return [pool.submit(prepare_records, records[lo:hi], encoder.cfg, skip_bad=skip_bad,
-                            progress=False) for lo, hi in zip(cuts[:-1], cuts[1:])]
-
-    try:
-        with tqdm(total=len(records), desc="embedding", unit="ecg", disable=not progress,
-                  leave=False, initial=sum(b - a for i, (a, b) in enumerate(spans)
-                                           if i not in todo)) as bar:
-            pending = submit(todo[0]) if todo else None
-            for j, i in enumerate(todo):
-                a, b = spans[i]
-                futures, pending = pending, submit(todo[j + 1]) if j + 1 < len(todo) else None
-                t0 = time.perf_counter()
-                if futures is None:
-                    prepared, _, errors = prepare_records(records[a:b], encoder.cfg,
-                                                          skip_bad=skip_bad, progress=False)
-                else:
-                    prepared, errors = [], []
-                    for f in futures:
-                        p, _, e = f.result()
-                        prepared += p
-                        errors += e
-                t1 = time.perf_counter()
-                vectors = encoder.embed(prepared, batch_size=batch_size)
-                t2 = time.perf_counter()
-                _save_chunk(_chunk_file(staging, i), prepared, vectors, errors)
-                t_read, t_embed = t_read + t1 - t0, t_embed + t2 - t1
-                bar.update(b - a)
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+    t_start = time.perf_counter()
+    with tqdm(total=len(records), desc="embedding", unit="ecg", disable=not progress,
+              leave=False, initial=sum(b - a for i, (a, b) in enumerate(spans)
+                                       if i not in todo)) as bar:
+        if engine == "local":
+            results = _embed_local(records, spans, todo, encoder, workers=workers,
+                                   skip_bad=skip_bad, batch_size=batch_size)
+        else:
+            results = _embed_cluster(records, spans, todo, encoder, engine=engine,
+                                     address=engine_address, workers=workers,
+                                     skip_bad=skip_bad, batch_size=batch_size, log=log)
+        for i, staged in results:
+            _save_chunk(_chunk_file(staging, i), staged)   # the checkpoint: one chunk
+            t_read, t_embed = t_read + staged.read_s, t_embed + staged.embed_s
+            bar.update(spans[i][1] - spans[i][0])
     by_key = {r.key: r for r in records}
     kept, vecs, infos, errs = [], [], [], []
     for i, (a, b) in enumerate(spans):
@@ -284,7 +260,56 @@ def embed_records(records: Sequence[CorpusRecord], encoder: Encoder, staging: Pa
         errs += [str(e) for e in z["errors"]]
     vectors = np.concatenate(vecs) if vecs else np.zeros((0, encoder.dim), np.float32)
     return Embedded(kept, vectors, infos, errs, len(spans), resumed,
-                    {"read_s": round(t_read, 3), "embed_s": round(t_embed, 3)})
+                    {"read_s": round(t_read, 3), "embed_s": round(t_embed, 3),
+                     "embed_wall_s": round(time.perf_counter() - t_start, 3)})
+
+
+def _embed_local(records: Sequence[CorpusRecord], spans: Sequence[tuple[int, int]],
+                 todo: Sequence[int], encoder: Encoder, *, workers: int, skip_bad: bool,
+                 batch_size: int) -> Iterator[tuple[int, StagedChunk]]:
+    """This process embeds; with `workers` > 1 a process pool reads and prepares the next
+    chunk meanwhile."""
+    if workers == 1:
+        for i in todo:
+            a, b = spans[i]
+            yield i, embed_chunk(records[a:b], encoder, skip_bad, batch_size)
+        return
+    pool = ProcessPoolExecutor(min(workers, max(b - a for a, b in spans)),
+                               mp_context=_pool_context())
+
+    def submit(i: int) -> list[Future]:
+        a, b = spans[i]
+        cuts = np.linspace(a, b, min(workers, b - a) + 1).astype(int)
+        return [pool.submit(prepare_records, records[lo:hi], encoder.cfg, skip_bad=skip_bad,
+                            progress=False) for lo, hi in zip(cuts[:-1], cuts[1:])]
+
+    try:
+        pending = submit(todo[0]) if todo else []
+        for j, i in enumerate(todo):
+            futures, pending = pending, submit(todo[j + 1]) if j + 1 < len(todo) else []
+            t0 = time.perf_counter()
+            prepared, errors = [], []
+            for f in futures:
+                p, _, e = f.result()
+                prepared += p
+                errors += e
+            t1 = time.perf_counter()
+            vectors = encoder.embed(prepared, batch_size=batch_size)
+            yield i, StagedChunk.of(prepared, vectors, errors, read_s=t1 - t0,
+                                    embed_s=time.perf_counter() - t1)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _embed_cluster(records: Sequence[CorpusRecord], spans: Sequence[tuple[int, int]],
+                   todo: Sequence[int], encoder: Encoder, *, engine: str, address: str,
+                   workers: int, skip_bad: bool, batch_size: int,
+                   log: Log) -> Iterator[tuple[int, StagedChunk]]:
+    if not todo:
+        return
+    with open_runner(engine, address, workers, log=log) as runner:
+        jobs = [(i, records[spans[i][0]:spans[i][1]]) for i in todo]
+        yield from runner.run(jobs, encoder, skip_bad, batch_size)
 
 
 # -- writing a build ------------------------------------------------------------------------
@@ -335,7 +360,7 @@ def _job(settings: Settings, records: Sequence[CorpusRecord], encoder: Encoder |
     _check_unique(records)
     encoder = encoder or Encoder.load(settings.encoder)
     settings.home.mkdir(parents=True, exist_ok=True)
-    database = store.Database(settings.db_url)
+    database = settings.open_database()
     try:
         with home_lock(settings.home, name):
             yield encoder, database
@@ -374,7 +399,8 @@ def rebuild(settings: Settings, records: Sequence[CorpusRecord], *, data_source:
                                 encoder_fingerprint=encoder.fingerprint,
                                 use_gpu=settings.use_gpu)
         timings = {**emb.timings,
-                   "workers": workers, "chunks": emb.chunks, "resumed_chunks": emb.resumed}
+                   "engine": settings.engine, "workers": workers, "chunks": emb.chunks,
+                   "resumed_chunks": emb.resumed}
         if search_params:
             vi.set_search_params(**search_params)  # kept through add, save and load
         build_id, build_dir = _write_build(
@@ -433,7 +459,8 @@ def add(settings: Settings, records: Sequence[CorpusRecord], *, data_source: str
         vi = VectorIndex.load(base_path, expected_fingerprint=encoder.fingerprint,
                               use_gpu=settings.use_gpu)
         timings = {**emb.timings,
-                   "workers": workers, "chunks": emb.chunks, "resumed_chunks": emb.resumed}
+                   "engine": settings.engine, "workers": workers, "chunks": emb.chunks,
+                   "resumed_chunks": emb.resumed}
         build_id, build_dir = _write_build(
             settings, database, encoder, emb, vi, factory=factory, digest=digest,
             data_source=data_source,

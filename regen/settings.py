@@ -9,6 +9,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 from regen.errors import ConfigError
 
@@ -21,6 +22,7 @@ DEFAULT_HOME = Path(".regen")
 class Settings:
     home: Path = DEFAULT_HOME
     database_url: str = ""            # empty: sqlite:///HOME/regen.db
+    database_schema: str = ""         # PostgreSQL: keep the tables in this schema (made if absent)
     encoder: Path = DEFAULT_ENCODER
     factory: str = "Flat"             # FAISS factory string for new builds
     k: int = 10                       # neighbours retrieved per query
@@ -29,6 +31,9 @@ class Settings:
     min_confidence: float = 0.35      # below this the refiner abstains
     use_gpu: bool | None = None       # None: GPU FAISS when present
     batch_size: int = 256
+    # index jobs: where chunks are embedded ("local": this process; "dask", "ray": a cluster)
+    engine: str = "local"
+    engine_address: str = ""          # empty: a local cluster; else tcp://HOST:8786, ray://...
     # refiner "llm": an OpenAI-compatible chat server (vLLM, llama.cpp, OpenAI, ...)
     llm_base_url: str = ""            # e.g. http://127.0.0.1:8000/v1
     llm_model: str = ""
@@ -41,6 +46,12 @@ class Settings:
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.home / 'regen.db').resolve()}"
+
+    def open_database(self) -> Any:
+        """The database these settings name (a `db.Database`; close it with `.dispose()`)."""
+        import db
+
+        return db.Database(self.db_url, schema=self.database_schema or None)
 
     @property
     def index_dir(self) -> Path:
@@ -88,6 +99,8 @@ def load_settings(home: str | Path | None = None, **overrides: object) -> Settin
         s = replace(s, **vals)
     if s.k < 1:
         raise ConfigError(f"k={s.k}; expected at least 1 neighbour")
+    if s.engine not in ("local", "dask", "ray"):
+        raise ConfigError(f"engine={s.engine!r}; expected 'local', 'dask' or 'ray'")
     if s.llm_retries < 0 or s.llm_timeout <= 0 or s.llm_max_tokens < 1:
         raise ConfigError(f"llm_retries={s.llm_retries}, llm_timeout={s.llm_timeout}, "
                           f"llm_max_tokens={s.llm_max_tokens}; expected retries >= 0, "

@@ -236,7 +236,7 @@ def tune(settings: Settings, *, factories: Sequence[str] = DEFAULT_FACTORIES, k:
          n_queries: int = 1000, target: float = 0.95, max_p50_ms: float = 2.0,
          log: Callable[[str], None] = lambda m: None) -> TuneResult:
     """`tune_vectors` on the active build's vectors (read back from its index)."""
-    database = store.Database(settings.db_url)
+    database = settings.open_database()
     try:
         with database.session() as s:
             build = store.active_build(s)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,31 @@ def pg_url() -> str:
     if url is None:
         pytest.skip(reason)
     return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def make_home(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[str], Path]]:
+    """make_home(name) -> a fresh regen home under tmp_path on this test's backend: its own
+    SQLite file, or (via HOME/config.toml, as a deployment would) a fresh PostgreSQL schema,
+    dropped afterwards. The API and the CLI both read the home's config."""
+    schemas: list[str] = []
+    url = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
+
+    def make(name: str) -> Path:
+        home = tmp_path / name
+        home.mkdir(parents=True, exist_ok=True)
+        if url is not None:
+            schemas.append(f"regen_test_{uuid.uuid4().hex[:12]}")
+            (home / "config.toml").write_text(
+                f'database_url = "{url}"\ndatabase_schema = "{schemas[-1]}"\n')
+        return home
+
+    yield make
+    if schemas:
+        from sqlalchemy import create_engine, text
+
+        admin = create_engine(url)
+        with admin.begin() as conn:
+            for schema in schemas:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()

@@ -50,8 +50,8 @@ def _build(home: Path, records, encoder, **kw):
                    progress=False, **kw)
 
 
-def test_list_activate_and_gc(tmp_path, corpus, encoder):
-    home = tmp_path / "home"
+def test_list_activate_and_gc(make_home, corpus, encoder):
+    home = make_home("home")
     settings = load_settings(home)
     b1, b2, b3 = (_build(home, corpus[:n], encoder).build_id for n in (20, 30, 40))
     builds = list_builds(settings)
@@ -88,8 +88,8 @@ def test_list_activate_and_gc(tmp_path, corpus, encoder):
     assert next(b for b in list_builds(settings) if b.active).id == b4
 
 
-def test_cli_list_activate_gc(tmp_path, corpus, encoder):
-    home = tmp_path / "home"
+def test_cli_list_activate_gc(make_home, corpus, encoder):
+    home = make_home("home")
     first = _build(home, corpus[:20], encoder).build_id
     second = _build(home, corpus[:30], encoder).build_id
     runner = CliRunner()
@@ -109,8 +109,8 @@ def test_cli_list_activate_gc(tmp_path, corpus, encoder):
     assert "deleted 1 build(s)" in out.stdout
 
 
-def test_reader_keeps_working_through_rebuild_and_gc(tmp_path, corpus, encoder):
-    home = tmp_path / "home"
+def test_reader_keeps_working_through_rebuild_and_gc(make_home, corpus, encoder):
+    home = make_home("home")
     old = _build(home, corpus[:60], encoder)
     old_keys = {r.key for r in corpus[:60]}
     with Regen.open(home) as rg:
@@ -126,8 +126,8 @@ def test_reader_keeps_working_through_rebuild_and_gc(tmp_path, corpus, encoder):
         assert fresh.build_id == new.build_id and fresh.index.ntotal == 100
 
 
-def test_add_embeds_only_new_records_and_is_idempotent(tmp_path, encoder):
-    home = tmp_path / "home"
+def test_add_embeds_only_new_records_and_is_idempotent(make_home, encoder):
+    home = make_home("home")
     settings = load_settings(home)
     first, more = load_ptbxl(SAMPLE, folds="1-2"), load_ptbxl(SAMPLE, folds="2-3")
     union = {r.key for r in first + more}
@@ -139,7 +139,7 @@ def test_add_embeds_only_new_records_and_is_idempotent(tmp_path, encoder):
     assert len(np.unique(ids)) == len(ids) == len(union)            # no duplicates
     np.testing.assert_array_equal(ids[:len(first)], base_ids)       # copied, not re-embedded
     np.testing.assert_array_equal(vecs[:len(first)], base_vecs)
-    database = store.Database(settings.db_url)
+    database = settings.open_database()
     with database.session() as s:
         assert store.build_keys(s, res.build_id) == union
         assert sorted(store.build_record_ids(s, res.build_id)) == sorted(ids.tolist())
@@ -173,8 +173,8 @@ def test_two_workers_give_identical_vectors(tmp_path, corpus, encoder):
     assert runs[0].infos == runs[1].infos
 
 
-def test_failed_commit_keeps_staged_chunks_for_resume(tmp_path, corpus, encoder):
-    home = tmp_path / "home"
+def test_failed_commit_keeps_staged_chunks_for_resume(make_home, corpus, encoder):
+    home = make_home("home")
 
     def boom() -> None:
         raise RuntimeError("database went away")
@@ -198,14 +198,14 @@ def test_one_index_job_per_home(tmp_path):
         pass
 
 
-def test_kill_9_then_resume_equals_an_uninterrupted_build(tmp_path, encoder):
+def test_kill_9_then_resume_equals_an_uninterrupted_build(make_home, encoder):
     """A rebuild killed with SIGKILL mid-embedding, rerun with --resume, ends with the same ids
     and bit-identical vectors as a build that was never interrupted; readers of the previous
     build answer throughout."""
     chunk, folds = 8, "1-4"
     corpus = load_ptbxl(SAMPLE, folds=folds)
     n_chunks = -(-len(corpus) // chunk)
-    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    clean, killed = make_home("clean"), make_home("killed")
     for home in (clean, killed):                     # the same history, so the same record ids
         _build(home, corpus[:30], encoder)
     _build(clean, corpus, encoder, chunk=chunk)
@@ -242,10 +242,11 @@ def test_kill_9_then_resume_equals_an_uninterrupted_build(tmp_path, encoder):
     assert got.tobytes() == want.tobytes()
 
 
-def test_search_params_are_saved_with_the_build(tmp_path, corpus, encoder):
+def test_search_params_are_saved_with_the_build(make_home, corpus, encoder):
+    home = make_home("home")
     import faiss
 
-    settings = load_settings(tmp_path, factory="HNSW16")
+    settings = load_settings(home, factory="HNSW16")
     kw = dict(data_source="s", encoder=encoder, progress=False)
     res = rebuild(settings, corpus[:20], search_params={"efSearch": 48}, **kw)
     saved = faiss.read_index(f"{res.path}/index.faiss")   # keep it: .index is borrowed
@@ -254,5 +255,5 @@ def test_search_params_are_saved_with_the_build(tmp_path, corpus, encoder):
     assert rebuild(settings, corpus[:20], search_params={"efSearch": 48}, **kw).up_to_date
     assert not rebuild(settings, corpus[:20], search_params={"efSearch": 96}, **kw).up_to_date
     out = CliRunner().invoke(app, ["index", "rebuild", "--data", str(SAMPLE), "--home",
-                                   str(tmp_path), "--search-param", "efSearch"])
+                                   str(home), "--search-param", "efSearch"])
     assert isinstance(out.exception, RegenError) and "NAME=NUMBER" in str(out.exception)

@@ -91,10 +91,11 @@ def test_recommend_rule():
     assert best is None and "no candidate reached" in why
 
 
-def test_tune_command_on_a_real_home(tmp_path):
+def test_tune_command_on_a_real_home(make_home):
+    home = make_home("home")
     corpus = load_ptbxl(SAMPLE, folds="1-4")
-    rebuild(load_settings(tmp_path), corpus, data_source="sample", progress=False)
-    out = CliRunner().invoke(app, ["index", "tune", "--home", str(tmp_path), "--json"])
+    rebuild(load_settings(home), corpus, data_source="sample", progress=False)
+    out = CliRunner().invoke(app, ["index", "tune", "--home", str(home), "--json"])
     assert out.exit_code == 0, out.output
     res = json.loads(out.stdout.strip().splitlines()[-1])
     assert res["n"] == len(corpus) and res["dim"] == 128
@@ -102,7 +103,7 @@ def test_tune_command_on_a_real_home(tmp_path):
     assert by["Flat"]["recall"] == 1.0
     assert "at least 256 vectors" in by["IVF46,PQ32x8np,RFlat"]["skipped"]   # too few to train
     assert res["recommended"]["recall"] >= 0.95
-    human = CliRunner().invoke(app, ["index", "tune", "--home", str(tmp_path), "--factory",
+    human = CliRunner().invoke(app, ["index", "tune", "--home", str(home), "--factory",
                                      "Flat", "--factory", "HNSW16"])
     assert "recommended: Flat" in human.stdout and "apply with: regen index rebuild" in human.stdout
 

@@ -13,7 +13,7 @@ import db as store
 from index import FingerprintMismatchError, IndexStoreError, VectorIndex
 from regen.ecg import ECG
 from regen.encoder import Encoder
-from regen.errors import IndexMismatchError
+from regen.errors import ConfigError, IndexMismatchError
 from regen.prepare import prepare
 from regen.reader import read_ecg
 from regen.refine import ConsensusRefiner, Refiner
@@ -25,8 +25,6 @@ EcgLike = ECG | str | Path
 
 def make_refiner(settings: Settings) -> Refiner:
     """The refiner that `settings.refiner` names; LLM clients are imported only here."""
-    from regen.errors import ConfigError
-
     if settings.refiner == "consensus":
         return ConsensusRefiner(min_confidence=settings.min_confidence)
     if settings.refiner == "llm":
@@ -105,6 +103,13 @@ class Regen:
             raise IndexMismatchError(f"{exc}") from exc
         except IndexStoreError as exc:
             raise IndexMismatchError(f"active build {build_id}: {exc}") from exc
+        if settings.search_param_values:
+            try:
+                vectors.set_search_params(**settings.search_param_values)
+            except IndexStoreError as exc:
+                raise ConfigError(f"setting search_params={settings.search_params!r}: {exc}; "
+                                  "change it in HOME/config.toml or REGEN_SEARCH_PARAMS"
+                                  ) from exc
         return cls(settings, database, vectors, encoder, make_refiner(settings), build_id)
 
     def close(self) -> None:

@@ -90,15 +90,9 @@ EngineAddress = Annotated[str | None, typer.Option(help="cluster to use instead 
 
 
 def _search_params(items: list[str] | None) -> dict[str, float]:
-    out = {}
-    for item in items or []:
-        name, _, value = item.partition("=")
-        try:
-            out[name.strip()] = float(value)
-        except ValueError:
-            raise RegenError(f"--search-param {item!r}; expected NAME=NUMBER, e.g. "
-                             "efSearch=64 or nprobe=16") from None
-    return out
+    from regen.settings import parse_params
+
+    return parse_params(",".join(items or []), "--search-param")
 
 
 def _build_json(res: BuildResult) -> dict:
@@ -117,8 +111,10 @@ def index_rebuild(data: Annotated[Path, typer.Option(help="PTB-XL folder (or a p
                   factory: Annotated[str | None, typer.Option(
                       help="FAISS factory string")] = None,
                   search_param: Annotated[list[str] | None, typer.Option(
-                      help="search parameter saved with the index, NAME=VALUE (repeatable), "
-                           "e.g. efSearch=64 or nprobe=16 as `regen index tune` found")] = None,
+                      help="FAISS parameter saved with the index, NAME=VALUE (repeatable): "
+                           "efSearch, nprobe, k_factor_rf as `regen index tune` found; "
+                           "efConstruction (HNSW) applies while building (default: the "
+                           "search_params setting)")] = None,
                   skip_bad: SkipBad = False,
                   force: Annotated[bool, typer.Option(help="rebuild even if up to date")] = False,
                   resume: Annotated[bool, typer.Option(
@@ -137,7 +133,9 @@ def index_rebuild(data: Annotated[Path, typer.Option(help="PTB-XL folder (or a p
     _err(f"corpus: {len(records)} records from {data} (folds {folds}, {rate} Hz)")
     res = rebuild(settings, records, data_source=f"{source}:{data}:{folds}:{rate}",
                   skip_bad=skip_bad, force=force, resume=resume, chunk=chunk, workers=workers,
-                  search_params=_search_params(search_param), progress=sys.stderr.isatty(),
+                  search_params=(_search_params(search_param) if search_param
+                                 else settings.search_param_values),
+                  progress=sys.stderr.isatty(),
                   log=_err)
     if json_out:
         typer.echo(json.dumps(_build_json(res)))
@@ -287,6 +285,10 @@ def index_tune(factory: Annotated[list[str] | None, typer.Option(
     flags = " ".join(f"--search-param {n}={v:g}" for n, v in r.params.items())
     typer.echo(f"apply with: regen index rebuild --data DIR --factory '{r.factory}' {flags}"
                .rstrip())
+    if r.params:
+        pairs = ",".join(f"{n}={v:g}" for n, v in r.params.items())
+        typer.echo(f"or, for the current build's factory, set search_params = \"{pairs}\" "
+                   "in HOME/config.toml (no rebuild)")
 
 
 @index_app.command("info")

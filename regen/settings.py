@@ -25,6 +25,10 @@ class Settings:
     database_schema: str = ""         # PostgreSQL: keep the tables in this schema (made if absent)
     encoder: Path = DEFAULT_ENCODER
     factory: str = "Flat"             # FAISS factory string for new builds
+    # FAISS parameters, "NAME=VALUE,...": applied when an index is opened (over those saved with
+    # the build, so recall and latency trade without a rebuild) and saved by a rebuild that gets
+    # no --search-param; e.g. "efSearch=128" (HNSW), "nprobe=32" (IVF), "k_factor_rf=4" (RFlat)
+    search_params: str = ""
     k: int = 10                       # neighbours retrieved per query
     language: str = "en"              # report language shown ("en", or "orig" for the source text)
     refiner: str = "consensus"        # "consensus", "llm" (OpenAI-compatible server), "local"
@@ -54,8 +58,27 @@ class Settings:
         return db.Database(self.db_url, schema=self.database_schema or None)
 
     @property
+    def search_param_values(self) -> dict[str, float]:
+        return parse_params(self.search_params, "search_params")
+
+    @property
     def index_dir(self) -> Path:
         return self.home / "indexes"
+
+
+def parse_params(text: str, what: str = "parameters") -> dict[str, float]:
+    """"efSearch=64, nprobe=16" -> {"efSearch": 64.0, "nprobe": 16.0}."""
+    out: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = item.partition("=")
+        try:
+            if not sep or not name.strip():
+                raise ValueError
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise ConfigError(f"{what}: {item!r} is not NAME=NUMBER; expected e.g. "
+                              "efSearch=64 or nprobe=16") from None
+    return out
 
 
 def _coerce(name: str, raw: object, kind: object) -> object:
@@ -99,6 +122,7 @@ def load_settings(home: str | Path | None = None, **overrides: object) -> Settin
         s = replace(s, **vals)
     if s.k < 1:
         raise ConfigError(f"k={s.k}; expected at least 1 neighbour")
+    s.search_param_values  # noqa: B018 - raises ConfigError when malformed
     if s.engine not in ("local", "dask", "ray"):
         raise ConfigError(f"engine={s.engine!r}; expected 'local', 'dask' or 'ray'")
     if s.llm_retries < 0 or s.llm_timeout <= 0 or s.llm_max_tokens < 1:

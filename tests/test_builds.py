@@ -257,3 +257,31 @@ def test_search_params_are_saved_with_the_build(make_home, corpus, encoder):
     out = CliRunner().invoke(app, ["index", "rebuild", "--data", str(SAMPLE), "--home",
                                    str(home), "--search-param", "efSearch"])
     assert isinstance(out.exception, RegenError) and "NAME=NUMBER" in str(out.exception)
+
+
+def test_build_and_query_time_index_parameters(make_home, corpus, encoder):
+    """efConstruction applies while building; the search_params setting overrides the saved
+    efSearch when an index is opened, without a rebuild; malformed or inapplicable values are
+    clear errors."""
+    import faiss
+
+    from regen import ConfigError
+
+    home = make_home("home")
+    out = CliRunner().invoke(app, ["index", "rebuild", "--data", str(SAMPLE), "--folds", "1-2",
+                                   "--home", str(home), "--factory", "HNSW16", "--search-param",
+                                   "efConstruction=80", "--search-param", "efSearch=48"])
+    assert out.exit_code == 0, out.output
+    (build,) = list_builds(load_settings(home))
+    saved = faiss.read_index(f"{build.path}/index.faiss")
+    hnsw = faiss.downcast_index(saved.index).hnsw
+    assert (hnsw.efConstruction, hnsw.efSearch) == (80, 48)
+    with Regen.open(home) as rg:
+        assert faiss.downcast_index(rg.index._index.index).hnsw.efSearch == 48
+    with Regen.open(home, search_params="efSearch=200") as rg:
+        assert faiss.downcast_index(rg.index._index.index).hnsw.efSearch == 200
+        assert len(rg.retrieve(QUERY, k=5)) == 5
+    with pytest.raises(ConfigError, match="'efSearch' is not NAME=NUMBER"):
+        load_settings(home, search_params="efSearch")
+    with pytest.raises(ConfigError, match="search_params='nprobe=4'.*does not apply"):
+        Regen.open(home, search_params="nprobe=4")

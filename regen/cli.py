@@ -287,8 +287,8 @@ def index_tune(factory: Annotated[list[str] | None, typer.Option(
                .rstrip())
     if r.params:
         pairs = ",".join(f"{n}={v:g}" for n, v in r.params.items())
-        typer.echo(f"or, for the current build's factory, set search_params = \"{pairs}\" "
-                   "in HOME/config.toml (no rebuild)")
+        typer.echo(f"or, if the active build is already {r.factory!r}, set search_params = "
+                   f"\"{pairs}\" in HOME/config.toml (no rebuild)")
 
 
 @index_app.command("info")

@@ -46,7 +46,8 @@ def make_refiner(settings: Settings) -> Refiner:
 
         return LocalLLMRefiner(max_new_tokens=min(settings.llm_max_tokens, MAX_NEW_TOKENS),
                                language=settings.language,
-                               min_confidence=settings.min_confidence)
+                               min_confidence=settings.min_confidence,
+                               max_time=settings.local_llm_budget_s)
     raise ConfigError(f"refiner {settings.refiner!r} is unknown; expected 'consensus', 'llm' "
                       "or 'local'")
 
@@ -61,7 +62,8 @@ def llm_settings(settings: Settings) -> dict[str, object]:
     if settings.refiner == "local":
         from regen.local_llm import MAX_NEW_TOKENS
 
-        return {"llm_max_tokens": min(settings.llm_max_tokens, MAX_NEW_TOKENS)}
+        return {"llm_max_tokens": min(settings.llm_max_tokens, MAX_NEW_TOKENS),
+                "local_llm_budget_s": settings.local_llm_budget_s}
     return {}
 
 

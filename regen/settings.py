@@ -46,6 +46,8 @@ class Settings:
     llm_max_tokens: int = 256         # "local": at most regen.local_llm.MAX_NEW_TOKENS (96)
     llm_timeout: float = 30.0         # seconds per attempt
     llm_retries: int = 2              # retries after the first attempt (429, 5xx, timeouts)
+    # refiner "local": generation stops after this many seconds and consensus answers instead
+    local_llm_budget_s: float = 4.0
 
     @property
     def db_url(self) -> str:
@@ -125,6 +127,8 @@ def load_settings(home: str | Path | None = None, **overrides: object) -> Settin
     s.search_param_values  # noqa: B018 - raises ConfigError when malformed
     if s.engine not in ("local", "dask", "ray"):
         raise ConfigError(f"engine={s.engine!r}; expected 'local', 'dask' or 'ray'")
+    if s.local_llm_budget_s <= 0:
+        raise ConfigError(f"local_llm_budget_s={s.local_llm_budget_s}; expected > 0 seconds")
     if s.llm_retries < 0 or s.llm_timeout <= 0 or s.llm_max_tokens < 1:
         raise ConfigError(f"llm_retries={s.llm_retries}, llm_timeout={s.llm_timeout}, "
                           f"llm_max_tokens={s.llm_max_tokens}; expected retries >= 0, "

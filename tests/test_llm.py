@@ -250,6 +250,12 @@ def test_smollm2_gives_a_draft_in_reasonable_time():
     assert d.text.strip() and 0.0 <= d.confidence <= 1.0
     if d.fallback_reason is None:
         assert d.cited and set(d.cited) <= {n.key for n in nbrs}
+    # A time budget too small to finish any answer: stopped, and consensus answers instead.
+    t2 = time.perf_counter()
+    late = LocalLLMRefiner(max_time=0.05).refine(nbrs)        # the cached model, same process
+    assert time.perf_counter() - t2 < 5
+    assert "within its time budget of 0.05 s" in (late.fallback_reason or "")
+    assert late.text.strip() and late.cited
 
 
 class ScriptedBackend:

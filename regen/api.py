@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy import select
@@ -19,6 +20,9 @@ from regen.reader import read_ecg
 from regen.refine import ConsensusRefiner, Refiner
 from regen.settings import Settings, load_settings
 from regen.types import Answer, Comparison, Neighbour, Report
+
+if TYPE_CHECKING:    # loaded on first use: most callers never ask about noise
+    from regen.quality import QualityModel
 
 EcgLike = ECG | str | Path
 
@@ -84,6 +88,7 @@ class Regen:
         self.encoder = encoder
         self.refiner = refiner
         self.build_id = build_id
+        self._quality: QualityModel | None = None
 
     @classmethod
     def open(cls, home: str | Path | None = None, **overrides: object) -> Regen:
@@ -212,8 +217,10 @@ class Regen:
             log: bool = True) -> Answer:
         """Answer an ECG-QA style question (verify / choose / query; two ECGs for comparison
         questions) by a similarity-weighted vote of each ECG's neighbours' labels, with the
-        evidence per option; "not sure" when the vote is within a margin of even."""
-        from regen.qa import answer_knn, parse_question
+        evidence per option; "not sure" when the vote is within a margin of even. Noise
+        questions about one ECG ("... static noise in lead V1?") are measured from its signal
+        (`regen.quality`) instead, since noise is not shared with similar ECGs."""
+        from regen.qa import answer_knn, answer_measured, parse_question
 
         items = [ecgs] if isinstance(ecgs, ECG | str | Path) else list(ecgs)
         t0 = time.perf_counter()
@@ -230,6 +237,9 @@ class Regen:
                    else f"this question needs {want}, got {len(loaded)}")
             ans = Answer(question, ("not sure",), 0.0, True, tuple(tuple(h) for h in hits),
                          text=f"not sure: {why}")
+        elif parsed.measured:
+            ans = answer_measured(parsed, self.quality.probabilities(loaded[0]), self.quality,
+                                  hits)
         else:
             ans = answer_knn(parsed, hits)
         ans = replace_timings(ans, {"total_s": round(time.perf_counter() - t0, 5)})
@@ -238,6 +248,15 @@ class Regen:
                       [e.source or e.id for e in loaded], hits, ans.confidence, ans.abstained,
                       ans.timings, question=question)
         return ans
+
+    @property
+    def quality(self) -> QualityModel:
+        """The signal-quality model (per-lead noise), loaded on first use."""
+        if self._quality is None:
+            from regen.quality import QualityModel
+
+            self._quality = QualityModel.load()
+        return self._quality
 
     def compare(self, a: EcgLike, b: EcgLike, k: int | None = None, *,
                 log: bool = True) -> Comparison:

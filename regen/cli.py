@@ -21,6 +21,9 @@ index_app = typer.Typer(no_args_is_help=True, help="Build and inspect the retrie
 app.add_typer(index_app, name="index")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema migrations.")
 app.add_typer(db_app, name="db")
+quality_app = typer.Typer(no_args_is_help=True, help="Signal quality per lead (noise), measured "
+                                                     "from the ECG itself.")
+app.add_typer(quality_app, name="quality")
 eval_app = typer.Typer(no_args_is_help=True, help="Measure report quality, robustness, "
                        "retrieval and QA beside baselines.")
 app.add_typer(eval_app, name="eval")
@@ -475,13 +478,67 @@ def eval_qa_cmd(data: Data, ecgqa: Annotated[Path | None, typer.Option(
                 per_template: Annotated[int, typer.Option(
                     help="derived questions per template")] = 50,
                 json_out: Json = False, out: Out = None, home: Home = None) -> None:
-    """ECG-QA accuracy per question type: kNN vote vs the majority answer."""
+    """ECG-QA accuracy per question type: regen (kNN vote; noise measured from the signal)
+    beside the kNN vote alone and the majority answer."""
     from regen.evaluate import eval_qa
     from regen.settings import load_settings
 
     _emit(eval_qa(load_settings(home), data, ecgqa=ecgqa, corpus_folds=corpus_folds,
                   query_folds=query_folds, k=k, per_template=per_template, log=_err),
           json_out, out)
+
+
+@quality_app.command("check")
+def quality_check(paths: Annotated[list[Path], typer.Argument(help="ECG file(s)")],
+                  json_out: Json = False,
+                  model: Annotated[Path | None, typer.Option(
+                      help="signal-quality model (default: the shipped one)")] = None) -> None:
+    """Per lead, the probability of each kind of noise, and which pass the model's threshold."""
+    from regen.quality import DEFAULT_MODEL, QualityModel
+    from regen.reader import read_ecg
+
+    qm = QualityModel.load(model or DEFAULT_MODEL)
+    for path in paths:
+        probs = qm.probabilities(read_ecg(path))
+        flagged = {t: [lead for lead, p in by_lead.items() if p >= qm.threshold(t, True)]
+                   for t, by_lead in probs.items()}
+        if json_out:
+            typer.echo(json.dumps({"path": str(path), "probabilities": probs,
+                                   "flagged": flagged}))
+            continue
+        leads = list(next(iter(probs.values())))
+        typer.echo(f"{path}")
+        typer.echo(f"  {'':20s}" + "".join(f"{lead:>6s}" for lead in leads))
+        for t, by_lead in probs.items():
+            cells = "".join(f"{by_lead[lead]:5.2f}{'*' if lead in flagged[t] else ' '}"
+                            for lead in leads)
+            typer.echo(f"  {t:20s}{cells}")
+    if not json_out:
+        typer.echo("* at or above the model's per-lead threshold; decision support only, "
+                   "not a substitute for looking at the tracing")
+
+
+@quality_app.command("train")
+def quality_train(data: Data, folds: Annotated[str, typer.Option(
+                      help="training folds (their noise annotations)")] = "1-8",
+                  ecgqa: Annotated[Path | None, typer.Option(
+                      help="ECG-QA folder: choose thresholds on its noise questions about "
+                           "the training folds")] = None,
+                  out: Annotated[Path, typer.Option(help="model file")] = Path(
+                      "quality.json")) -> None:
+    """Fit the per-lead noise model on a PTB-XL folder's annotations (training folds only)."""
+    from regen.corpus import load_ptbxl
+    from regen.qa_data import load_ecgqa, record_ecg_id
+    from regen.quality import fit_quality
+
+    items = []
+    if ecgqa is not None:
+        ids = {record_ecg_id(r) for r in load_ptbxl(data, folds=folds)}
+        items = [it for it in load_ecgqa(ecgqa) if it.attribute_type == "noise"
+                 and all(e in ids for e in it.ecg_ids)]
+        _err(f"ECG-QA: {len(items)} noise questions about folds {folds}")
+    model = fit_quality(data, folds, ecgqa_items=items, progress=sys.stderr.isatty(), log=_err)
+    typer.echo(f"saved {model.save(out)}")
 
 
 @app.command()

@@ -48,16 +48,20 @@ def markdown(result: dict) -> str:
                 continue
             r = result[part]
             base = r["baselines"].get("majority", {})
+            knn = r["baselines"].get("knn_vote", {})
             lines = [f"\n**{part}** (n={r['n']}, answered {r['answered']}, skipped "
                      f"{sum(r['skipped'].values())})\n",
-                     "| question type | n | kNN vote | abstained | majority answer |",
-                     "|---|---|---|---|---|"]
-            rows = [("overall", r["overall"], base.get("overall", {}))]
-            rows += [(t, v, base.get("by_attribute", {}).get(t, {}))
+                     "| question type | n | regen | abstained | kNN vote (n) | majority answer |",
+                     "|---|---|---|---|---|---|"]
+            rows = [("overall", r["overall"], knn.get("overall", {}), base.get("overall", {}))]
+            rows += [(t, v, knn.get("by_attribute", {}).get(t, {}),
+                      base.get("by_attribute", {}).get(t, {}))
                      for t, v in r["by_attribute"].items()]
-            for name, v, b in rows:
+            for name, v, kv, b in rows:
+                knn_cell = (f"{_fmt(kv['accuracy'])} ({kv['n']})" if kv.get("n") else "-")
                 lines.append(f"| {name} | {v['n']} | {_fmt(v['accuracy'])} | "
-                             f"{_fmt(v['abstained'])} | {_fmt(b.get('accuracy', ''))} |")
+                             f"{_fmt(v['abstained'])} | {knn_cell} | "
+                             f"{_fmt(b.get('accuracy', ''))} |")
             parts.append("\n".join(lines))
         return "\n".join(parts) + "\n"
     keys = [k for k, v in result.items() if isinstance(v, float | int) and k != "k"]
@@ -73,7 +77,9 @@ def plot(result: dict, path: Path) -> Path | None:
         ylabel = "label F1 (report labeller)"
     elif result["task"] == "qa":
         r = result["derived"]
-        series = {"kNN vote": {t: v["accuracy"] or 0.0 for t, v in r["by_attribute"].items()},
+        series = {"regen": {t: v["accuracy"] or 0.0 for t, v in r["by_attribute"].items()},
+                  "kNN vote": {t: (v["accuracy"] or 0.0) for t, v in
+                               r["baselines"]["knn_vote"]["by_attribute"].items()},
                   "majority answer": {t: (v["accuracy"] or 0.0) for t, v in
                                       r["baselines"]["majority"]["by_attribute"].items()}}
         ylabel = "accuracy (derived ECG-QA-style set)"

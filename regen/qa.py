@@ -7,9 +7,11 @@ refiner uses); verify says "yes" at a share of 0.5 or more and "not sure" near 0
 query keep the candidates with a share of 0.5 or more. Answer strings are ECG-QA's
 (`regen.qa_data`), so answers can be scored against ECG-QA's gold by exact set match.
 
-Not answerable from labels, and skipped by `evaluate_qa`: numeric_feature questions (ECG-QA
-measured intervals from the signal) and lead-specific questions ("... in lead aVL?"), because
-the corpus keeps which noise or finding a record has, not in which leads.
+Noise questions about one ECG, lead-specific ones included ("... static noise in lead aVL?"),
+are answered by `answer_measured` from the ECG's own signal (`regen.quality`): noise belongs to
+a recording, so its neighbours cannot vote on it. Not answerable, and skipped by `evaluate_qa`:
+numeric_feature questions (intervals ECG-QA measured) and lead-specific findings, because the
+corpus keeps which finding a record has, not in which leads.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from regen.qa_data import (
     neighbour_answers,
     verify_gold,
 )
+from regen.quality import QualityModel, noise_score
 from regen.refine import neighbour_weights
 from regen.types import Answer, Neighbour
 
@@ -62,6 +65,13 @@ class ParsedQuestion:
     question: str = ""
     relation: str | None = None
     template_id: int | None = None
+    lead: str | None = None        # "... in lead aVL?": the standard lead name
+
+    @property
+    def measured(self) -> bool:
+        """Whether the answer is measured from the signal (noise: `regen.quality`) rather than
+        voted by the neighbours: noise belongs to a recording, not to its diagnosis."""
+        return self.group == "noise" and self.relation is None
 
     @property
     def kind(self) -> str:
@@ -91,7 +101,8 @@ _ALIASES = {
 }
 _STOP = {"a", "an", "the", "any", "some", "signs", "sign", "evidence", "symptoms", "symptom",
          "features", "of"}
-_LEAD = re.compile(r"\bin (?:lead (?:iii|ii|i|avr|avl|avf|v[1-6])|limb leads|chest leads)\b")
+_LEAD = re.compile(r"\bin (?:lead (?P<lead>iii|ii|i|avr|avl|avf|v[1-6])|limb leads|"
+                   r"chest leads)\b")
 
 
 def _norm(text: str) -> str:
@@ -165,8 +176,15 @@ def parse_question(text: str, options: Sequence[str] | None = None) -> ParsedQue
     statements, noise, heart axis, extra systoles or infarction stage; None when nothing matches
     (the caller then answers in free text). `options` restricts the attributes it may name."""
     q = " ".join(text.strip().lower().rstrip("?.! ").split())
-    if _LEAD.search(q):
-        return None      # lead-level attributes are not stored
+    if m := _LEAD.search(q):
+        # Only noise is answered per lead (measured from the signal); findings per lead are not
+        # stored for the neighbours.
+        inner = parse_question(q[:m.start()].rstrip() + q[m.end():], options)
+        if inner is None or inner.group != "noise" or not m["lead"]:
+            return None
+        from dataclasses import replace
+
+        return replace(inner, question=text, lead=_lead_name(m["lead"]))
     if m := _CHOOSE.match(q):
         a, b = match_attribute(m["a"], options), match_attribute(m["b"], options)
         if a and b and a[0] == b[0] and a[1] != b[1]:
@@ -189,6 +207,12 @@ def parse_question(text: str, options: Sequence[str] | None = None) -> ParsedQue
                 return ParsedQuestion("single-verify", _ATTRIBUTE_TYPE[group], group, (name,),
                                       text)
     return None
+
+
+def _lead_name(lower: str) -> str:
+    from regen.ecg import STANDARD_LEADS
+
+    return next(n for n in STANDARD_LEADS if n.lower() == lower)
 
 
 def _comparison(item: QAItem) -> ParsedQuestion | None:
@@ -217,8 +241,14 @@ def _comparison(item: QAItem) -> ParsedQuestion | None:
 
 def item_question(item: QAItem) -> ParsedQuestion | None:
     """The ParsedQuestion of a QA item, or None when labels cannot answer it."""
-    if item.attribute_type == "numeric_feature" or _LEAD.search(item.question.lower()):
+    if item.attribute_type == "numeric_feature":
         return None
+    if m := _LEAD.search(item.question.lower()):
+        if item.attribute_type != "noise" or item.question_type != "single-verify" \
+                or not m["lead"] or not item.attribute:
+            return None
+        return ParsedQuestion(item.question_type, "noise", "noise", tuple(item.attribute[:1]),
+                              item.question, None, item.template_id, _lead_name(m["lead"]))
     if item.question_type.startswith("comparison"):
         return _comparison(item)
     t = TEMPLATES.get(item.template_id)
@@ -331,15 +361,63 @@ def answer_knn(question: QAItem | ParsedQuestion, neighbours: Sequence[Sequence[
                   text=text)
 
 
+def answer_measured(q: ParsedQuestion, probs: Mapping[str, Mapping[str, float]],
+                    model: QualityModel, neighbours: Sequence[Sequence[Neighbour]] = (), *,
+                    abstain_logit: float = 0.25) -> Answer:
+    """Answer a noise question from the signal-quality model's per-lead probabilities
+    (`QualityModel.probabilities` of the ECG): an option holds when its score (`noise_score`)
+    reaches the model's threshold for that kind of question. verify says "not sure" when the
+    score is within `abstain_logit` of the threshold on the log-odds scale; confidence is that
+    log-odds distance / 4, capped at 1. The neighbours are kept as context, not as evidence."""
+    nbrs = tuple(tuple(ns) for ns in neighbours)
+    where = f" in lead {q.lead}" if q.lead else ""
+    if q.kind == "query":          # the types the model knows; the others cannot be told
+        q = ParsedQuestion(q.question_type, q.attribute_type, q.group,
+                           tuple(o for o in q.options if o in probs), q.question,
+                           q.relation, q.template_id, q.lead)
+    scores = {o: noise_score(probs, o, q.lead) for o in q.options}
+    if not scores or any(v is None for v in scores.values()):
+        has_lead = q.lead is None or any(q.lead in by_lead for by_lead in probs.values())
+        missing = ", ".join(o for o, v in scores.items() if v is None) or "these noise types"
+        why = (f"the ECG has no lead {q.lead}" if not has_lead else
+               f"{missing} cannot be measured reliably (too few annotated examples to learn "
+               "from)")
+        return Answer(q.question, ("not sure",), 0.0, True, nbrs, {}, q.question_type,
+                      refiner="signal-quality", text=f"not sure: {why}")
+    thresholds = {o: model.threshold(o, q.lead is not None) for o in q.options}
+    gaps = {o: _logit(scores[o] or 0.0) - _logit(thresholds[o]) for o in q.options}
+    confidence = float(np.mean([min(1.0, abs(g) / 4) for g in gaps.values()]))
+    abstained = False
+    if q.kind == "verify":
+        o = q.options[0]
+        if abs(gaps[o]) < abstain_logit:
+            options, abstained = ("not sure",), True
+        else:
+            options = ("yes",) if gaps[o] >= 0 else ("no",)
+        text = (f"{options[0]}: {o}{where} scores {scores[o]:.2f} against a threshold of "
+                f"{thresholds[o]:.2f}, measured from the signal")
+    else:
+        options = tuple(o for o in q.options if gaps[o] >= 0) or ("none",)
+        text = "; ".join(f"{o} ({scores[o]:.2f} >= {thresholds[o]:.2f})" if o in scores else o
+                         for o in options) + f"{where}, measured from the signal"
+    return Answer(q.question, options, confidence, abstained, nbrs,
+                  {o: float(v) for o, v in scores.items() if v is not None}, q.question_type,
+                  refiner="signal-quality", text=text)
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return float(np.log(p / (1 - p)))
+
+
 # -- evaluation ----------------------------------------------------------------------------------
 
 def _skip_reason(item: QAItem, records_by_id: Mapping[int, CorpusRecord]) -> str | None:
     if item.attribute_type == "numeric_feature":
-        return "numeric_feature (measured from the signal, not a label)"
-    if _LEAD.search(item.question.lower()):
-        return "lead-specific (leads are not stored)"
+        return "numeric_feature (measured intervals and amplitudes)"
     if item_question(item) is None:
-        return "not parsed"
+        return ("lead-specific finding (leads are not stored)" if _LEAD.search(
+            item.question.lower()) else "not parsed")
     if any(e not in records_by_id for e in item.ecg_ids):
         return "ECG not in records_by_id"
     return None
@@ -375,12 +453,19 @@ def _report(rows: Sequence[tuple[QAItem, bool, bool]]) -> dict[str, Any]:
 
 def evaluate_qa(rg: Regen, items: Sequence[QAItem], records_by_id: Mapping[int, CorpusRecord],
                 k: int = 10, *, train_items: Sequence[QAItem] | None = None,
-                abstain_below: float = 0.1, batch: int = 128) -> dict[str, Any]:
-    """Accuracy (exact set match with the gold answer) of the kNN vote, per question type and per
-    question type / attribute type, with the abstention rate ("not sure" counts as wrong unless
-    the gold answer is itself ECG-QA's "not sure"). Items labels cannot answer are counted under
-    "skipped". With `train_items`, the majority baseline (each template's most frequent training
-    answer) is scored on the same items under "baselines"."""
+                abstain_below: float = 0.1, batch: int = 128,
+                quality: QualityModel | None = None) -> dict[str, Any]:
+    """Accuracy (exact set match with the gold answer) of regen's answers, per question type and
+    per question type / attribute type, with the abstention rate ("not sure" counts as wrong
+    unless the gold answer is itself ECG-QA's "not sure"). Answers are what `Regen.ask` gives:
+    the kNN vote, and for noise questions the signal-quality model (`quality`, default: the
+    shipped one). Items neither can answer are counted under "skipped". Baselines on the same
+    items: "knn_vote" (the vote for every item it can answer, noise too, lead-specific ones
+    excepted) and, with `train_items`, "majority" (each template's most frequent training
+    answer)."""
+    from regen.reader import read_ecg
+
+    quality = quality or QualityModel.load()
     todo, skipped = [], Counter()
     for it in items:
         reason = _skip_reason(it, records_by_id)
@@ -394,12 +479,27 @@ def evaluate_qa(rg: Regen, items: Sequence[QAItem], records_by_id: Mapping[int, 
         chunk = ids[s:s + batch]
         for e, nbrs in zip(chunk, rg.retrieve_many([records_by_id[e].path for e in chunk], k)):
             found[e] = nbrs
-    rows = []
+    probs: dict[int, dict] = {}
+    rows, knn_rows = [], []
     for it in todo:
-        ans = answer_knn(it, [found[e] for e in it.ecg_ids], abstain_below=abstain_below)
+        q = item_question(it)
+        assert q is not None
+        nbrs = [found[e] for e in it.ecg_ids]
+        knn = answer_knn(q, nbrs, abstain_below=abstain_below) if q.lead is None else None
+        if q.measured:
+            e = it.ecg_ids[0]
+            if e not in probs:
+                probs[e] = quality.probabilities(read_ecg(records_by_id[e].path))
+            ans = answer_measured(q, probs[e], quality, nbrs)
+        else:
+            ans = knn
+        assert ans is not None
         rows.append((it, set(ans.options) == set(it.answer), ans.abstained))
+        if knn is not None:
+            knn_rows.append((it, set(knn.options) == set(it.answer), knn.abstained))
     out: dict[str, Any] = {"n": len(items), "answered": len(todo), "k": k,
                            "skipped": dict(skipped), **_report(rows), "baselines": {}}
+    out["baselines"]["knn_vote"] = _report(knn_rows)
     if train_items is not None:
         table = majority_answers(train_items)
         base = []

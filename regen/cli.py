@@ -331,7 +331,7 @@ def train(data: Annotated[Path, typer.Option(help="PTB-XL folder")],
           config: Annotated[Path | None, typer.Option(
               help="TOML file of training settings ([train] table: any TrainConfig field); "
                    "flags given here win over it")] = None,
-          epochs: Annotated[int | None, typer.Option(help="default 40")] = None,
+          epochs: Annotated[int | None, typer.Option(help="default 80")] = None,
           seed: Annotated[int | None, typer.Option(help="default 0")] = None,
           resume: Annotated[bool, typer.Option(help="continue from out/checkpoint.pt")] = False,
           rate: Annotated[int, typer.Option(help="PTB-XL rate to read")] = 100,

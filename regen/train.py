@@ -228,7 +228,7 @@ def knn_auc_monitor(corpus: list, corpus_y: np.ndarray, queries: list, query_y: 
 
 
 # The recipe `regen train` uses unless a config file or a flag says otherwise.
-RECIPE = {"epochs": 40, "seed": 0, "text_weight": 1.0, "label_weight": 1.0,
+RECIPE = {"epochs": 80, "seed": 0, "text_weight": 1.0, "label_weight": 1.0,
           "full_first_view": True}
 
 

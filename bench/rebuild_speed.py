@@ -4,13 +4,15 @@ fresh home, in the same run.
 
     python bench/rebuild_speed.py --data ../shared/data/ptbxl [--folds 1-8] [--rate 100]
                                   [--workers 2] [--chunk 256] [--repeat 2]
-                                  [--engines local1,local2,dask,ray]
+                                  [--engines local1,local2,dask,dask-warm,ray,ray-warm]
 
 Each configuration runs as a child process (`regen index rebuild --json`) into a fresh home.
 Throughput is ECGs / the job's own total time (median of --repeat runs); "embed wall" is the
 embedding step alone (what the engine schedules); "command" adds interpreter start-up, imports
-and starting the cluster. Every configuration's vectors are compared with the baseline's
-("same vectors" must say yes).
+and starting the cluster. "-warm" configurations send the job to a cluster that is already
+running (after one untimed warm-up job), as a standing cluster would serve rebuild after
+rebuild; the others start and stop a local cluster inside each job. Every configuration's
+vectors are compared with the baseline's ("same vectors" must say yes).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -30,16 +34,44 @@ import numpy as np
 CONFIGS = {
     "local1": ("local", 1, "1 process (baseline)"),
     "local2": ("local", None, "local, {w} reader processes"),
-    "dask": ("dask", None, "Dask local cluster, {w} workers"),
-    "ray": ("ray", None, "Ray local cluster, {w} workers"),
+    "dask": ("dask", None, "Dask, a new local cluster of {w} workers per job"),
+    "dask-warm": ("dask", None, "Dask, a running cluster of {w} workers"),
+    "ray": ("ray", None, "Ray, a new local cluster of {w} CPUs per job"),
+    "ray-warm": ("ray", None, "Ray, a running cluster of {w} CPUs"),
 }
 
 
-def run_one(args: argparse.Namespace, engine: str, workers: int, home: Path) -> dict:
+@contextmanager
+def standing_cluster(name: str, workers: int) -> Iterator[str]:
+    """A cluster that outlives the jobs (as a hospital's would): its address. One warm-up job is
+    run on it by the caller before timing, so workers have imported torch and the encoder."""
+    if name == "dask-warm":
+        import logging
+
+        from distributed import LocalCluster
+
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                          dashboard_address=None, silence_logs=logging.ERROR) as cluster:
+            yield cluster.scheduler_address
+        return
+    import os
+
+    import ray
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()
+
+
+def run_one(args: argparse.Namespace, engine: str, workers: int, home: Path,
+            address: str = "") -> dict:
     cmd = [sys.executable, "-m", "regen", "index", "rebuild", "--data", str(args.data),
            "--folds", args.folds, "--rate", str(args.rate), "--home", str(home),
            "--chunk", str(args.chunk), "--engine", engine, "--workers", str(workers),
-           "--json"]
+           "--json"] + (["--engine-address", address] if address else [])
     t0 = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -64,7 +96,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--chunk", type=int, default=256)
     ap.add_argument("--repeat", type=int, default=2)
-    ap.add_argument("--engines", default="local1,local2,dask,ray")
+    ap.add_argument("--engines", default="local1,local2,dask,dask-warm,ray,ray-warm")
     ap.add_argument("--json", type=Path, help="also write the rows here")
     args = ap.parse_args()
 
@@ -75,10 +107,14 @@ def main() -> None:
             engine, workers, label = CONFIGS[name]
             workers = workers or args.workers
             runs = []
-            for r in range(args.repeat):
-                home = root / f"{name}-{r}"
-                runs.append(run_one(args, engine, workers, home))
-                print(f"  {name} run {r + 1}: {runs[-1]['wall_s']:.1f} s", file=sys.stderr)
+            with (standing_cluster(name, workers) if name.endswith("-warm")
+                  else nullcontext("")) as address:
+                if address:
+                    run_one(args, engine, workers, root / f"{name}-warmup", address)
+                for r in range(args.repeat):
+                    home = root / f"{name}-{r}"
+                    runs.append(run_one(args, engine, workers, home, address))
+                    print(f"  {name} run {r + 1}: {runs[-1]['wall_s']:.1f} s", file=sys.stderr)
             got = vectors(runs[0]["path"])
             if base is None:
                 base = got

@@ -305,7 +305,9 @@ class Regen:
             drafts.append(draft)
             reports.append(Report(draft.text, draft.confidence, tuple(nbrs), draft.cited,
                                   draft.abstained, self.refiner.name, ecg.source or ecg.id,
-                                  draft.prompt_hash, timings))
+                                  draft.prompt_hash, timings,
+                                  model=None if draft.fallback_reason else draft.model,
+                                  fallback_reason=draft.fallback_reason))
         if log:
             with self.db.session() as s:
                 for r, d in zip(reports, drafts):

@@ -47,8 +47,10 @@ def _print_report(r: object) -> None:
     assert isinstance(r, Report)
     typer.echo(f"== {r.query}")
     typer.echo(("ABSTAINED: " if r.abstained else "") + r.text)
-    typer.echo(f"confidence: {r.confidence:.2f}   refiner: {r.refiner}   "
-               f"cited: {', '.join(r.cited) or '-'}")
+    typer.echo(f"confidence: {r.confidence:.2f}   refiner: {r.refiner}"
+               f"{f' ({r.model})' if r.model else ''}   cited: {', '.join(r.cited) or '-'}")
+    if r.fallback_reason:
+        typer.echo(f"written by consensus instead: {r.fallback_reason}")
     typer.echo("neighbours:")
     for n in r.neighbours:
         sc = ",".join(n.superclasses) or "-"

@@ -34,7 +34,9 @@ class Neighbour:
 class Report:
     """A generated report. `cited` are the keys of the neighbours whose reports support `text`
     (for the consensus refiner the first is the neighbour whose report is used);
-    `confidence` in [0, 1]; `abstained` when evidence is too weak to suggest a report."""
+    `confidence` in [0, 1]; `abstained` when evidence is too weak to suggest a report. `model`
+    is the LLM that wrote `text` (None: the consensus refiner did); `fallback_reason` says why
+    an LLM refiner's reply was not used, when consensus wrote the text instead."""
 
     text: str
     confidence: float
@@ -46,12 +48,15 @@ class Report:
     prompt_hash: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
     disclaimer: str = DISCLAIMER
+    model: str | None = None
+    fallback_reason: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"query": self.query, "text": self.text, "confidence": round(self.confidence, 4),
                 "abstained": self.abstained, "refiner": self.refiner, "cited": list(self.cited),
                 "neighbours": [n.to_json() for n in self.neighbours],
-                "prompt_hash": self.prompt_hash, "timings": self.timings,
+                "prompt_hash": self.prompt_hash, "model": self.model,
+                "fallback_reason": self.fallback_reason, "timings": self.timings,
                 "disclaimer": self.disclaimer}
 
 

@@ -7,6 +7,8 @@
     Reply(content)              200 with choices[0].message.content = content
     Delay(seconds, content)     answers only after `seconds` (longer than the client's timeout)
     Status(code, retry_after)   an OpenAI-shaped error body with that HTTP status
+    Respond(fn)                 200 with the content fn(request body) returns (a scripted model
+                                that reads the prompt, e.g. to keep the neighbours it names)
 
 It records every request (`received`: path, headers, parsed JSON body) so tests can check the
 prompt, model, temperature and the Authorization header. It serves loopback clients only and
@@ -22,7 +24,7 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -47,7 +49,12 @@ class Status:
     retry_after: str | None = None
 
 
-Behaviour = Reply | Delay | Status
+@dataclass(frozen=True)
+class Respond:
+    fn: Callable[[dict[str, Any]], str]
+
+
+Behaviour = Reply | Delay | Status | Respond
 
 
 @dataclass(frozen=True)
@@ -127,7 +134,8 @@ class FakeLLMServer:
                     return
                 if isinstance(b, Delay) and server._stopping.wait(b.seconds):
                     return
-                self._send(200, completion(b.content, body.get("model", "")))
+                content = b.fn(body) if isinstance(b, Respond) else b.content
+                self._send(200, completion(content, body.get("model", "")))
 
             def _send(self, code: int, payload: dict[str, Any],
                       headers: dict[str, str] | None = None) -> None:

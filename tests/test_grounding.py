@@ -1,0 +1,80 @@
+"""No refiner states a finding that none of the neighbours' reports supports, checked with the
+report labeller on every fold-9 ECG of the bundled sample, and every output lists its
+neighbours. The `llm` refiner is driven through the real client by a loopback server playing a
+model that embellishes: it keeps real neighbours but adds a finding to some reports."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from llm_server import Respond
+
+from regen import Regen, load_ptbxl, load_settings
+from regen.labeller import label_report
+from regen.rebuild import rebuild
+
+pytest_plugins = ["llm_server"]
+
+SAMPLE = Path(__file__).resolve().parent.parent / "data" / "ptbxl-sample"
+INVENTED = ("atrial fibrillation.", "complete left bundle branch block.",
+            "acute anterior myocardial infarction.")
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    h = tmp_path_factory.mktemp("ground")
+    rebuild(load_settings(h), load_ptbxl(SAMPLE, folds="1-8"), data_source="s", progress=False)
+    return h
+
+
+@pytest.fixture(scope="module")
+def queries():
+    return load_ptbxl(SAMPLE, folds="9")
+
+
+def _check_grounded(report) -> None:
+    assert report.neighbours, "every output lists its neighbours"
+    supported = set().union(*(label_report(n.report) for n in report.neighbours))
+    stated = label_report(report.text) if not report.abstained else set()
+    assert stated <= supported, (report.text, stated - supported)
+
+
+def test_consensus_states_only_supported_findings(home, queries):
+    with Regen.open(home) as rg:
+        reports = list(rg.reports([q.path for q in queries], log=False))
+    assert len(reports) == len(queries) >= 50
+    for r in reports:
+        _check_grounded(r)
+        assert r.cited and set(r.cited) <= {n.key for n in r.neighbours}
+
+
+def embellishing_model(body: dict) -> str:
+    """Keeps the first two neighbours of the prompt and copies the first one's report; every
+    other request it appends a finding (the prompt's own sequence number decides which)."""
+    prompt = body["messages"][-1]["content"]
+    rows = re.findall(r"^\[([^\]]+)\] similarity [0-9.]+: (.*)$", prompt, flags=re.M)
+    text = rows[0][1]
+    h = sum(map(ord, prompt)) % 4
+    if h < len(INVENTED):
+        text = f"{text} {INVENTED[h]}"
+    return json.dumps({"kept": [k for k, _ in rows[:2]], "text": text})
+
+
+def test_llm_refiner_never_passes_an_unsupported_finding(home, queries, llm_server):
+    pytest.importorskip("langchain_openai")
+    llm_server.default = Respond(embellishing_model)
+    with Regen.open(home, refiner="llm", llm_base_url=llm_server.base_url,
+                    llm_model="embellisher", llm_retries=0) as rg:
+        reports = list(rg.reports([q.path for q in queries], log=False))
+    assert len(llm_server.received) == len(reports)
+    for r in reports:
+        _check_grounded(r)
+    fell_back = [r for r in reports if r.fallback_reason]
+    assert fell_back and len(fell_back) < len(reports)     # both branches ran
+    assert all(r.model is None for r in fell_back)
+    assert all(r.model == "embellisher" for r in reports if not r.fallback_reason)
+    assert any("no kept neighbour" in r.fallback_reason or "support" in r.fallback_reason
+               for r in fell_back)

@@ -42,7 +42,8 @@ def make_refiner(settings: Settings) -> Refiner:
         backend = OpenAIChatBackend(
             settings.llm_base_url, settings.llm_model, settings.llm_api_key,
             temperature=settings.llm_temperature, max_tokens=settings.llm_max_tokens,
-            timeout=settings.llm_timeout, retries=settings.llm_retries)
+            timeout=settings.llm_timeout, retries=settings.llm_retries,
+            response_format=settings.llm_response_format)
         return LLMRefiner(backend, language=settings.language,
                           min_confidence=settings.min_confidence)
     if settings.refiner == "local":
@@ -62,7 +63,8 @@ def llm_settings(settings: Settings) -> dict[str, object]:
         return {"llm_base_url": settings.llm_base_url, "llm_model": settings.llm_model,
                 "llm_temperature": settings.llm_temperature,
                 "llm_max_tokens": settings.llm_max_tokens, "llm_timeout": settings.llm_timeout,
-                "llm_retries": settings.llm_retries}
+                "llm_retries": settings.llm_retries,
+                "llm_response_format": settings.llm_response_format}
     if settings.refiner == "local":
         from regen.local_llm import MAX_NEW_TOKENS
 

@@ -32,7 +32,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from regen.errors import RegenError, require
+from regen.errors import ConfigError, RegenError, require
 from regen.labeller import label_report
 from regen.metrics import tokenize
 from regen.prompts import load_prompt
@@ -76,6 +76,20 @@ class ChatBackend(Protocol):
     def complete(self, messages: Sequence[Message]) -> str: ...
 
 
+# The reply the report prompt asks for, as a JSON schema: servers that honour OpenAI's
+# `response_format` (OpenAI, vLLM, llama.cpp) then decode only JSON of this shape; the reply is
+# validated either way.
+REPLY_SCHEMA = {"type": "object", "additionalProperties": False, "required": ["kept", "text"],
+                "properties": {"kept": {"type": "array", "items": {"type": "string"}},
+                               "text": {"type": "string"}}}
+RESPONSE_FORMATS: dict[str, dict | None] = {
+    "json_schema": {"type": "json_schema",
+                    "json_schema": {"name": "report", "schema": REPLY_SCHEMA, "strict": True}},
+    "json_object": {"type": "json_object"},
+    "none": None,
+}
+
+
 class OpenAIChatBackend:
     """An OpenAI-compatible chat server through LangChain's `ChatOpenAI` (the openai client).
 
@@ -85,16 +99,20 @@ class OpenAIChatBackend:
 
     def __init__(self, base_url: str, model: str, api_key: str = "", *,
                  temperature: float = 0.0, max_tokens: int = 256, timeout: float = 30.0,
-                 retries: int = 2):
+                 retries: int = 2, response_format: str = "none"):
         langchain_openai = require("langchain_openai", "llm")
+        if response_format not in RESPONSE_FORMATS:
+            raise ConfigError(f"llm_response_format={response_format!r}; expected one of "
+                              f"{list(RESPONSE_FORMATS)}")
         self.model = model
         self.base_url = base_url
         self.timeout = timeout
         self.retries = retries
+        extra = RESPONSE_FORMATS[response_format]
         self._chat = langchain_openai.ChatOpenAI(  # type: ignore[attr-defined]
             base_url=base_url, model=model, api_key=api_key or "sk-none",
             temperature=temperature, max_tokens=max_tokens, timeout=timeout,
-            max_retries=retries)
+            max_retries=retries, model_kwargs={"response_format": extra} if extra else {})
 
     def __repr__(self) -> str:
         return f"OpenAIChatBackend(base_url={self.base_url!r}, model={self.model!r})"

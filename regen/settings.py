@@ -46,6 +46,9 @@ class Settings:
     llm_max_tokens: int = 256         # "local": at most regen.local_llm.MAX_NEW_TOKENS (96)
     llm_timeout: float = 30.0         # seconds per attempt
     llm_retries: int = 2              # retries after the first attempt (429, 5xx, timeouts)
+    # "json_schema": ask the server to decode only the reply's JSON shape (OpenAI, vLLM and
+    # llama.cpp honour it); "json_object": any JSON; "none": plain text (older servers)
+    llm_response_format: str = "json_schema"
     # refiner "local": generation stops after this many seconds and consensus answers instead
     local_llm_budget_s: float = 4.0
 

@@ -73,6 +73,25 @@ def test_valid_reply_is_used_and_the_request_is_what_we_sent(llm_server):
     assert req.headers["authorization"] == f"Bearer {KEY}"
     assert "[k4] similarity 0.900: sinus rhythm. left axis deviation." in req.prompt
     assert '"kept"' in req.prompt
+    assert "response_format" not in req.body          # the helper's default: "none"
+
+
+@needs_openai
+def test_structured_output_asks_the_server_for_the_reply_schema(llm_server):
+    from regen import ConfigError
+    from regen.llm import REPLY_SCHEMA
+
+    llm_server.script(reply(["k0"], "sinus rhythm. normal ecg."),
+                      reply(["k0"], "sinus rhythm. normal ecg."))
+    for fmt in ("json_schema", "json_object"):
+        backend = OpenAIChatBackend(llm_server.base_url, MODEL, KEY, max_tokens=64, timeout=5,
+                                    retries=0, response_format=fmt)
+        assert LLMRefiner(backend).refine(NORMAL).fallback_reason is None
+    sent = [r.body["response_format"] for r in llm_server.received]
+    assert sent[0]["type"] == "json_schema" and sent[0]["json_schema"]["schema"] == REPLY_SCHEMA
+    assert sent[1] == {"type": "json_object"}
+    with pytest.raises(ConfigError, match="llm_response_format='xml'"):
+        OpenAIChatBackend(llm_server.base_url, MODEL, response_format="xml")
 
 
 @needs_openai

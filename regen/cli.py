@@ -495,29 +495,26 @@ def quality_check(paths: Annotated[list[Path], typer.Argument(help="ECG file(s)"
                   json_out: Json = False,
                   model: Annotated[Path | None, typer.Option(
                       help="signal-quality model (default: the shipped one)")] = None) -> None:
-    """Per lead, the probability of each kind of noise, and which pass the model's threshold."""
+    """Per lead, the model's probability of each kind of noise (PTB-XL annotators' sense)."""
     from regen.quality import DEFAULT_MODEL, QualityModel
     from regen.reader import read_ecg
 
     qm = QualityModel.load(model or DEFAULT_MODEL)
     for path in paths:
         probs = qm.probabilities(read_ecg(path))
-        flagged = {t: [lead for lead, p in by_lead.items() if p >= qm.threshold(t, True)]
-                   for t, by_lead in probs.items()}
         if json_out:
             typer.echo(json.dumps({"path": str(path), "probabilities": probs,
-                                   "flagged": flagged}))
+                                   "not_measured": list(qm.unsupported)}))
             continue
         leads = list(next(iter(probs.values())))
         typer.echo(f"{path}")
-        typer.echo(f"  {'':20s}" + "".join(f"{lead:>6s}" for lead in leads))
+        typer.echo(f"  {'':16s}" + "".join(f"{lead:>6s}" for lead in leads))
         for t, by_lead in probs.items():
-            cells = "".join(f"{by_lead[lead]:5.2f}{'*' if lead in flagged[t] else ' '}"
-                            for lead in leads)
-            typer.echo(f"  {t:20s}{cells}")
+            typer.echo(f"  {t:16s}" + "".join(f"{by_lead[lead]:6.2f}" for lead in leads))
     if not json_out:
-        typer.echo("* at or above the model's per-lead threshold; decision support only, "
-                   "not a substitute for looking at the tracing")
+        typer.echo(f"not measured (too few annotated examples): {', '.join(qm.unsupported)}. "
+                   "Probabilities of PTB-XL's annotations, for quality control: decision "
+                   "support, not a substitute for looking at the tracing.")
 
 
 @quality_app.command("train")

@@ -12,7 +12,7 @@ REPORT_COLS = ("bleu1", "bleu4", "rouge_l", "meteor", "cider", "bertscore", "lab
 
 
 def _fmt(v: object) -> str:
-    return f"{v:.4f}" if isinstance(v, float) else str(v)
+    return f"{v:.4f}" if isinstance(v, float) else "-" if v is None else str(v)
 
 
 def markdown(result: dict) -> str:
@@ -51,8 +51,9 @@ def markdown(result: dict) -> str:
             knn = r["baselines"].get("knn_vote", {})
             lines = [f"\n**{part}** (n={r['n']}, answered {r['answered']}, skipped "
                      f"{sum(r['skipped'].values())})\n",
-                     "| question type | n | regen | abstained | kNN vote (n) | majority answer |",
-                     "|---|---|---|---|---|---|"]
+                     "| question type | n | regen | abstained | regen, answered only | "
+                     "kNN vote (n) | majority answer |",
+                     "|---|---|---|---|---|---|---|"]
             rows = [("overall", r["overall"], knn.get("overall", {}), base.get("overall", {}))]
             rows += [(t, v, knn.get("by_attribute", {}).get(t, {}),
                       base.get("by_attribute", {}).get(t, {}))
@@ -60,8 +61,8 @@ def markdown(result: dict) -> str:
             for name, v, kv, b in rows:
                 knn_cell = (f"{_fmt(kv['accuracy'])} ({kv['n']})" if kv.get("n") else "-")
                 lines.append(f"| {name} | {v['n']} | {_fmt(v['accuracy'])} | "
-                             f"{_fmt(v['abstained'])} | {knn_cell} | "
-                             f"{_fmt(b.get('accuracy', ''))} |")
+                             f"{_fmt(v['abstained'])} | {_fmt(v.get('answered_accuracy'))} | "
+                             f"{knn_cell} | {_fmt(b.get('accuracy', ''))} |")
             parts.append("\n".join(lines))
         return "\n".join(parts) + "\n"
     keys = [k for k, v in result.items() if isinstance(v, float | int) and k != "k"]

@@ -371,9 +371,11 @@ def answer_measured(q: ParsedQuestion, probs: Mapping[str, Mapping[str, float]],
     log-odds distance / 4, capped at 1. The neighbours are kept as context, not as evidence."""
     nbrs = tuple(tuple(ns) for ns in neighbours)
     where = f" in lead {q.lead}" if q.lead else ""
-    if q.kind == "query":          # the types the model knows; the others cannot be told
+    unmeasured: tuple[str, ...] = ()
+    if q.kind != "verify":         # choose / query: only the types the model measures
+        unmeasured = tuple(o for o in q.options if o not in probs and o != "any kind of noises")
         q = ParsedQuestion(q.question_type, q.attribute_type, q.group,
-                           tuple(o for o in q.options if o in probs), q.question,
+                           tuple(o for o in q.options if o not in unmeasured), q.question,
                            q.relation, q.template_id, q.lead)
     scores = {o: noise_score(probs, o, q.lead) for o in q.options}
     if not scores or any(v is None for v in scores.values()):
@@ -400,6 +402,9 @@ def answer_measured(q: ParsedQuestion, probs: Mapping[str, Mapping[str, float]],
         options = tuple(o for o in q.options if gaps[o] >= 0) or ("none",)
         text = "; ".join(f"{o} ({scores[o]:.2f} >= {thresholds[o]:.2f})" if o in scores else o
                          for o in options) + f"{where}, measured from the signal"
+        if unmeasured:
+            text += (f" ({', '.join(unmeasured)}: cannot be measured reliably, too few "
+                     "annotated examples; not included)")
     return Answer(q.question, options, confidence, abstained, nbrs,
                   {o: float(v) for o, v in scores.items() if v is not None}, q.question_type,
                   refiner="signal-quality", text=text)
@@ -435,9 +440,13 @@ def majority_answers(train_items: Sequence[QAItem]) -> dict[Any, frozenset[str]]
 
 
 def _summary(rows: Sequence[tuple[bool, bool]]) -> dict[str, Any]:
+    """accuracy over all items ("not sure" counts as wrong), the abstention rate, and the
+    accuracy over the items answered (selective accuracy)."""
     n = len(rows)
+    answered = [c for c, a in rows if not a]
     return {"n": n, "accuracy": sum(c for c, _ in rows) / n if n else None,
-            "abstained": sum(a for _, a in rows) / n if n else None}
+            "abstained": sum(a for _, a in rows) / n if n else None,
+            "answered_accuracy": sum(answered) / len(answered) if answered else None}
 
 
 def _report(rows: Sequence[tuple[QAItem, bool, bool]]) -> dict[str, Any]:

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOME_DIR ?= .regen-demo
 QUERY  ?= data/ptbxl-sample/records100/01000/01469_lr
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv demo test lint bench clean llm-server
 
 venv: $(VENV)/.installed
 
@@ -42,3 +42,17 @@ nltk_data: venv
 
 clean:
 	rm -rf $(HOME_DIR) .pytest_cache
+
+# A real OpenAI-compatible endpoint on loopback for `--refiner llm`: SmolLM2 (the weights of the
+# "local" refiner) served by llama-cpp-python. Portable CPU flags: a -march=native build used
+# AMX instructions that crashed (general protection fault) on the team's VMs.
+LLM_PORT ?= 8089
+llm-server: venv
+	$(BIN)/python -c "import llama_cpp.server" 2>/dev/null || CMAKE_ARGS="-DGGML_NATIVE=OFF \
+	  -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF \
+	  -DGGML_AMX_INT8=OFF -DGGML_AMX_TILE=OFF" $(BIN)/pip install -q -e '.[llm-server]'
+	@echo "serving on http://127.0.0.1:$(LLM_PORT)/v1; use: REGEN_REFINER=llm \
+	  REGEN_LLM_BASE_URL=http://127.0.0.1:$(LLM_PORT)/v1 REGEN_LLM_MODEL=smollm2 \
+	  REGEN_LLM_RESPONSE_FORMAT=json_object_schema regen report ..."
+	$(BIN)/python -m llama_cpp.server --host 127.0.0.1 --port $(LLM_PORT) --n_ctx 4096 \
+	  --model "$$($(BIN)/python -c 'from regen.local_llm import smollm2_gguf; print(smollm2_gguf())')"

@@ -86,6 +86,8 @@ RESPONSE_FORMATS: dict[str, dict | None] = {
     "json_schema": {"type": "json_schema",
                     "json_schema": {"name": "report", "schema": REPLY_SCHEMA, "strict": True}},
     "json_object": {"type": "json_object"},
+    # llama-cpp-python's server: json_object carrying the schema (its grammar enforces it)
+    "json_object_schema": {"type": "json_object", "schema": REPLY_SCHEMA},
     "none": None,
 }
 

@@ -47,7 +47,8 @@ class Settings:
     llm_timeout: float = 30.0         # seconds per attempt
     llm_retries: int = 2              # retries after the first attempt (429, 5xx, timeouts)
     # "json_schema": ask the server to decode only the reply's JSON shape (OpenAI, vLLM and
-    # llama.cpp honour it); "json_object": any JSON; "none": plain text (older servers)
+    # llama.cpp's llama-server honour it); "json_object_schema": the same for
+    # llama-cpp-python's server; "json_object": any JSON; "none": plain text (older servers)
     llm_response_format: str = "json_schema"
     # refiner "local": generation stops after this many seconds and consensus answers instead
     local_llm_budget_s: float = 4.0

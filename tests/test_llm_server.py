@@ -35,19 +35,21 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server():
+def server(tmp_path_factory):
     from regen.local_llm import smollm2_gguf
 
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model",
-                             str(smollm2_gguf()), "--host", "127.0.0.1", "--port", str(port),
-                             "--n_ctx", "4096"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = tmp_path_factory.mktemp("llama") / "server.log"    # a file: its log would fill a pipe
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model",
+                                 str(smollm2_gguf()), "--host", "127.0.0.1", "--port",
+                                 str(port), "--n_ctx", "4096"], stdout=out, stderr=out)
     url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"llama_cpp.server exited: {proc.stderr.read().decode()[-2000:]}")
+    while True:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"llama_cpp.server did not come up: {log.read_text()[-2000:]}")
         try:
             urllib.request.urlopen(f"{url}/models", timeout=1)
             break

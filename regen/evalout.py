@@ -29,6 +29,16 @@ def markdown(result: dict) -> str:
                 f"k={result['k']}; abstained {result['abstained']}.")
         if "bertscore_model" in result:
             head += f" BERTScore model: {result['bertscore_model']}."
+        if "latency_s" in result:
+            lat = result["latency_s"]
+            head += (f" Time per report (retrieval + refinement): p50 {lat['p50']:.3f} s, "
+                     f"p90 {lat['p90']:.3f} s, max {lat['max']:.3f} s"
+                     + (f" (the model loaded once before, in {result['model_load_s']:.1f} s)"
+                        if "model_load_s" in result else "") + ".")
+        if "fallback" in result:
+            fb = result["fallback"]
+            head += (f" Fell back to consensus: {fb['n']} ({fb['share']:.0%}): "
+                     + ", ".join(f"{k} {v}" for k, v in fb["reasons"].items()) + ".")
         return head + "\n\n" + "\n".join(lines) + "\n"
     if task == "classify":
         cls = list(result["per_class"])

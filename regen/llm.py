@@ -73,7 +73,10 @@ class ChatBackend(Protocol):
 
     model: str
 
-    def complete(self, messages: Sequence[Message]) -> str: ...
+    def complete(self, messages: Sequence[Message], schema: dict | None = None) -> str:
+        """The reply; `schema`, when the backend can enforce one, is the JSON schema the reply
+        must follow (backends that cannot ignore it: the reply is validated anyway)."""
+        ...
 
 
 # The reply the report prompt asks for, as a JSON schema: servers that honour OpenAI's
@@ -82,14 +85,30 @@ class ChatBackend(Protocol):
 REPLY_SCHEMA = {"type": "object", "additionalProperties": False, "required": ["kept", "text"],
                 "properties": {"kept": {"type": "array", "items": {"type": "string"}},
                                "text": {"type": "string"}}}
-RESPONSE_FORMATS: dict[str, dict | None] = {
-    "json_schema": {"type": "json_schema",
-                    "json_schema": {"name": "report", "schema": REPLY_SCHEMA, "strict": True}},
-    "json_object": {"type": "json_object"},
-    # llama-cpp-python's server: json_object carrying the schema (its grammar enforces it)
-    "json_object_schema": {"type": "json_object", "schema": REPLY_SCHEMA},
-    "none": None,
-}
+RESPONSE_FORMATS = ("json_schema", "json_object", "json_object_schema", "none")
+
+
+def reply_schema(keys: Sequence[str]) -> dict:
+    """REPLY_SCHEMA with `kept` restricted to these neighbour keys (at least one), so a server
+    that enforces the schema cannot return a key that is not a neighbour's."""
+    schema = json.loads(json.dumps(REPLY_SCHEMA))
+    schema["properties"]["kept"].update(items={"type": "string", "enum": list(keys)},
+                                        minItems=1)
+    return schema
+
+
+def response_format(kind: str, schema: dict) -> dict | None:
+    """The OpenAI `response_format` value for a kind of structured output."""
+    if kind == "json_schema":
+        return {"type": "json_schema",
+                "json_schema": {"name": "report", "schema": schema, "strict": True}}
+    if kind == "json_object":
+        return {"type": "json_object"}
+    if kind == "json_object_schema":
+        # llama-cpp-python's server: its grammar enforces the schema, but an enum of keys made
+        # its sampling 20x slower (3,674 decoding steps for 128 tokens), so not the enum there
+        return {"type": "json_object", "schema": REPLY_SCHEMA}
+    return None
 
 
 class OpenAIChatBackend:
@@ -110,21 +129,23 @@ class OpenAIChatBackend:
         self.base_url = base_url
         self.timeout = timeout
         self.retries = retries
-        extra = RESPONSE_FORMATS[response_format]
+        self.response_format = response_format
         self._chat = langchain_openai.ChatOpenAI(  # type: ignore[attr-defined]
             base_url=base_url, model=model, api_key=api_key or "sk-none",
             temperature=temperature, max_tokens=max_tokens, timeout=timeout,
-            max_retries=retries, model_kwargs={"response_format": extra} if extra else {})
+            max_retries=retries)
 
     def __repr__(self) -> str:
         return f"OpenAIChatBackend(base_url={self.base_url!r}, model={self.model!r})"
 
-    def complete(self, messages: Sequence[Message]) -> str:
+    def complete(self, messages: Sequence[Message], schema: dict | None = None) -> str:
         import openai
 
         attempts = f"{self.retries + 1} attempt(s)"
+        fmt = response_format(self.response_format, schema or REPLY_SCHEMA)
         try:
-            reply = self._chat.invoke([m.to_json() for m in messages])
+            reply = self._chat.invoke([m.to_json() for m in messages],
+                                      **({"response_format": fmt} if fmt else {}))
         except openai.APITimeoutError as exc:
             raise LLMError(f"{self.base_url}: no answer within {self.timeout} s, "
                            f"{attempts}") from exc
@@ -165,11 +186,22 @@ def parse_json_reply(content: str, neighbours: Sequence[Neighbour]) -> tuple[str
             or not all(isinstance(k, str) for k in obj["kept"]):
         raise InvalidReplyError(f'reply is JSON but not {{"kept": [keys], "text": str}}: '
                                 f"{content[:120]!r}")
-    known = {n.key for n in neighbours}
-    unknown = [k for k in obj["kept"] if k not in known]
+    kept = [_resolve_key(k, neighbours) for k in obj["kept"]]
+    unknown = [k for k, r in zip(obj["kept"], kept) if r is None]
     if unknown:
         raise InvalidReplyError(f"reply keeps {unknown}, which are not among the neighbours")
-    return obj["text"], list(dict.fromkeys(obj["kept"]))
+    return obj["text"], list(dict.fromkeys(k for k in kept if k is not None))
+
+
+def _resolve_key(given: str, neighbours: Sequence[Neighbour]) -> str | None:
+    """A neighbour's key as a reply wrote it: exactly, or (small models drop the source prefix)
+    the one neighbour whose key ends with ":" + it; None when none or several match."""
+    keys = [n.key for n in neighbours]
+    if given in keys:
+        return given
+    given = given.strip().strip("[]")
+    found = [k for k in keys if k == given or k.endswith(f":{given}")]
+    return found[0] if len(found) == 1 else None
 
 
 def parse_text_reply(content: str, prefill: str = "") -> str:
@@ -264,7 +296,8 @@ class LLMRefiner:
             messages = [Message("user", rendered)]
             if self.prefill:
                 messages.append(Message("assistant", self.prefill))
-            content = self.backend.complete(messages)
+            schema = reply_schema([n.key for n in usable]) if self.reply == "json" else None
+            content = self.backend.complete(messages, schema=schema)
             if self.reply == "json":
                 text, kept = parse_json_reply(content, usable)
             else:

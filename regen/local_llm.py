@@ -95,7 +95,9 @@ class LocalChatBackend:
         """Load (or find cached) the model now rather than at the first completion."""
         _load(str(self.path), self.dtype)
 
-    def complete(self, messages: Sequence[Message]) -> str:
+    def complete(self, messages: Sequence[Message], schema: dict | None = None) -> str:
+        """Greedy text continuation; `schema` is not enforced here (the refiner asks this
+        backend for text, not JSON)."""
         import torch
 
         tokenizer, model = _load(str(self.path), self.dtype)

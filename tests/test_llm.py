@@ -15,6 +15,7 @@ import db as store
 from regen import ConfigError, ConsensusRefiner, Neighbour, Regen, load_ptbxl, load_settings
 from regen.api import make_refiner
 from regen.llm import (
+    InvalidReplyError,
     LLMRefiner,
     Message,
     OpenAIChatBackend,
@@ -88,10 +89,22 @@ def test_structured_output_asks_the_server_for_the_reply_schema(llm_server):
                                     retries=0, response_format=fmt)
         assert LLMRefiner(backend).refine(NORMAL).fallback_reason is None
     sent = [r.body["response_format"] for r in llm_server.received]
-    assert sent[0]["type"] == "json_schema" and sent[0]["json_schema"]["schema"] == REPLY_SCHEMA
+    assert sent[0]["type"] == "json_schema" and sent[0]["json_schema"]["strict"]
+    schema = sent[0]["json_schema"]["schema"]
+    assert schema["required"] == REPLY_SCHEMA["required"]
+    assert schema["properties"]["kept"]["items"]["enum"] == [n.key for n in NORMAL]  # only them
     assert sent[1] == {"type": "json_object"}
     with pytest.raises(ConfigError, match="llm_response_format='xml'"):
         OpenAIChatBackend(llm_server.base_url, MODEL, response_format="xml")
+
+
+def test_keys_without_their_source_prefix_resolve_when_unambiguous():
+    nbrs = [nb("ptbxl:1027", "sinus rhythm."), nb("ptbxl:634", "sinus rhythm."),
+            nb("mimic:634", "sinus rhythm.")]
+    text, kept = parse_json_reply('{"kept": ["1027", "[ptbxl:634]"], "text": "x"}', nbrs)
+    assert kept == ["ptbxl:1027", "ptbxl:634"]
+    with pytest.raises(InvalidReplyError, match=r"keeps \['634'\]"):
+        parse_json_reply('{"kept": ["634"], "text": "x"}', nbrs)        # two sources have 634
 
 
 @needs_openai
@@ -286,7 +299,7 @@ class ScriptedBackend:
         self.replies = list(replies)
         self.seen: list[list[Message]] = []
 
-    def complete(self, messages):
+    def complete(self, messages, schema=None):
         self.seen.append(list(messages))
         return self.replies.pop(0)
 

@@ -88,6 +88,8 @@ def test_eval_report_has_every_metric_and_baseline(tmp_path):
     for b in res["baselines"].values():
         assert keys <= set(b)
     assert res["n"] == 20
+    lat = res["latency_s"]
+    assert 0 < lat["p50"] <= lat["p90"] <= lat["max"] and "fallback" not in res   # consensus
     # the oracle reads labels, so its clinical F1 must beat the label-blind constant report
     assert res["baselines"]["label_oracle"]["label_f1_macro"] > \
         res["baselines"]["most_frequent"]["label_f1_macro"]
@@ -100,4 +102,5 @@ def test_eval_qa_reports_per_type_with_majority_baseline(home, tmp_path):
     d = res["derived"]
     assert d["answered"] > 0 and 0 <= d["overall"]["accuracy"] <= 1
     assert set(d["by_type"]) <= {"single-verify", "single-choose", "single-query"}
-    assert "majority" in d["baselines"]
+    assert "majority" in d["baselines"] and "knn_vote" in d["baselines"]
+    assert all("answered_accuracy" in v for v in d["by_type"].values())

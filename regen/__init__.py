@@ -1,7 +1,7 @@
 """regen: retrieval-augmented ECG report generation. Decision support, not diagnosis."""
 
 from regen.api import Regen
-from regen.corpus import SUPERCLASSES, CorpusRecord, load_folder, load_ptbxl
+from regen.corpus import SUPERCLASSES, CorpusRecord, load_folder, load_mimic_ecg, load_ptbxl
 from regen.ecg import ECG, STANDARD_LEADS, standard_lead
 from regen.encoder import Encoder, EncoderConfig
 from regen.errors import (
@@ -44,6 +44,7 @@ __all__ = [
     "Report",
     "Settings",
     "load_folder",
+    "load_mimic_ecg",
     "load_ptbxl",
     "load_settings",
     "prepare",

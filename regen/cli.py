@@ -31,7 +31,8 @@ app.add_typer(eval_app, name="eval")
 Home = Annotated[Path | None, typer.Option("--home", help="regen home (default $REGEN_HOME "
                                               "or ./.regen)")]
 Json = Annotated[bool, typer.Option("--json", help="machine-readable output")]
-Source = Annotated[str, typer.Option(help="ptbxl or folder")]
+Source = Annotated[str, typer.Option(help="ptbxl, mimic (MIMIC-IV-ECG: folds are patient "
+                                          "hashes) or folder")]
 Rate = Annotated[int, typer.Option(help="100 or 500 (PTB-XL)")]
 ReportsCsv = Annotated[Path | None, typer.Option(help="report CSV for --source folder")]
 SkipBad = Annotated[bool, typer.Option(help="leave unreadable records out instead of failing")]

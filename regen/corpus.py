@@ -93,10 +93,16 @@ def parse_folds(spec: str | Iterable[int] | None) -> set[int] | None:
     return folds
 
 
-def _read_csv(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
+PTBXL_LAYOUT = ("the PTB-XL layout (ptbxl_database.csv, scp_statements.csv, records100/, "
+                "records500/)")
+MIMIC_LAYOUT = ("the MIMIC-IV-ECG layout (record_list.csv, machine_measurements.csv, "
+                "files/pNNNN/pNNNNNNNN/sNNNNNNNN/)")
+
+
+def _read_csv(path: Path, required: tuple[str, ...],
+              layout: str = PTBXL_LAYOUT) -> list[dict[str, str]]:
     if not path.exists():
-        raise DataError(f"{path}: no such file; expected the PTB-XL layout "
-                        f"(ptbxl_database.csv, scp_statements.csv, records100/, records500/)")
+        raise DataError(f"{path}: no such file; expected {layout}")
     with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         missing = [c for c in required if c not in (reader.fieldnames or [])]
@@ -192,4 +198,55 @@ def load_folder(root: str | Path, reports_csv: str | Path | None = None) -> list
             split=(row.get("split") or "").strip() or None,
             reports={(row.get("language") or "en").strip(): _clean(row["report"])},
             scp={c: 100.0 for c in codes if c not in SUPERCLASSES}, superclasses=supers))
+    return out
+
+
+def subject_fold(subject_id: str, n_folds: int = 10) -> int:
+    """A stable fold 1..n_folds for a patient (SHA-1 of the id), so every ECG of one patient
+    falls in one fold and `--folds 1-8` keeps patients out of the held-out folds."""
+    import hashlib
+
+    return int(hashlib.sha1(subject_id.encode()).hexdigest(), 16) % n_folds + 1
+
+
+def load_mimic_ecg(root: str | Path, *, folds: str | Iterable[int] | None = None,
+                   require_signal: bool = True) -> list[CorpusRecord]:
+    """Records of a MIMIC-IV-ECG folder (PhysioNet's layout), in record_list.csv order.
+
+    record_list.csv gives `subject_id`, `study_id` and `path` (e.g.
+    files/p1000/p10000032/s40689238/40689238); machine_measurements.csv gives the machine's
+    statements `report_0` .. `report_17`, joined as the report (".", one per statement).
+    MIMIC-IV-ECG has no folds: each patient gets one by `subject_fold`, so `folds` selects
+    patients, never splits one. Studies without any statement are left out (they cannot serve
+    as a neighbour's report); `require_signal` skips rows whose files are absent (a partial
+    download).
+    """
+    root = Path(root)
+    rows = _read_csv(root / "record_list.csv", ("subject_id", "study_id", "path"), MIMIC_LAYOUT)
+    mm_path = root / "machine_measurements.csv"
+    measured = _read_csv(mm_path, ("subject_id", "study_id", "report_0"), MIMIC_LAYOUT)
+    statements: dict[str, str] = {}
+    for m in measured:
+        parts = [_clean(m.get(f"report_{i}") or "").rstrip(". ") for i in range(18)]
+        text = ". ".join(x for x in parts if x)
+        if text:
+            statements[m["study_id"].strip()] = text + "."
+    keep = parse_folds(folds)
+    out = []
+    for i, row in enumerate(rows, start=2):
+        subject, study = row["subject_id"].strip(), row["study_id"].strip()
+        if not subject or not study:
+            raise DataError(f"{root / 'record_list.csv'}: line {i}: empty subject_id or "
+                            "study_id; expected both")
+        fold = subject_fold(subject)
+        if keep is not None and fold not in keep:
+            continue
+        path = root / row["path"].strip()
+        if require_signal and not path.with_suffix(".hea").exists():
+            continue
+        if study not in statements:
+            continue
+        out.append(CorpusRecord(key=f"mimic:{study}", source="mimic", path=str(path),
+                                patient_id=subject, split=str(fold),
+                                reports={"en": statements[study]}))
     return out

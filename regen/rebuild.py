@@ -36,7 +36,7 @@ from tqdm import tqdm
 import db as store
 from index import VectorIndex
 from regen.builds import STAGING_DIR, home_lock
-from regen.corpus import CorpusRecord, load_folder, load_ptbxl
+from regen.corpus import CorpusRecord, load_folder, load_mimic_ecg, load_ptbxl
 from regen.dataset import prepare_records
 from regen.encoder import Encoder
 from regen.engine import ENGINES, StagedChunk, embed_chunk, open_runner
@@ -82,11 +82,14 @@ def load_corpus(data: str | Path, source: str = "ptbxl", folds: str | None = "1-
         records = load_ptbxl(data, folds=folds, rate=rate)
     elif source == "folder":
         records = load_folder(data, reports_csv)
+    elif source == "mimic":
+        records = load_mimic_ecg(data, folds=folds)
     else:
-        raise DataError(f"source {source!r} is unknown; expected 'ptbxl' or 'folder'")
+        raise DataError(f"source {source!r} is unknown; expected 'ptbxl', 'mimic' or 'folder'")
     if not records:
-        raise DataError(f"{data}: no records with signal files for folds {folds!r} at {rate} Hz; "
-                        f"check the folder and --folds/--rate")
+        raise DataError(f"{data}: no {source} records with signal files and reports for folds "
+                        f"{folds!r}" + (f" at {rate} Hz" if source == "ptbxl" else "")
+                        + "; check the folder, --source and --folds/--rate")
     return records
 
 

@@ -9,7 +9,8 @@ REGEN = {
     "ConsensusRefiner", "CorpusRecord",
     "DataError", "Draft", "ECGReadError", "Encoder", "EncoderConfig", "IndexMismatchError",
     "MissingDependencyError", "Neighbour", "Prepared", "Refiner", "Regen", "RegenError",
-    "Report", "Settings", "load_folder", "load_ptbxl", "load_settings", "prepare", "read_ecg",
+    "Report", "Settings", "load_folder", "load_mimic_ecg", "load_ptbxl", "load_settings",
+    "prepare", "read_ecg",
     "standard_lead",
 }
 

@@ -60,7 +60,7 @@ def _print_report(r: object) -> None:
 
 
 @app.command()
-def report(paths: Annotated[list[Path], typer.Argument(help="ECG files: WFDB records, "
+def report(paths: Annotated[list[Path], typer.Argument(help="ECG files: WFDB records, .edf, "
                                                               ".npy or .npz")],
            k: Annotated[int | None, typer.Option("-k", help="neighbours")] = None,
            json_out: Json = False, home: Home = None,

@@ -32,7 +32,8 @@ def standard_lead(name: str) -> str | None:
     `standard_lead("avr") == "aVR"`, `standard_lead("MLII") == "II"`, `standard_lead("vx") is None`.
     """
     key = re.sub(r"[\s_\-]", "", name).upper()
-    return _ALIASES.get(key)
+    # EDF and monitor exports prefix the lead: "ECG I", "EKG V1", "ECG-aVR"
+    return _ALIASES.get(key) or _ALIASES.get(re.sub(r"^(?:ECG|EKG)", "", key))
 
 
 @dataclass(frozen=True, eq=False)

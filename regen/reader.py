@@ -23,8 +23,9 @@ def read_ecg(path: str | Path, *, fs: float | None = None,
              leads: tuple[str, ...] | list[str] | None = None) -> ECG:
     """Read one recording.
 
-    path: a WFDB record (`rec`, `rec.hea` or `rec.dat`), a `.npy` array (leads, samples) in mV,
-    or an `.npz` with `signal` (leads, samples) and optionally `fs` and `leads`.
+    path: a WFDB record (`rec`, `rec.hea` or `rec.dat`), an EDF/EDF+ file (`.edf`), a `.npy`
+    array (leads, samples) in mV, or an `.npz` with `signal` (leads, samples) and optionally `fs`
+    and `leads`.
     fs / leads: required for `.npy` (and `.npz` without them); ignored for WFDB, whose header says.
     Returns an ECG with a float32 (leads, samples) signal in millivolts.
     """
@@ -32,6 +33,8 @@ def read_ecg(path: str | Path, *, fs: float | None = None,
     suffix = p.suffix.lower()
     if suffix in (".npy", ".npz"):
         ecg = _read_numpy(p, fs, leads)
+    elif suffix == ".edf":
+        ecg = _read_edf(p)
     else:
         ecg = _read_wfdb(p.with_suffix("") if suffix in (".hea", ".dat") else p)
     _check_signal(ecg)
@@ -74,6 +77,38 @@ def _read_wfdb(record: Path) -> ECG:
     meta = {"comments": " | ".join(rec.comments or [])} if rec.comments else {}
     return ECG(sig.astype(np.float32), float(rec.fs), tuple(rec.sig_name), record.name,
                str(record), meta)
+
+
+def _read_edf(path: Path) -> ECG:
+    """An EDF/EDF+ file through wfdb's reader. Its signals must share one sampling rate (an
+    EDF+ annotation channel is dropped); units are converted to mV."""
+    if not path.exists():
+        raise ECGReadError(f"{path}: no such EDF file")
+    from wfdb.io.convert.edf import read_edf
+
+    try:
+        rec = read_edf(str(path))
+    except Exception as exc:  # wfdb raises bare errors on malformed files
+        raise ECGReadError(f"{path}: not a readable EDF file ({type(exc).__name__}: {exc}); "
+                           "check that it is EDF/EDF+ and complete") from exc
+    if rec.p_signal is None or not rec.sig_name:
+        raise ECGReadError(f"{path}: the EDF file holds no signal")
+    keep = [i for i, name in enumerate(rec.sig_name) if "annotation" not in name.lower()]
+    rates = {float(rec.samps_per_frame[i]) for i in keep} if rec.samps_per_frame else {1.0}
+    if len(rates) > 1:
+        raise ECGReadError(f"{path}: its signals have different sampling rates "
+                           f"({sorted(rates)} samples per record); export the ECG leads at one "
+                           "rate")
+    scale = []
+    for i in keep:
+        unit = (rec.units[i] if rec.units else "").strip().lower()
+        if unit not in _UNIT_TO_MV:
+            raise ECGReadError(f"{path}: signal {rec.sig_name[i]!r} has unit {rec.units[i]!r}; "
+                               "expected mV, uV or V")
+        scale.append(_UNIT_TO_MV[unit])
+    sig = np.asarray(rec.p_signal, dtype=np.float64)[:, keep].T * np.asarray(scale)[:, None]
+    return ECG(sig.astype(np.float32), float(rec.fs), tuple(rec.sig_name[i] for i in keep),
+               path.stem, str(path))
 
 
 _GAIN = re.compile(r"^(?P<gain>[-+\d.eE]+)(?:\((?P<base>-?\d+)\))?(?:/(?P<units>\S+))?$")

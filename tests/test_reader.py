@@ -95,7 +95,8 @@ def test_ptbdb_fifteen_lower_case_leads_1000hz() -> None:
 @pytest.mark.parametrize(("name", "expected"), [
     ("avr", "aVR"), ("AVR", "aVR"), ("aVR", "aVR"), ("aVL", "aVL"), ("avf", "aVF"),
     ("MLII", "II"), ("ii", "II"), ("I", "I"), ("iii", "III"), ("V1", "V1"), ("v6", "V6"),
-    ("V5", "V5"), ("MV1", "V1"), ("lead_ii", "II"),
+    ("V5", "V5"), ("MV1", "V1"), ("lead_ii", "II"), ("ECG I", "I"), ("EKG-aVR", "aVR"),
+    ("ECG V6", "V6"), ("ECG", None),
     ("vx", None), ("vy", None), ("foo", None), ("", None), ("V7", None),
 ])
 def test_standard_lead_aliases(name: str, expected: str | None) -> None:
@@ -356,3 +357,26 @@ def test_ecg_rejects_bad_shapes_directly() -> None:
         ECG(np.zeros((1, 10), np.float32), float("nan"), ("I",), "x")
     with pytest.raises(ECGReadError, match="leads, samples"):
         ECG(np.zeros(10, np.float32), 100.0, ("I",), "x")
+
+
+def test_edf_written_by_wfdb_reads_back_the_same_signal(tmp_path: Path) -> None:
+    """An EDF file made by wfdb's converter from a bundled record reads back, lead names and
+    values, as the record itself (wfdb pads the file to whole 10-s data records; the first
+    record is the signal)."""
+    from wfdb.io.convert.edf import wfdb_to_edf
+
+    rec = SAMPLE / "records100" / "01000" / "01469_lr"
+    edf = tmp_path / "01469.edf"
+    wfdb_to_edf(str(rec), output_filename=str(edf))
+    got, want = read_ecg(edf), read_ecg(rec)
+    assert got.fs == 100 and [standard_lead(n) for n in got.leads] == list(STANDARD_LEADS)
+    np.testing.assert_allclose(got.signal[:, :want.n_samples], want.signal, atol=1e-6)
+
+
+def test_bad_edf_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.edf"
+    bad.write_bytes(b"0       not an edf header")
+    with pytest.raises(ECGReadError, match=r"broken.edf: not a readable EDF file"):
+        read_ecg(bad)
+    with pytest.raises(ECGReadError, match=r"missing.edf: no such EDF file"):
+        read_ecg(tmp_path / "missing.edf")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from difflib import SequenceMatcher
 from typing import TYPE_CHECKING, Any
 
@@ -368,7 +368,9 @@ def answer_measured(q: ParsedQuestion, probs: Mapping[str, Mapping[str, float]],
     (`QualityModel.probabilities` of the ECG): an option holds when its score (`noise_score`)
     reaches the model's threshold for that kind of question. verify says "not sure" when the
     score is within `abstain_logit` of the threshold on the log-odds scale; confidence is that
-    log-odds distance / 4, capped at 1. The neighbours are kept as context, not as evidence."""
+    log-odds distance / 4, capped at 1. The neighbours are kept as context, and vote (as
+    `answer_knn`) only on a whole-ECG verify question about a type the model does not
+    measure; about one lead, such a question is "not sure"."""
     nbrs = tuple(tuple(ns) for ns in neighbours)
     where = f" in lead {q.lead}" if q.lead else ""
     unmeasured: tuple[str, ...] = ()
@@ -378,6 +380,12 @@ def answer_measured(q: ParsedQuestion, probs: Mapping[str, Mapping[str, float]],
                            tuple(o for o in q.options if o not in unmeasured), q.question,
                            q.relation, q.template_id, q.lead)
     scores = {o: noise_score(probs, o, q.lead) for o in q.options}
+    if scores and all(v is None for v in scores.values()) and q.lead is None and nbrs:
+        # A type the model cannot measure, asked of the whole ECG: the neighbours' vote on it
+        # (their labels say how often it was annotated on similar ECGs), marked as such.
+        ans = answer_knn(q, nbrs)
+        return replace(ans, text=f"not measured from the signal (too few annotated examples); "
+                                 f"the similar ECGs' vote: {ans.text}")
     if not scores or any(v is None for v in scores.values()):
         has_lead = q.lead is None or any(q.lead in by_lead for by_lead in probs.values())
         missing = ", ".join(o for o, v in scores.items() if v is None) or "these noise types"

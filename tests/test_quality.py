@@ -109,7 +109,8 @@ def test_noise_questions_are_measured_not_voted(home):
         yes = rg.ask(noisy, "Does this ECG show static noise in lead V1?")
         no = rg.ask(ecg, "Does this ECG show baseline drift in lead V4?")
         which = rg.ask(noisy, "What kind of noises does this ECG show?")
-        rare = rg.ask(noisy, "Does this ECG show electrodes problems?")
+        rare = rg.ask(noisy, "Does this ECG show electrodes problems in lead V2?")
+        voted = rg.ask(noisy, "Does this ECG show electrodes problems?")
         pick = rg.ask(noisy, "Which noise does this ECG show, electrodes problems or static "
                              "noise?")
         absent = rg.ask(SAMPLE.parent / "other" / "mitdb" / "100",
@@ -120,6 +121,8 @@ def test_noise_questions_are_measured_not_voted(home):
     # The types it models, each with its score; electrode problems (5 annotated leads) is not.
     assert set(which.evidence) == {"baseline drift", "burst noise", "static noise"}
     assert rare.abstained and "cannot be measured reliably" in rare.text
+    assert voted.refiner == "knn-vote" and voted.options in (("yes",), ("no",), ("not sure",))
+    assert voted.text.startswith("not measured from the signal") and voted.evidence
     assert "electrodes problems" not in pick.options and pick.options[0] != "not sure"
     assert "electrodes problems: cannot be measured" in pick.text
     assert absent.abstained and "has no lead V1" in absent.text

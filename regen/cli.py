@@ -491,6 +491,19 @@ def eval_qa_cmd(data: Data, ecgqa: Annotated[Path | None, typer.Option(
           json_out, out)
 
 
+@app.command()
+def serve(host: Annotated[str, typer.Option(help="address to bind; 127.0.0.1 keeps it on this "
+                                                 "machine (no auth: put a gateway in front)")]
+          = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="TCP port")] = 8080,
+          home: Home = None) -> None:
+    """Serve reports, questions and comparisons as JSON over HTTP (POST /v1/report, /v1/ask,
+    /v1/compare; GET /health)."""
+    from regen.server import serve as run
+
+    run(home, host, port, announce=_err)
+
+
 @quality_app.command("check")
 def quality_check(paths: Annotated[list[Path], typer.Argument(help="ECG file(s)")],
                   json_out: Json = False,

@@ -271,8 +271,8 @@ def eval_qa(settings: Settings, data: Path, *, ecgqa: Path | None = None,
     templates derived from the corpus folds. ecgqa: the real ECG-QA samples (any split) whose
     ECGs all lie in the query folds with signals; majority baseline fitted on ECG-QA's train
     split. The two are reported separately."""
-    from regen.qa import evaluate_qa
     from regen.qa_data import derive_questions, load_ecgqa, record_ecg_id
+    from regen.qa_eval import evaluate_qa
 
     home, corpus = corpus_index(settings, data, corpus_folds, log=log)
     queries = load_ptbxl(data, folds=query_folds)

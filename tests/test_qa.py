@@ -19,10 +19,8 @@ from regen.api import Regen
 from regen.qa import (
     ParsedQuestion,
     answer_knn,
-    evaluate_qa,
     item_question,
     label_answer,
-    majority_answers,
     parse_question,
 )
 from regen.qa_data import (
@@ -38,6 +36,7 @@ from regen.qa_data import (
     record_answers,
     record_ecg_id,
 )
+from regen.qa_eval import evaluate_qa, majority_answers
 from regen.rebuild import rebuild
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "ptbxl-sample"

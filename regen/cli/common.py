@@ -1,0 +1,52 @@
+"""What every `regen` command shares: the typer apps, option types and output helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
+                  help="Retrieval-augmented ECG reports: decision support, not diagnosis.")
+index_app = typer.Typer(no_args_is_help=True, help="Build and inspect the retrieval index.")
+app.add_typer(index_app, name="index")
+db_app = typer.Typer(no_args_is_help=True, help="Database schema migrations.")
+app.add_typer(db_app, name="db")
+quality_app = typer.Typer(no_args_is_help=True, help="Signal quality per lead (noise), measured "
+                                                     "from the ECG itself.")
+app.add_typer(quality_app, name="quality")
+eval_app = typer.Typer(no_args_is_help=True, help="Measure report quality, robustness, "
+                       "retrieval and QA beside baselines.")
+app.add_typer(eval_app, name="eval")
+
+Home = Annotated[Path | None, typer.Option("--home", help="regen home (default $REGEN_HOME "
+                                              "or ./.regen)")]
+Json = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+Source = Annotated[str, typer.Option(help="ptbxl, mimic (MIMIC-IV-ECG: folds are patient "
+                                          "hashes) or folder")]
+Rate = Annotated[int, typer.Option(help="100 or 500 (PTB-XL)")]
+ReportsCsv = Annotated[Path | None, typer.Option(help="report CSV for --source folder")]
+SkipBad = Annotated[bool, typer.Option(help="leave unreadable records out instead of failing")]
+Data = Annotated[Path, typer.Option("--data", help="PTB-XL folder")]
+
+
+def _err(msg: str) -> None:
+    typer.echo(msg, err=True)
+
+
+def _print_report(r: object) -> None:
+    from regen.types import Report
+
+    assert isinstance(r, Report)
+    typer.echo(f"== {r.query}")
+    typer.echo(("ABSTAINED: " if r.abstained else "") + r.text)
+    typer.echo(f"confidence: {r.confidence:.2f}   refiner: {r.refiner}"
+               f"{f' ({r.model})' if r.model else ''}   cited: {', '.join(r.cited) or '-'}")
+    if r.fallback_reason:
+        typer.echo(f"written by consensus instead: {r.fallback_reason}")
+    typer.echo("neighbours:")
+    for n in r.neighbours:
+        sc = ",".join(n.superclasses) or "-"
+        typer.echo(f"  {n.key:<14} score {n.score:.3f}  [{sc}]  {n.report}")
+    typer.echo(r.disclaimer)

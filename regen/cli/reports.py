@@ -1,0 +1,124 @@
+"""`regen report | ask | compare | logs | serve`: the API's answers on the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from regen.cli.common import Home, Json, _err, _print_report, app
+from regen.errors import RegenError
+
+
+@app.command()
+def report(paths: Annotated[list[Path], typer.Argument(help="ECG files: WFDB records, .edf, "
+                                                              ".npy or .npz")],
+           k: Annotated[int | None, typer.Option("-k", help="neighbours")] = None,
+           json_out: Json = False, home: Home = None,
+           fs: Annotated[float | None, typer.Option(help="sampling rate for .npy")] = None,
+           leads: Annotated[str | None, typer.Option(help="lead names for .npy, "
+                                                        "comma-separated")] = None,
+           language: Annotated[str | None, typer.Option(help="en or orig")] = None,
+           no_log: Annotated[bool, typer.Option("--no-log", help="do not log")] = False) -> None:
+    """Generate a report for each ECG from its nearest neighbours in the corpus."""
+    from regen.api import Regen
+    from regen.reader import read_ecg
+
+    ecgs = [read_ecg(p, fs=fs, leads=tuple(leads.split(",")) if leads else None)
+            for p in paths]
+    with Regen.open(home, k=k, language=language) as rg:
+        for r in rg.reports(ecgs, log=not no_log):
+            if json_out:
+                typer.echo(json.dumps(r.to_json()))
+            else:
+                _print_report(r)
+
+
+@app.command()
+def ask(args: Annotated[list[str], typer.Argument(help="ECG path(s), then the question")],
+        options: Annotated[str | None, typer.Option(
+            help="candidate answers, comma-separated")] = None,
+        k: Annotated[int | None, typer.Option("-k", help="neighbours")] = None,
+        json_out: Json = False, home: Home = None,
+        no_log: Annotated[bool, typer.Option("--no-log", help="do not log")] = False) -> None:
+    """Answer a question about one ECG (or two, for a comparison question)."""
+    from regen.api import Regen
+
+    if len(args) < 2:
+        raise RegenError("ask needs at least one ECG path and a question, e.g. "
+                         "regen ask rec 'Does this ECG show atrial fibrillation?'")
+    *paths, question = args
+    opts = [o.strip() for o in options.split(",")] if options else None
+    with Regen.open(home, k=k) as rg:
+        ans = rg.ask(paths, question, opts, log=not no_log)
+    if json_out:
+        typer.echo(json.dumps(ans.to_json()))
+        return
+    typer.echo(f"Q: {question}")
+    typer.echo(f"A: {', '.join(ans.options)}   (confidence {ans.confidence:.2f}"
+               f"{', abstained' if ans.abstained else ''})")
+    typer.echo(f"   {ans.text}")
+    for i, ns in enumerate(ans.neighbours):
+        typer.echo(f"neighbours of {paths[i]}: " + ", ".join(f"{n.key} ({n.score:.2f})"
+                                                          for n in ns))
+    typer.echo(ans.disclaimer)
+
+
+@app.command()
+def compare(a: Annotated[Path, typer.Argument(help="first (earlier) ECG")],
+            b: Annotated[Path, typer.Argument(help="second (later) ECG")],
+            k: Annotated[int | None, typer.Option("-k", help="neighbours")] = None,
+            json_out: Json = False, home: Home = None,
+            no_log: Annotated[bool, typer.Option("--no-log", help="do not log")] = False) -> None:
+    """What changed from the first ECG to the second: new, resolved, unchanged findings."""
+    from regen.api import Regen
+
+    with Regen.open(home, k=k) as rg:
+        cmp = rg.compare(a, b, log=not no_log)
+    if json_out:
+        typer.echo(json.dumps(cmp.to_json()))
+        return
+    typer.echo(cmp.text)
+    typer.echo(f"confidence: {cmp.confidence:.2f}")
+    typer.echo(f"neighbours of {a}: " + ", ".join(n.key for n in cmp.neighbours_a))
+    typer.echo(f"neighbours of {b}: " + ", ".join(n.key for n in cmp.neighbours_b))
+    typer.echo(cmp.disclaimer)
+
+
+@app.command()
+def logs(n: Annotated[int, typer.Option("-n", help="how many")] = 20, home: Home = None,
+         json_out: Json = False) -> None:
+    """List recent generations (newest first)."""
+    import db as store
+    from regen.settings import load_settings
+
+    settings = load_settings(home)
+    database = settings.open_database()
+    with database.session() as s:
+        rows = [{"id": g.id, "created_at": str(g.created_at), "kind": g.kind,
+                 "refiner": g.refiner, "query": g.query, "confidence": g.confidence,
+                 "abstained": g.abstained, "output": g.output,
+                 "neighbours": g.neighbours} for g in store.list_generations(s, n)]
+    database.dispose()
+    for r in rows:
+        if json_out:
+            typer.echo(json.dumps(r, default=str))
+        else:
+            conf = "-" if r["confidence"] is None else f"{r['confidence']:.2f}"
+            typer.echo(f"{r['id']:>5} {r['created_at'][:19]} {r['kind']:<7} {conf} "
+                       f"{r['query'].get('source', '')}: {r['output'][:80]}")
+
+
+@app.command()
+def serve(host: Annotated[str, typer.Option(help="address to bind; 127.0.0.1 keeps it on this "
+                                                 "machine (no auth: put a gateway in front)")]
+          = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="TCP port")] = 8080,
+          home: Home = None) -> None:
+    """Serve reports, questions and comparisons as JSON over HTTP (POST /v1/report, /v1/ask,
+    /v1/compare; GET /health)."""
+    from regen.server import serve as run
+
+    run(home, host, port, announce=_err)

@@ -1,0 +1,120 @@
+"""Scoring question answering on ECG-QA-style items: regen's answers (the kNN vote, noise
+measured from the signal) beside the kNN vote alone and the majority answer, per question type.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from regen.corpus import CorpusRecord
+from regen.qa import _LEAD, answer_knn, answer_measured, item_question
+from regen.qa_data import QAItem
+from regen.quality import QualityModel
+from regen.types import Neighbour
+
+if TYPE_CHECKING:    # the API pulls in torch; scoring answers does not need it
+    from regen.api import Regen
+
+
+def _skip_reason(item: QAItem, records_by_id: Mapping[int, CorpusRecord]) -> str | None:
+    if item.attribute_type == "numeric_feature":
+        return "numeric_feature (measured intervals and amplitudes)"
+    if item_question(item) is None:
+        return ("lead-specific finding (leads are not stored)" if _LEAD.search(
+            item.question.lower()) else "not parsed")
+    if any(e not in records_by_id for e in item.ecg_ids):
+        return "ECG not in records_by_id"
+    return None
+
+
+def majority_answers(train_items: Sequence[QAItem]) -> dict[Any, frozenset[str]]:
+    """Most frequent gold answer set per template_id, and per (question_type, attribute_type)
+    as a fallback for templates absent from training; ties go to the smallest sorted answer."""
+    counts: dict[Any, Counter] = defaultdict(Counter)
+    for it in train_items:
+        for key in (it.template_id, (it.question_type, it.attribute_type)):
+            counts[key][frozenset(it.answer)] += 1
+    return {key: max(c, key=lambda a: (c[a], [-ord(ch) for ch in "|".join(sorted(a))]))
+            for key, c in counts.items()}
+
+
+def _summary(rows: Sequence[tuple[bool, bool]]) -> dict[str, Any]:
+    """accuracy over all items ("not sure" counts as wrong), the abstention rate, and the
+    accuracy over the items answered (selective accuracy)."""
+    n = len(rows)
+    answered = [c for c, a in rows if not a]
+    return {"n": n, "accuracy": sum(c for c, _ in rows) / n if n else None,
+            "abstained": sum(a for _, a in rows) / n if n else None,
+            "answered_accuracy": sum(answered) / len(answered) if answered else None}
+
+
+def _report(rows: Sequence[tuple[QAItem, bool, bool]]) -> dict[str, Any]:
+    by_type: dict[str, list] = defaultdict(list)
+    by_attr: dict[str, list] = defaultdict(list)
+    for it, correct, abstained in rows:
+        by_type[it.question_type].append((correct, abstained))
+        by_attr[f"{it.question_type}/{it.attribute_type}"].append((correct, abstained))
+    return {"overall": _summary([(c, a) for _, c, a in rows]),
+            "by_type": {k: _summary(v) for k, v in sorted(by_type.items())},
+            "by_attribute": {k: _summary(v) for k, v in sorted(by_attr.items())}}
+
+
+def evaluate_qa(rg: Regen, items: Sequence[QAItem], records_by_id: Mapping[int, CorpusRecord],
+                k: int = 10, *, train_items: Sequence[QAItem] | None = None,
+                abstain_below: float = 0.1, batch: int = 128,
+                quality: QualityModel | None = None) -> dict[str, Any]:
+    """Accuracy (exact set match with the gold answer) of regen's answers, per question type and
+    per question type / attribute type, with the abstention rate ("not sure" counts as wrong
+    unless the gold answer is itself ECG-QA's "not sure"). Answers are what `Regen.ask` gives:
+    the kNN vote, and for noise questions the signal-quality model (`quality`, default: the
+    shipped one). Items neither can answer are counted under "skipped". Baselines on the same
+    items: "knn_vote" (the vote for every item it can answer, noise too, lead-specific ones
+    excepted) and, with `train_items`, "majority" (each template's most frequent training
+    answer)."""
+    from regen.reader import read_ecg
+
+    quality = quality or QualityModel.load()
+    todo, skipped = [], Counter()
+    for it in items:
+        reason = _skip_reason(it, records_by_id)
+        if reason:
+            skipped[reason] += 1
+        else:
+            todo.append(it)
+    ids = sorted({e for it in todo for e in it.ecg_ids})
+    found: dict[int, list[Neighbour]] = {}
+    for s in range(0, len(ids), batch):
+        chunk = ids[s:s + batch]
+        for e, nbrs in zip(chunk, rg.retrieve_many([records_by_id[e].path for e in chunk], k)):
+            found[e] = nbrs
+    probs: dict[int, dict] = {}
+    rows, knn_rows = [], []
+    for it in todo:
+        q = item_question(it)
+        assert q is not None
+        nbrs = [found[e] for e in it.ecg_ids]
+        knn = answer_knn(q, nbrs, abstain_below=abstain_below) if q.lead is None else None
+        if q.measured:
+            e = it.ecg_ids[0]
+            if e not in probs:
+                probs[e] = quality.probabilities(read_ecg(records_by_id[e].path))
+            ans = answer_measured(q, probs[e], quality, nbrs)
+        else:
+            ans = knn
+        assert ans is not None
+        rows.append((it, set(ans.options) == set(it.answer), ans.abstained))
+        if knn is not None:
+            knn_rows.append((it, set(knn.options) == set(it.answer), knn.abstained))
+    out: dict[str, Any] = {"n": len(items), "answered": len(todo), "k": k,
+                           "skipped": dict(skipped), **_report(rows), "baselines": {}}
+    out["baselines"]["knn_vote"] = _report(knn_rows)
+    if train_items is not None:
+        table = majority_answers(train_items)
+        base = []
+        for it in todo:
+            guess = table.get(it.template_id, table.get((it.question_type, it.attribute_type)))
+            base.append((it, guess == frozenset(it.answer), False))
+        out["baselines"]["majority"] = _report(base)
+    return out

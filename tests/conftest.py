@@ -1,4 +1,5 @@
-"""Shared fixtures: copies of bundled WFDB records that a test may damage."""
+"""Shared fixtures: copies of bundled WFDB records that a test may damage, a regen home built
+once from the bundled sample, PostgreSQL, and a free loopback port."""
 
 from __future__ import annotations
 
@@ -95,3 +96,28 @@ def make_home(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callab
             for schema in schemas:
                 conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         admin.dispose()
+
+
+SAMPLE = Path(__file__).resolve().parent.parent / "data" / "ptbxl-sample"
+
+
+@pytest.fixture(scope="session")
+def sample_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home indexing the bundled sample's folds 1-8 (240 ECGs), built once per session.
+    Tests read it (and log generations into it); a test that rebuilds makes its own."""
+    from regen import load_ptbxl, load_settings
+    from regen.rebuild import rebuild
+
+    home = tmp_path_factory.mktemp("sample-home")
+    rebuild(load_settings(home), load_ptbxl(SAMPLE, folds="1-8"), data_source="sample",
+            progress=False)
+    return home
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

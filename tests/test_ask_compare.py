@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 import db as store
-from regen import Regen, load_ptbxl, load_settings
-from regen.rebuild import rebuild
+from regen import Regen, load_settings
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "ptbxl-sample"
 Q1 = str(SAMPLE / "records100" / "01000" / "01469_lr")
@@ -19,10 +18,8 @@ Q2 = str(SAMPLE / "records100" / "00000" / "00028_lr")
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    h = tmp_path_factory.mktemp("askhome")
-    rebuild(load_settings(h), load_ptbxl(SAMPLE, folds="1-8"), data_source="s", progress=False)
-    return h
+def home(sample_home):
+    return sample_home
 
 
 def test_verify_question_answers_with_evidence(home):

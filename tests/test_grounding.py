@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 from llm_server import Respond
 
-from regen import Regen, load_ptbxl, load_settings
+from regen import Regen, load_ptbxl
 from regen.labeller import label_report
-from regen.rebuild import rebuild
 
 pytest_plugins = ["llm_server"]
 
@@ -24,10 +23,8 @@ INVENTED = ("atrial fibrillation.", "complete left bundle branch block.",
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    h = tmp_path_factory.mktemp("ground")
-    rebuild(load_settings(h), load_ptbxl(SAMPLE, folds="1-8"), data_source="s", progress=False)
-    return h
+def home(sample_home):
+    return sample_home
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ installed, as in CI, which does not spend the 5-8 minutes compiling it)."""
 from __future__ import annotations
 
 import importlib.util
-import socket
 import subprocess
 import sys
 import time
@@ -13,10 +12,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import free_port
 
-from regen import Regen, load_ptbxl, load_settings
+from regen import Regen, load_ptbxl
 from regen.labeller import label_report
-from regen.rebuild import rebuild
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "ptbxl-sample"
 
@@ -28,17 +27,11 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     from regen.local_llm import smollm2_gguf
 
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("llama") / "server.log"    # a file: its log would fill a pipe
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model",
@@ -62,11 +55,9 @@ def server(tmp_path_factory):
         proc.wait(timeout=30)
 
 
-def test_llm_refiner_on_a_real_local_endpoint(server, tmp_path):
-    rebuild(load_settings(tmp_path), load_ptbxl(SAMPLE, folds="1-8"), data_source="s",
-            progress=False)
+def test_llm_refiner_on_a_real_local_endpoint(server, sample_home):
     queries = load_ptbxl(SAMPLE, folds="9")[:4]
-    with Regen.open(tmp_path, refiner="llm", llm_base_url=server, llm_model="smollm2",
+    with Regen.open(sample_home, refiner="llm", llm_base_url=server, llm_model="smollm2",
                     llm_response_format="json_object_schema", llm_retries=0,
                     llm_timeout=60) as rg:
         reports = list(rg.reports([q.path for q in queries]))

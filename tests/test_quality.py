@@ -12,12 +12,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from regen import Regen, load_ptbxl, load_settings, read_ecg
+from regen import Regen, read_ecg
 from regen.cli import app
 from regen.ecg import STANDARD_LEADS
 from regen.qa import parse_question
 from regen.quality import QualityModel, fit_quality, noise_score, parse_noise_leads
-from regen.rebuild import rebuild
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "ptbxl-sample"
 CLEAN = SAMPLE / "records100" / "01000" / "01469_lr"       # fold 9, no noise annotated
@@ -96,10 +95,8 @@ def test_lead_questions_parse_only_for_noise():
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    h = tmp_path_factory.mktemp("qhome")
-    rebuild(load_settings(h), load_ptbxl(SAMPLE, folds="1-8"), data_source="s", progress=False)
-    return h
+def home(sample_home):
+    return sample_home
 
 
 def test_noise_questions_are_measured_not_voted(home):

@@ -5,7 +5,6 @@ starts and answers."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -15,9 +14,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import free_port
 
-from regen import Regen, load_ptbxl, load_settings, read_ecg
-from regen.rebuild import rebuild
+from regen import Regen, read_ecg
 from regen.server import make_server
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "ptbxl-sample"
@@ -26,10 +25,8 @@ Q2 = str(SAMPLE / "records100" / "00000" / "00028_lr")
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    h = tmp_path_factory.mktemp("servehome")
-    rebuild(load_settings(h), load_ptbxl(SAMPLE, folds="1-8"), data_source="s", progress=False)
-    return h
+def home(sample_home):
+    return sample_home
 
 
 @pytest.fixture(scope="module")
@@ -104,9 +101,7 @@ def test_bad_requests_are_clear(url, route, body, raw, code, says):
 
 
 def test_serve_command_starts_and_answers(home):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "regen", "serve", "--home", str(home),
                              "--port", str(port)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)

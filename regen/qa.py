@@ -370,9 +370,7 @@ def answer_measured(q: ParsedQuestion, probs: Mapping[str, Mapping[str, float]],
     unmeasured: tuple[str, ...] = ()
     if q.kind != "verify":         # choose / query: only the types the model measures
         unmeasured = tuple(o for o in q.options if o not in probs and o != "any kind of noises")
-        q = ParsedQuestion(q.question_type, q.attribute_type, q.group,
-                           tuple(o for o in q.options if o not in unmeasured), q.question,
-                           q.relation, q.template_id, q.lead)
+        q = replace(q, options=tuple(o for o in q.options if o not in unmeasured))
     scores = {o: noise_score(probs, o, q.lead) for o in q.options}
     if scores and all(v is None for v in scores.values()) and q.lead is None and nbrs:
         # A type the model cannot measure, asked of the whole ECG: the neighbours' vote on it

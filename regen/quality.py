@@ -111,7 +111,11 @@ class QualityModel:
 
     def probabilities(self, ecg: ECG) -> dict[str, dict[str, float]]:
         """noise type -> {lead name: probability} for the leads the ECG has."""
-        feats, mask = lead_features(ecg)
+        return self.probabilities_of(*lead_features(ecg))
+
+    def probabilities_of(self, feats: np.ndarray,
+                         mask: np.ndarray) -> dict[str, dict[str, float]]:
+        """`probabilities` from `lead_features` output: (12, F) features, (12,) mask."""
         z = (feats - self.mean) / self.scale
         p = 1.0 / (1.0 + np.exp(-(z @ self.coef.T + self.intercept)))       # (12, T)
         return {t: {STANDARD_LEADS[i]: float(p[i, j]) for i in np.flatnonzero(mask)}
@@ -229,7 +233,8 @@ def fit_quality(data: str | Path, folds: str = "1-8", *, rate: int = 100,
                                        f"ECGs, {len(y)} leads"},
                          unsupported=tuple(unsupported))
     if ecgqa_items:
-        model.thresholds = choose_thresholds(model, dict(zip(ids, feats)), ecgqa_items)
+        model.thresholds = choose_thresholds(model, dict(zip(ids, zip(feats, masks))),
+                                             ecgqa_items)
         model.meta["thresholds_from"] = f"{len(ecgqa_items)} ECG-QA noise questions, folds {folds}"
     return model
 
@@ -252,7 +257,8 @@ def question_lead(question: str) -> str | None:
 MIN_QUESTIONS = 30
 
 
-def choose_thresholds(model: QualityModel, feats_by_id: Mapping[int, np.ndarray],
+def choose_thresholds(model: QualityModel,
+                      feats_by_id: Mapping[int, tuple[np.ndarray, np.ndarray]],
                       items: Iterable[Any]) -> dict[str, float]:
     """Per (noise type, lead-specific or whole-ECG): the threshold with the best accuracy on
     ECG-QA single-verify noise questions (ties: the one nearest 0.5). A kind with fewer than
@@ -261,13 +267,10 @@ def choose_thresholds(model: QualityModel, feats_by_id: Mapping[int, np.ndarray]
     for it in items:
         if it.question_type != "single-verify" or it.attribute_type != "noise":
             continue
-        f = feats_by_id.get(it.ecg_ids[0])
-        if f is None:
+        found = feats_by_id.get(it.ecg_ids[0])
+        if found is None:
             continue
-        p = 1.0 / (1.0 + np.exp(-(((f - model.mean) / model.scale) @ model.coef.T
-                                  + model.intercept)))
-        probs = {t: {STANDARD_LEADS[i]: float(p[i, j]) for i in range(len(STANDARD_LEADS))}
-                 for j, t in enumerate(NOISE_TYPES) if t not in model.unsupported}
+        probs = model.probabilities_of(*found)
         lead = question_lead(it.question)
         score = noise_score(probs, it.attribute[0], lead)
         if score is not None:

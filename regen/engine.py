@@ -104,20 +104,20 @@ class DaskRunner:
 
         enc = self.client.scatter(encoder, broadcast=True, hash=False)
         queue, running = list(jobs), as_completed()
-        which: dict[str, int] = {}
+        which: dict[Any, int] = {}
 
         def submit() -> None:
             i, recs = queue.pop(0)
             fut = self.client.submit(embed_chunk, list(recs), enc, skip_bad, batch_size,
-                                     key=f"regen-embed-{i}-{os.urandom(4).hex()}", pure=False)
-            which[fut.key] = i
+                                     pure=False)
+            which[fut] = i
             running.add(fut)
 
         for _ in range(min(_window(self.workers), len(queue))):
             submit()
         for fut in running:
             result = fut.result()           # a task's own error (a bad record) is raised here
-            i = which.pop(fut.key)
+            i = which.pop(fut)
             fut.release()
             if queue:
                 submit()

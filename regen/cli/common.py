@@ -29,6 +29,9 @@ Rate = Annotated[int, typer.Option(help="100 or 500 (PTB-XL)")]
 ReportsCsv = Annotated[Path | None, typer.Option(help="report CSV for --source folder")]
 SkipBad = Annotated[bool, typer.Option(help="leave unreadable records out instead of failing")]
 Data = Annotated[Path, typer.Option("--data", help="PTB-XL folder")]
+CorpusDir = Annotated[Path, typer.Option("--data", help="PTB-XL folder (or MIMIC-IV-ECG with "
+                                                        "--source mimic, a plain folder with "
+                                                        "--source folder)")]
 
 
 def _err(msg: str) -> None:

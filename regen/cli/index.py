@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from regen.cli.common import (
+    CorpusDir,
     Home,
     Json,
     Rate,
@@ -57,8 +57,7 @@ def _build_json(res: BuildResult) -> dict:
 
 
 @index_app.command("rebuild")
-def index_rebuild(data: Annotated[Path, typer.Option(help="PTB-XL folder (or a plain folder "
-                                                     "with --source folder)")],
+def index_rebuild(data: CorpusDir,
                   source: Source = "ptbxl",
                   folds: Annotated[str, typer.Option(help="strat_folds for the corpus")] = "1-8",
                   rate: Rate = 100,
@@ -100,8 +99,7 @@ def index_rebuild(data: Annotated[Path, typer.Option(help="PTB-XL folder (or a p
 
 
 @index_app.command("add")
-def index_add(data: Annotated[Path, typer.Option(help="PTB-XL folder (or a plain folder "
-                                                 "with --source folder)")],
+def index_add(data: CorpusDir,
               source: Source = "ptbxl",
               folds: Annotated[str, typer.Option(help="strat_folds to add")] = "1-8",
               rate: Rate = 100,

@@ -19,6 +19,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import CancelledError
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -33,6 +34,7 @@ from regen.prepare import Prepared
 
 ENGINES = ("local", "dask", "ray")
 CONNECT_TIMEOUT_S = 10
+MAX_RESUBMITS = 3           # times the Dask driver resubmits a chunk the cluster gave up on
 Job = tuple[int, Sequence[CorpusRecord]]          # (chunk number, its records)
 
 
@@ -103,24 +105,36 @@ class DaskRunner:
         from distributed import as_completed
 
         enc = self.client.scatter(encoder, broadcast=True, hash=False)
-        queue, running = list(jobs), as_completed()
+        records = dict(jobs)
+        queue, running = [i for i, _ in jobs], as_completed()
         which: dict[Any, int] = {}
+        lost: dict[int, int] = {}
 
-        def submit() -> None:
-            i, recs = queue.pop(0)
-            fut = self.client.submit(embed_chunk, list(recs), enc, skip_bad, batch_size,
+        def submit(i: int) -> None:
+            fut = self.client.submit(embed_chunk, list(records[i]), enc, skip_bad, batch_size,
                                      pure=False)
             which[fut] = i
             running.add(fut)
 
         for _ in range(min(_window(self.workers), len(queue))):
-            submit()
+            submit(queue.pop(0))
         for fut in running:
-            result = fut.result()           # a task's own error (a bad record) is raised here
             i = which.pop(fut)
+            try:
+                result = fut.result()       # a task's own error (a bad record) is raised here
+            except CancelledError:
+                # The scheduler gave the chunk up with a lost worker ("already forgotten"):
+                # run it again, a few times, rather than lose the job.
+                lost[i] = lost.get(i, 0) + 1
+                if lost[i] > MAX_RESUBMITS:
+                    raise
+                if enc.status != "finished":
+                    enc = self.client.scatter(encoder, broadcast=True, hash=False)
+                submit(i)
+                continue
             fut.release()
             if queue:
-                submit()
+                submit(queue.pop(0))
             yield i, result
 
 

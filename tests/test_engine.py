@@ -103,6 +103,41 @@ def test_dask_lost_worker_loses_one_chunk_not_the_job(corpus, encoder, local_run
         cluster.close()
 
 
+def test_dask_chunk_the_cluster_gives_up_is_resubmitted(corpus, encoder, local_run, tmp_path):
+    """A chunk whose task the scheduler cancels mid-job (as it does with a lost worker's,
+    "already forgotten") is submitted again by the driver: the job still ends unchanged."""
+    distributed = pytest.importorskip("distributed")
+    import logging
+
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=None, silence_logs=logging.CRITICAL)
+    client = distributed.Client(cluster)
+    cancelled: list[str] = []
+
+    def cancel_one() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not cancelled:
+            running = [k for keys in client.processing().values() for k in keys
+                       if str(k).startswith("embed_chunk")]
+            if running and list(tmp_path.glob("chunk-*.npz")):
+                client.cancel([distributed.Future(running[0], client)], force=True)
+                cancelled.append(str(running[0]))
+            time.sleep(0.002)
+
+    thread = threading.Thread(target=cancel_one, daemon=True)
+    thread.start()
+    try:
+        run = embed_records(corpus[:96], encoder, tmp_path, chunk=4, workers=2,
+                            engine="dask", engine_address=cluster.scheduler_address,
+                            progress=False)
+        thread.join(timeout=5)
+        assert cancelled, "no chunk was running to cancel"
+        _same(run, local_run)
+    finally:
+        client.close()
+        cluster.close()
+
+
 def _ray_task_pid() -> int | None:
     import psutil
 

@@ -4,7 +4,8 @@ Every engine runs the same function, `embed_chunk`: read and prepare a chunk's r
 them, and return a compact `StagedChunk` (keys, vectors, what was read), which the job stages
 on disk as soon as it arrives. A cluster engine runs one task per chunk, a few chunks per
 worker in flight; when a worker dies, the cluster runs its chunk again elsewhere (Dask
-reschedules the tasks of a lost worker, Ray retries them), so a lost worker costs one chunk,
+reschedules the tasks of a lost worker, and the driver resubmits one the scheduler cancels;
+Ray retries them), so a lost worker costs one chunk,
 and a lost driver costs nothing that was staged (`--resume`).
 
 Without an address an engine starts a local cluster of `workers` processes on this machine and

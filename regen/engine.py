@@ -3,10 +3,9 @@
 Every engine runs the same function, `embed_chunk`: read and prepare a chunk's records, embed
 them, and return a compact `StagedChunk` (keys, vectors, what was read), which the job stages
 on disk as soon as it arrives. A cluster engine runs one task per chunk, a few chunks per
-worker in flight; when a worker dies, the cluster runs its chunk again elsewhere (Dask
-reschedules the tasks of a lost worker, and the driver resubmits one the scheduler cancels;
-Ray retries them), so a lost worker costs one chunk,
-and a lost driver costs nothing that was staged (`--resume`).
+worker in flight. When a worker dies its chunks run again elsewhere (Dask reschedules them and
+the driver resubmits any the scheduler cancels; Ray retries them), so a lost worker costs its
+chunks, not the job, and a lost driver costs nothing that was staged (`--resume`).
 
 Without an address an engine starts a local cluster of `workers` processes on this machine and
 stops it afterwards; with `engine_address` (a Dask scheduler, ``tcp://host:8786``, or a Ray

@@ -33,7 +33,7 @@ from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event, func, inspect, select, text
 from sqlalchemy.pool import NullPool
 
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 """The newest revision this code knows; `Database` brings every database it opens to it."""
 
 BASELINE_REVISION = "0001"

@@ -204,6 +204,8 @@ class GenerationLog(Base):
     abstained: Mapped[bool] = mapped_column(Boolean, default=False)
     timings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     error: Mapped[str | None] = mapped_column(Text)
+    findings: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    input: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     def __repr__(self) -> str:
         return f"GenerationLog(id={self.id!r}, kind={self.kind!r})"

@@ -322,6 +322,8 @@ def log_generation(
     abstained: bool = False,
     timings: dict[str, Any] | None = None,
     error: str | None = None,
+    findings: list[Any] | None = None,
+    input: dict[str, Any] | None = None,
 ) -> int:
     """Append one generation ("report", "ask" or "compare") to the log; returns its id.
 
@@ -341,6 +343,8 @@ def log_generation(
         abstained=bool(abstained),
         timings=dict(timings or {}),
         error=error,
+        findings=findings,
+        input=input,
     )
     session.add(row)
     session.flush()

@@ -19,17 +19,20 @@ from regen.prepare import prepare
 from regen.reader import read_ecg
 from regen.refine import ConsensusRefiner, Refiner
 from regen.settings import Settings, load_settings
-from regen.types import Answer, Comparison, Neighbour, Report
+from regen.types import Answer, Comparison, InputNotes, Neighbour, Report
 
 if TYPE_CHECKING:    # loaded on first use: most callers never ask about noise
+    from regen.diagnose import Diagnoser, Diagnosis
     from regen.quality import QualityModel
+    from regen.refine import Draft
 
 EcgLike = ECG | str | Path
 
 
 def make_refiner(settings: Settings) -> Refiner:
     """The refiner that `settings.refiner` names; LLM clients are imported only here."""
-    if settings.refiner == "consensus":
+    if settings.refiner in ("consensus", "findings"):
+        # "findings" writes its text in Regen itself; consensus is its fallback refiner.
         return ConsensusRefiner(min_confidence=settings.min_confidence)
     if settings.refiner == "llm":
         if not settings.llm_base_url or not settings.llm_model:
@@ -53,8 +56,8 @@ def make_refiner(settings: Settings) -> Refiner:
                                language=settings.language,
                                min_confidence=settings.min_confidence,
                                max_time=settings.local_llm_budget_s)
-    raise ConfigError(f"refiner {settings.refiner!r} is unknown; expected 'consensus', 'llm' "
-                      "or 'local'")
+    raise ConfigError(f"refiner {settings.refiner!r} is unknown; expected 'findings', "
+                      "'consensus', 'llm' or 'local'")
 
 
 def llm_settings(settings: Settings) -> dict[str, object]:
@@ -91,6 +94,8 @@ class Regen:
         self.refiner = refiner
         self.build_id = build_id
         self._quality: QualityModel | None = None
+        self._diagnoser: Diagnoser | None = None
+        self.build_path: Path | None = None
 
     @classmethod
     def open(cls, home: str | Path | None = None, **overrides: object) -> Regen:
@@ -119,7 +124,9 @@ class Regen:
                 raise ConfigError(f"setting search_params={settings.search_params!r}: {exc}; "
                                   "change it in HOME/config.toml or REGEN_SEARCH_PARAMS"
                                   ) from exc
-        return cls(settings, database, vectors, encoder, make_refiner(settings), build_id)
+        rg = cls(settings, database, vectors, encoder, make_refiner(settings), build_id)
+        rg.build_path = Path(path)
+        return rg
 
     def close(self) -> None:
         self.db.dispose()
@@ -134,9 +141,34 @@ class Regen:
 
     def embed(self, ecgs: Sequence[ECG]) -> np.ndarray:
         """ECGs -> (N, dim) float32 unit-norm embeddings (any rate, lead subset, length)."""
+        return self._embed_noted(ecgs)[0]
+
+    def _embed_noted(self, ecgs: Sequence[ECG]) -> tuple[np.ndarray, list[InputNotes]]:
+        from regen.inputs import input_notes
+
         cfg = self.encoder.cfg
         prepared = [prepare(e, fs=cfg.fs, window_s=cfg.window_s, band=cfg.band) for e in ecgs]
-        return self.encoder.embed(prepared, batch_size=self.settings.batch_size)
+        notes = [input_notes(e, p, cfg.window_s) for e, p in zip(ecgs, prepared)]
+        return self.encoder.embed(prepared, batch_size=self.settings.batch_size), notes
+
+    @property
+    def diagnoser(self) -> Diagnoser:
+        """The build's findings model and composer (fitted by CV in the corpus on first use
+        when the build has none saved)."""
+        if self._diagnoser is None:
+            from regen.diagnose import Diagnoser
+
+            assert self.build_path is not None
+            self._diagnoser = Diagnoser.load_or_fit(self.build_path, self._corpus_views,
+                                                    self.settings.language)
+        return self._diagnoser
+
+    def _corpus_views(self) -> tuple[np.ndarray, np.ndarray, list[store.RecordView]]:
+        ids, vectors = self.index.vectors()
+        with self.db.session() as s:
+            rows = store.fetch_records(s, ids.tolist())
+        keep = [i for i, r in enumerate(ids) if int(r) in rows]
+        return ids[keep], vectors[keep], [rows[int(ids[i])] for i in keep]
 
     def retrieve(self, ecg: EcgLike, k: int | None = None, *,
                  exclude_patients: Iterable[str] = ()) -> list[Neighbour]:
@@ -146,9 +178,12 @@ class Regen:
 
     def retrieve_many(self, ecgs: Sequence[EcgLike], k: int | None = None, *,
                       exclude_patients: Iterable[str] = ()) -> list[list[Neighbour]]:
-        k = k or self.settings.k
         loaded = [e if isinstance(e, ECG) else read_ecg(e) for e in ecgs]
-        z = self.embed(loaded)
+        z, _ = self._embed_noted(loaded)
+        return self._search(loaded, z, k or self.settings.k, exclude_patients)
+
+    def _search(self, loaded: Sequence[ECG], z: np.ndarray, k: int,
+                exclude_patients: Iterable[str] = ()) -> list[list[Neighbour]]:
         own = self._corpus_identity(loaded)
         extra = set(exclude_patients)
         want = k + 8
@@ -295,21 +330,34 @@ class Regen:
 
     def _report_chunk(self, ecgs: list[EcgLike], k: int | None, log: bool) -> Iterator[Report]:
         t0 = time.perf_counter()
+        k = k or self.settings.k
         loaded = [e if isinstance(e, ECG) else read_ecg(e) for e in ecgs]
-        hits = self.retrieve_many(loaded, k)
+        z, notes = self._embed_noted(loaded)
+        dg = self.diagnoser
+        hits = self._search(loaded, z, max(k, dg.k))
+        p, pk, pp = dg.probabilities(z, hits)
         t_ret = (time.perf_counter() - t0) / len(loaded)
         reports, drafts = [], []
-        for ecg, nbrs in zip(loaded, hits):
+        for i, (ecg, nbrs) in enumerate(zip(loaded, hits)):
             t1 = time.perf_counter()
-            draft = self.refiner.refine(nbrs)
+            dx = dg.diagnose(p[i], pk[i], pp[i], nbrs, notes[i])
+            shown = tuple(nbrs[:k])
+            if self.settings.refiner == "findings":
+                draft = self._findings_draft(dx, notes[i])
+            else:
+                draft = self.refiner.refine(shown)
             timings = {"retrieve_s": round(t_ret, 5),
                        "refine_s": round(time.perf_counter() - t1, 5)}
             drafts.append(draft)
-            reports.append(Report(draft.text, draft.confidence, tuple(nbrs), draft.cited,
-                                  draft.abstained, self.refiner.name, ecg.source or ecg.id,
+            sentences = tuple((s.text, s.key) for s in dx.composed.sentences) \
+                if dx.composed and self.settings.refiner == "findings" else ()
+            reports.append(Report(draft.text, draft.confidence, shown, draft.cited,
+                                  draft.abstained, self.settings.refiner, ecg.source or ecg.id,
                                   draft.prompt_hash, timings,
                                   model=None if draft.fallback_reason else draft.model,
-                                  fallback_reason=draft.fallback_reason))
+                                  fallback_reason=draft.fallback_reason,
+                                  findings=dx.findings, input=notes[i], sentences=sentences,
+                                  abstain_rule=dg.rule))
         if log:
             with self.db.session() as s:
                 for r, d in zip(reports, drafts):
@@ -317,13 +365,35 @@ class Regen:
                         s, kind="report", refiner=r.refiner, output=r.text,
                         query={"source": r.query, "build": self.build_id}, model=d.model,
                         prompt_hash=r.prompt_hash,
-                        settings={"k": k or self.settings.k,
+                        settings={"k": k, "findings_k": dg.k,
                                   "min_confidence": self.settings.min_confidence,
+                                  "abstain_below": dg.model.abstain_below,
                                   "language": self.settings.language,
                                   "encoder": self.encoder.fingerprint,
                                   **llm_settings(self.settings)},
                         neighbours=[{"key": n.key, "score": round(n.score, 5)}
                                     for n in r.neighbours],
                         confidence=r.confidence, abstained=r.abstained, timings=r.timings,
-                        error=d.fallback_reason)
+                        error=d.fallback_reason,
+                        findings=[f.to_json() for f in r.findings],
+                        input=r.input.to_json() if r.input else None)
         yield from reports
+
+    def _findings_draft(self, dx: Diagnosis, notes: InputNotes) -> Draft:
+        """The report of the decided findings; cited: the corpus reports its sentences came
+        from, then the neighbours that state its findings."""
+        from regen.refine import ABSTAIN_TEXT, Draft
+
+        cited = tuple(dict.fromkeys(
+            [s.key for s in (dx.composed.sentences if dx.composed else ())]
+            + [e for f in dx.findings if f.present for e in f.evidence]))
+        if dx.abstained or dx.composed is None:
+            why = ("; ".join(w for w in notes.warnings if "implausible" in w)
+                   or "the findings are too uncertain")
+            return Draft(f"{ABSTAIN_TEXT} ({why})", dx.confidence, cited, True)
+        text = dx.composed.text
+        if notes.leads_missing:
+            text += (f" [Read from {len(notes.leads_used)} of 12 leads "
+                     f"({', '.join(notes.leads_used)}); findings needing the others are not "
+                     "stated.]")
+        return Draft(text, dx.confidence, cited, False)

@@ -132,4 +132,9 @@ def write(result: dict, out: str | Path, name: str | None = None) -> list[Path]:
     paths[0].write_text(json.dumps(result, indent=2, default=float) + "\n")
     paths[1].write_text(markdown(result))
     png = plot(result, out / f"{name}.png")
-    return paths + ([png] if png else [])
+    paths += [png] if png else []
+    if "findings" in result:
+        from regen.eval_findings import plot_findings
+
+        paths.append(plot_findings(result["findings"], out / f"{name}-findings.png"))
+    return paths

@@ -31,7 +31,9 @@ class Settings:
     search_params: str = ""
     k: int = 10                       # neighbours retrieved per query
     language: str = "en"              # report language shown ("en", or "orig" for the source text)
-    refiner: str = "consensus"        # "consensus", "llm" (OpenAI-compatible server), "local"
+    # "findings" (calibrated findings, text from corpus sentences), "consensus" (the neighbour
+    # report most agreed on), "llm" (OpenAI-compatible server), "local"
+    refiner: str = "findings"
     min_confidence: float = 0.35      # below this the refiner abstains
     use_gpu: bool | None = None       # None: GPU FAISS when present
     batch_size: int = 256

@@ -31,6 +31,61 @@ class Neighbour:
 
 
 @dataclass(frozen=True)
+class Finding:
+    """One finding regen can state, for one ECG. `label`: the labeller's code (or LAD/RAD for
+    axis deviation); `probability`: calibrated, in [0, 1]; `present`: decided (probability over
+    `threshold`, both from cross-validation in the corpus, and assessable from the leads given);
+    `source`: "retrieved" (neighbours and the embedding's probe) or "measured" (from the
+    signal); `evidence`: keys of neighbours whose reports state it, or the measurement;
+    `sentence_sources`: keys of the corpus reports whose sentences state it in the text;
+    `note`: why it cannot be assessed, or how a conflict was resolved."""
+
+    name: str
+    label: str
+    probability: float
+    present: bool
+    source: str
+    evidence: tuple[str, ...] = ()
+    threshold: float = 0.5
+    assessable: bool = True
+    note: str = ""
+    sentence_sources: tuple[str, ...] = ()
+    parts: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "label": self.label,
+                "probability": round(self.probability, 4), "present": self.present,
+                "source": self.source, "evidence": list(self.evidence),
+                "threshold": round(self.threshold, 4), "assessable": self.assessable,
+                "note": self.note, "sentence_sources": list(self.sentence_sources),
+                "parts": self.parts}
+
+
+@dataclass(frozen=True)
+class InputNotes:
+    """What regen did with the input: the standard leads it used and those missing, the
+    sampling rate read and used, the duration, how it was windowed, and warnings (wrong units,
+    missing leads). `implausible`: the amplitude cannot be an ECG in mV (outputs abstain)."""
+
+    leads_used: tuple[str, ...]
+    leads_missing: tuple[str, ...]
+    fs_in: float
+    fs_used: float
+    duration_s: float
+    window_s: float
+    n_windows: int
+    warnings: tuple[str, ...] = ()
+    implausible: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"leads_used": list(self.leads_used), "leads_missing": list(self.leads_missing),
+                "fs_in": self.fs_in, "fs_used": self.fs_used,
+                "duration_s": round(self.duration_s, 3), "window_s": self.window_s,
+                "n_windows": self.n_windows, "warnings": list(self.warnings),
+                "implausible": self.implausible}
+
+
+@dataclass(frozen=True)
 class Report:
     """A generated report. `cited` are the keys of the neighbours whose reports support `text`
     (for the consensus refiner the first is the neighbour whose report is used);
@@ -50,9 +105,19 @@ class Report:
     disclaimer: str = DISCLAIMER
     model: str | None = None
     fallback_reason: str | None = None
+    findings: tuple[Finding, ...] = ()
+    input: InputNotes | None = None
+    sentences: tuple[tuple[str, str], ...] = ()     # (sentence, key of its corpus report)
+    abstain_rule: str = ""
+    measurements: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"query": self.query, "text": self.text, "confidence": round(self.confidence, 4),
+                "findings": [f.to_json() for f in self.findings],
+                "input": self.input.to_json() if self.input else None,
+                "measurements": self.measurements,
+                "sentences": [{"text": t, "key": k} for t, k in self.sentences],
+                "abstain_rule": self.abstain_rule,
                 "abstained": self.abstained, "refiner": self.refiner, "cited": list(self.cited),
                 "neighbours": [n.to_json() for n in self.neighbours],
                 "prompt_hash": self.prompt_hash, "model": self.model,

@@ -1,0 +1,236 @@
+"""From neighbours and embedding to stated findings: the per-build findings model and composer,
+what the input's leads allow, consistent decisions, and the report text with its provenance.
+
+`Diagnoser.load_or_fit(build_dir, ...)` reads `findings.json`, `findings_labels.npz` and the
+composer beside an index build, fitting them (leave-one-fold-out CV in the corpus, see
+`regen.findings`) when they are missing; the rebuild job fits them right after a build.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from regen.compose import Composed, Composer
+from regen.findings import FINDINGS, NAMES, FindingsModel, corpus_labels, fit, group_of, logit
+from regen.labeller import LABELS, SCP_SUPERCLASS
+from regen.types import Finding, InputNotes, Neighbour
+
+LIMB = ("I", "II", "III", "aVR", "aVL", "aVF")
+CHEST = ("V1", "V2", "V3", "V4", "V5", "V6")
+RHYTHMS = ("SR", "AFIB", "STACH", "SBRAD", "SARRH")
+_ABNORMAL = ("MI", "STTC", "HYP")
+ABSTAIN_RULE = ("abstains when the confidence (the calibrated expected agreement of the stated "
+                "findings with a cardiologist's, as label F1) is below {tau:.2f}, the level that "
+                "answers {cov:.0%} of corpus ECGs in leave-one-fold-out CV; when the input's "
+                "amplitude is implausible; or when no finding can be assessed from its leads")
+
+
+def limb_complete(leads: set[str]) -> bool:
+    """All six limb leads are present or derivable (any two of I, II, III; or I with aVF)."""
+    return len(leads & {"I", "II", "III"}) >= 2 or {"I", "aVF"} <= leads
+
+
+def needs(label: str, leads: set[str]) -> str | None:
+    """Why `label` cannot be assessed from `leads` (None: it can)."""
+    limb = limb_complete(leads)
+    chest = leads & set(CHEST)
+    lateral = bool(chest & {"V5", "V6"})
+    if label in ("NORM",) and not (limb and len(chest) == 6):
+        return "a normal ECG needs all 12 leads"
+    if label in ("LVH", "VCLVH", "HYP") and not ("V1" in chest and lateral):
+        return "voltage criteria need V1 and V5 or V6"
+    if label in ("CRBBB", "IRBBB", "CLBBB") and not ("V1" in chest and lateral):
+        return "bundle branch block morphology needs V1 and V5 or V6"
+    if label == "ASMI" and len(chest & {"V1", "V2", "V3", "V4"}) < 2:
+        return "anteroseptal leads V1-V4 are missing"
+    if label in ("IMI", "LAFB", "LAD", "RAD") and not limb:
+        return "needs the limb leads (two of I, II, III)"
+    if label == "MI" and not (limb or len(chest & {"V1", "V2", "V3", "V4"}) >= 2):
+        return "no inferior or anterior lead group is complete"
+    return None
+
+
+def margin(p: np.ndarray, thr: np.ndarray) -> np.ndarray:
+    return logit(p) - logit(np.clip(thr, 1e-4, 1 - 1e-4))
+
+
+def resolve(p: np.ndarray, thr: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """(F,) probabilities, thresholds, assessable -> (F,) decisions made consistent, and notes.
+    One rhythm among SR/AFIB/STACH/SBRAD/SARRH (the largest margin over its threshold); NORM
+    against MI/STTC/HYP findings: the side with the larger margin stays; a code brings its
+    superclass."""
+    idx = {c: i for i, c in enumerate(FINDINGS)}
+    present = (p >= thr) & ok
+    m = margin(p, thr)
+    notes: list[str] = []
+    rh = [idx[c] for c in RHYTHMS if present[idx[c]]]
+    if len(rh) > 1:
+        keep = max(rh, key=lambda i: m[i])
+        for i in rh:
+            if i != keep:
+                present[i] = False
+                notes.append(f"{FINDINGS[i]} not stated: {FINDINGS[keep]} is more likely")
+    abnormal = [i for i, c in enumerate(FINDINGS)
+                if present[i] and (c in _ABNORMAL or SCP_SUPERCLASS.get(c) in _ABNORMAL)]
+    n = idx["NORM"]
+    if present[n] and abnormal:
+        worst = max(abnormal, key=lambda i: m[i])
+        if m[n] >= m[worst]:
+            for i in abnormal:
+                present[i] = False
+            notes.append("abnormal findings below the normal statement's weight not stated")
+        else:
+            present[n] = False
+            notes.append(f"'normal ECG' not stated: {FINDINGS[worst]} found")
+    for i, c in enumerate(FINDINGS):
+        sup = SCP_SUPERCLASS.get(c)
+        if present[i] and sup and sup != c and sup in idx and ok[idx[sup]]:
+            present[idx[sup]] = True
+    return present, notes
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    findings: tuple[Finding, ...]
+    composed: Composed | None
+    confidence: float
+    abstained: bool
+    notes: tuple[str, ...]
+
+
+class Diagnoser:
+    """The fitted findings model of one build, the corpus targets it votes with, and the
+    composer."""
+
+    def __init__(self, model: FindingsModel, ids: np.ndarray, y: np.ndarray,
+                 known: np.ndarray, composer: Composer):
+        self.model = model
+        self.row = {int(i): j for j, i in enumerate(ids)}
+        self.y, self.known = y, known
+        self.composer = composer
+        self.rule = ABSTAIN_RULE.format(tau=model.abstain_below, cov=model.coverage)
+
+    @property
+    def k(self) -> int:
+        return self.model.k
+
+    # -- one query ---------------------------------------------------------------------------
+
+    def probabilities(self, z: np.ndarray, neighbours: Sequence[Sequence[Neighbour]]
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """z (M, dim), neighbours per query (>= k each, closest first) -> (fused, from
+        neighbours, from the probe), each (M, F)."""
+        k = min(self.model.k, min(len(h) for h in neighbours))
+        sims = np.array([[n.score for n in h[:k]] for h in neighbours], dtype=np.float64)
+        lab = np.full((len(neighbours), k, len(FINDINGS)), np.nan, dtype=np.float32)
+        for q, h in enumerate(neighbours):
+            for j, n in enumerate(h[:k]):
+                r = self.row.get(n.id)
+                if r is not None:
+                    lab[q, j] = np.where(self.known[r], self.y[r], np.nan)
+        pk, pp = self.model.sources(z, sims, lab)
+        return self.model.fuse(pk, pp), pk, pp
+
+    def diagnose(self, p: np.ndarray, pk: np.ndarray, pp: np.ndarray,
+                 neighbours: Sequence[Neighbour], notes: InputNotes | None) -> Diagnosis:
+        """One query's (F,) probabilities -> decided findings, text and confidence."""
+        leads = set(notes.leads_used) if notes else set(LIMB + CHEST)
+        why = [needs(c, leads) for c in FINDINGS]
+        ok = np.array([w is None for w in why])
+        present, extra = resolve(p, self.model.threshold, ok)
+        idx = {c: i for i, c in enumerate(FINDINGS)}
+        supporters: dict[str, list[str]] = {}
+        for n in neighbours[:self.model.k]:
+            r = self.row.get(n.id)
+            if r is None:
+                continue
+            for c in FINDINGS:
+                if self.known[r, idx[c]] and self.y[r, idx[c]] and len(supporters.get(c, [])) < 5:
+                    supporters.setdefault(c, []).append(n.key)
+        decided = [c for c in FINDINGS if present[idx[c]]]
+        mg = margin(p, self.model.threshold)
+        composed = self.composer.compose(
+            decided, [(n.key, n.report) for n in neighbours],
+            None if len(leads) == 12 else leads,
+            margins={c: float(mg[i]) if ok[i] else -1e9 for i, c in enumerate(FINDINGS)})
+        stated = composed.stated if composed else frozenset()
+        sent_labels = [_labels_of(s.text) for s in composed.sentences] if composed else []
+        findings = []
+        for c in FINDINGS:
+            i = idx[c]
+            if not (present[i] or p[i] >= 0.1 or c in stated):
+                continue
+            ev = tuple(supporters.get(c, ()))
+            src = tuple(s.key for s, labs in zip(composed.sentences, sent_labels)
+                        if c in labs) if composed else ()
+            findings.append(Finding(
+                name=NAMES.get(c, c), label=c, probability=float(p[i]),
+                present=bool(present[i]), source="retrieved", evidence=ev,
+                threshold=float(self.model.threshold[i]), assessable=bool(ok[i]),
+                note=why[i] or "", sentence_sources=src,
+                parts={"neighbours": round(float(pk[i]), 4), "probe": round(float(pp[i]), 4)}))
+        findings.sort(key=lambda f: (not f.present, -f.probability))
+        conf = float(self.model.confidence(p[None], present[None], ok[None])[0])
+        warn = list(notes.warnings) if notes else []
+        abstained = conf < self.model.abstain_below or bool(warn and notes and notes.implausible) \
+            or not ok.any() or composed is None
+        return Diagnosis(tuple(findings), composed, conf, abstained, tuple(extra))
+
+    # -- storage -----------------------------------------------------------------------------
+
+    @classmethod
+    def load_or_fit(cls, build_dir: Path, records: Callable[[], tuple[np.ndarray, np.ndarray,
+                                                                     list]],
+                    language: str, log: Callable[[str], None] | None = None) -> Diagnoser:
+        """Load the build's findings files, or fit and (if the folder is writable) save them.
+        `records()` gives (ids, vectors, views) of the build's corpus in index order."""
+        files = _files(build_dir, language)
+        if all(f.exists() for f in files.values()):
+            try:
+                model = FindingsModel.load(files["model"])
+                arr = np.load(files["labels"])
+                comp = Composer.from_json(json.loads(files["composer"].read_text()))
+                return cls(model, arr["ids"], arr["y"], arr["known"], comp)
+            except (KeyError, ValueError, OSError):
+                pass        # written by another version: fit again
+        log = log or (lambda m: print(m, file=sys.stderr))
+        ids, vectors, views = records()
+        reports = [v.reports.get(language) or v.reports.get("orig") for v in views]
+        axes = [next((c for kind, c, _ in v.labels if kind == "axis"), None) for v in views]
+        groups = [group_of(v.split, v.patient_id, v.key) for v in views]
+        targets = corpus_labels(ids, reports, axes, groups)
+        model = fit(targets, vectors, log=log)
+        comp = Composer.build([v.key for v in views], reports)
+        try:
+            model.save(files["model"])
+            tmp = files["labels"].with_name(f".labels.{os.getpid()}.npz")
+            np.savez(tmp, ids=targets.ids, y=targets.y, known=targets.known)
+            os.replace(tmp, files["labels"])
+            tmpc = files["composer"].with_name(f".composer.{os.getpid()}.tmp")
+            tmpc.write_text(json.dumps(comp.to_json()))
+            os.replace(tmpc, files["composer"])
+        except OSError as exc:          # a read-only build still answers, fitting each open
+            log(f"findings model not saved in {build_dir}: {exc}")
+        return cls(model, targets.ids, targets.y, targets.known, comp)
+
+
+def _files(build_dir: Path, language: str) -> dict[str, Path]:
+    return {"model": build_dir / f"findings-{language}.json",
+            "labels": build_dir / f"findings-labels-{language}.npz",
+            "composer": build_dir / f"composer-{language}.json"}
+
+
+def _labels_of(text: str) -> frozenset[str]:
+    from regen.labeller import label_report
+
+    return label_report(text)
+
+
+__all__ = ["Diagnoser", "Diagnosis", "LABELS", "needs", "resolve"]

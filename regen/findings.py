@@ -1,0 +1,481 @@
+"""Findings: a calibrated probability and a decision for every finding regen can state.
+
+For a query, each finding's raw score is the similarity-weighted share of its k nearest corpus
+ECGs whose report states it (softmax of cosine / temperature). Everything that turns scores into
+decisions is fitted by leave-one-fold-out cross-validation *inside the corpus* (`fit`): every
+corpus ECG is scored against the corpus folds other than its own, which gives out-of-fold (OOF)
+scores from which
+
+* k and the temperature are chosen (mean OOF ROC-AUC over findings with >= 10 positives),
+* a Platt scaling per finding turns scores into probabilities,
+* a threshold per finding maximises OOF F1 of the calibrated probability,
+* an isotonic map turns a report's expected label F1 (from the per-finding probabilities)
+  into its confidence: the label F1 that OOF reports given that confidence reached, and
+* the abstention threshold is the OOF confidence quantile that answers `coverage` of ECGs.
+
+The query folds (PTB-XL fold 9 and 10) never take part. Targets are the labels the report
+labeller (`regen.labeller`) reads from each corpus report, the same labels the report eval
+scores, plus heart axis from the corpus annotations where there are any.
+
+Caveat kept in the docs: the shipped encoder was trained on folds 1-8, so OOF neighbours inside
+those folds are somewhat closer than a new ECG's; fold-9 calibration is reported beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from regen.labeller import LABELS, SCP_SUPERCLASS
+from regen.metrics import macro_auc
+
+AXIS_FINDINGS = ("LAD", "RAD")      # left / right axis deviation (PTB-XL heart_axis groups)
+FINDINGS: tuple[str, ...] = LABELS + AXIS_FINDINGS
+_AXIS_GROUP = {"LAD": "LAD", "ALAD": "LAD", "AXL": "LAD", "RAD": "RAD", "ARAD": "RAD",
+               "AXR": "RAD", "MID": "normal", "SHR": "RAD"}
+
+NAMES: dict[str, str] = {
+    "NORM": "normal ECG", "MI": "myocardial infarction", "STTC": "ST/T change",
+    "CD": "conduction disturbance", "HYP": "hypertrophy", "SR": "sinus rhythm",
+    "ABQRS": "abnormal QRS", "IMI": "inferior myocardial infarction",
+    "ASMI": "anteroseptal myocardial infarction", "LVH": "left ventricular hypertrophy",
+    "LAFB": "left anterior fascicular block", "AFIB": "atrial fibrillation",
+    "PVC": "ventricular premature complex", "IRBBB": "incomplete right bundle branch block",
+    "STD_": "ST depression", "VCLVH": "voltage criteria for LVH", "STACH": "sinus tachycardia",
+    "1AVB": "first-degree AV block", "SARRH": "sinus arrhythmia", "SBRAD": "sinus bradycardia",
+    "QWAVE": "Q waves", "CRBBB": "complete right bundle branch block",
+    "CLBBB": "complete left bundle branch block", "LOWT": "low amplitude T waves",
+    "PAC": "atrial premature complex", "LPR": "prolonged PR interval", "PACE": "paced rhythm",
+    "INVT": "inverted T waves", "DIG": "digitalis effect", "LAD": "left axis deviation",
+    "RAD": "right axis deviation",
+}
+
+# Conventional reading order of a report: rhythm, rate, axis, conduction, hypertrophy,
+# infarction/ischaemia, repolarisation, then the overall statement.
+SECTION: dict[str, int] = {
+    "SR": 0, "AFIB": 0, "SARRH": 0, "PACE": 0, "PVC": 0, "PAC": 0,
+    "STACH": 1, "SBRAD": 1, "LAD": 2, "RAD": 2,
+    "1AVB": 3, "LPR": 3, "LAFB": 3, "IRBBB": 3, "CRBBB": 3, "CLBBB": 3, "CD": 3,
+    "LVH": 4, "VCLVH": 4, "HYP": 4,
+    "IMI": 5, "ASMI": 5, "QWAVE": 5, "ABQRS": 5, "MI": 5,
+    "STD_": 6, "LOWT": 6, "INVT": 6, "DIG": 6, "STTC": 6, "NORM": 7,
+}
+
+K_GRID = (10, 20, 40, 80, 160)
+TEMPERATURE_GRID = (0.02, 0.05, 0.1, 1.0)
+MIN_POSITIVES = 10      # findings with fewer OOF positives keep threshold 0.5 and skip k choice
+EPS = 1e-4
+VERSION = 2             # of findings.json; another version is fitted again
+
+
+@dataclass(frozen=True)
+class CorpusLabels:
+    """What `fit` needs of a corpus. ids (N,) int64 index ids; y (N, F) bool targets over
+    FINDINGS; known (N, F) bool, False where a target is unknown (no report, no axis note);
+    groups (N,) the CV fold of each record (PTB-XL strat_fold, else a patient hash)."""
+
+    ids: np.ndarray
+    y: np.ndarray
+    known: np.ndarray
+    groups: np.ndarray
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, EPS, 1 - EPS)
+    return np.log(p / (1 - p))
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+
+
+def vote(sims: np.ndarray, labels: np.ndarray, temperature: float) -> np.ndarray:
+    """sims (M, k) cosine, labels (M, k, F) {0,1} (NaN where unknown) -> (M, F) weighted share
+    of the neighbours with each finding, over the neighbours where it is known (0.5 if none)."""
+    z = (sims - sims.max(1, keepdims=True)) / temperature
+    w = np.exp(z)[..., None] * ~np.isnan(labels)                           # (M, k, F)
+    tot = w.sum(1)
+    share = (w * np.nan_to_num(labels)).sum(1)
+    return np.where(tot > 0, share / np.maximum(tot, 1e-12), 0.5)
+
+
+def platt(x: np.ndarray, y: np.ndarray, l2: float = 1e-3) -> tuple[float, float]:
+    """(a, b) of p = sigmoid(a * x + b) for a score x in logit units, fitted by Newton steps
+    on the log loss."""
+    a, b = 1.0, 0.0
+    for _ in range(50):
+        p = sigmoid(a * x + b)
+        g = np.array([((p - y) * x).sum() + l2 * a, (p - y).sum()])
+        w = p * (1 - p)
+        h = np.array([[(w * x * x).sum() + l2, (w * x).sum()], [(w * x).sum(), w.sum() + 1e-9]])
+        try:
+            step = np.linalg.solve(h, g)
+        except np.linalg.LinAlgError:
+            break
+        a, b = a - step[0], b - step[1]
+        if np.abs(step).max() < 1e-7:
+            break
+    return float(a), float(b)
+
+
+def best_f1_threshold(p: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(threshold, F1) maximising F1 of p >= threshold; thresholds halfway between scores."""
+    order = np.argsort(-p)
+    ps, ys = p[order], y[order].astype(bool)
+    tp = np.cumsum(ys)
+    fp = np.cumsum(~ys)
+    f1 = 2 * tp / (tp + fp + ys.sum())
+    # only cut between distinct scores
+    last = np.r_[ps[1:] != ps[:-1], True]
+    f1 = np.where(last, f1, -1)
+    i = int(np.argmax(f1))
+    nxt = ps[i + 1] if i + 1 < len(ps) else ps[i] - 1e-3
+    return float((ps[i] + nxt) / 2), float(f1[i])
+
+
+@dataclass(frozen=True)
+class FindingsModel:
+    """Fitted per index build (saved beside it as findings.json). Per finding: Platt
+    parameters of the neighbour vote (`knn_ab`) and of a linear probe on the embedding
+    (`probe_w`, `probe_b`, `probe_ab`); the two calibrated logits are averaged and calibrated
+    again (`fused_ab`); `threshold` decides on that probability. `confidence_ab`: Platt scaling
+    from the log raw set score to P(finding set right); `abstain_below`: the confidence under which
+    outputs abstain. `cv` keeps what the cross-validation measured."""
+
+    k: int
+    temperature: float
+    findings: tuple[str, ...]
+    knn_ab: np.ndarray          # (F, 2)
+    probe_w: np.ndarray         # (F, dim)
+    probe_b: np.ndarray         # (F,)
+    probe_ab: np.ndarray        # (F, 2)
+    fused_ab: np.ndarray        # (F, 2)
+    threshold: np.ndarray       # (F,)
+    confidence_x: np.ndarray    # isotonic knots: expected F1 -> OOF per-report label F1
+    confidence_y: np.ndarray
+    abstain_below: float
+    coverage: float
+    cv: dict
+
+    # -- use ---------------------------------------------------------------------------------
+
+    def sources(self, z: np.ndarray, sims: np.ndarray, labels: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """z (M, dim) query embeddings, sims (M, k'), labels (M, k', F) of the neighbours ->
+        calibrated (p_neighbours, p_probe), each (M, F)."""
+        raw = vote(sims[:, :self.k], labels[:, :self.k], self.temperature)
+        pk = sigmoid(self.knn_ab[:, 0] * logit(raw) + self.knn_ab[:, 1])
+        pp = sigmoid(self.probe_ab[:, 0] * (z @ self.probe_w.T + self.probe_b)
+                     + self.probe_ab[:, 1])
+        return pk, pp
+
+    def fuse(self, pk: np.ndarray, pp: np.ndarray) -> np.ndarray:
+        return sigmoid(self.fused_ab[:, 0] * (logit(pk) + logit(pp)) / 2 + self.fused_ab[:, 1])
+
+    def probabilities(self, z: np.ndarray, sims: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """(M, F) calibrated probability of every finding."""
+        return self.fuse(*self.sources(z, sims, labels))
+
+    def decide(self, p: np.ndarray) -> np.ndarray:
+        return p >= self.threshold
+
+    def confidence(self, p: np.ndarray, present: np.ndarray,
+                   assessable: np.ndarray | None = None) -> np.ndarray:
+        """(M, F) probabilities and decisions -> (M,) the report's confidence: its expected
+        label F1 against a cardiologist's report, calibrated on OOF reports in the corpus (on
+        ECGs given this confidence, the stated findings agreed that well on average)."""
+        nl = len(LABELS)
+        ok = np.ones_like(present[..., :nl]) if assessable is None else assessable[..., :nl]
+        ef1 = expected_f1(np.where(ok, p[..., :nl], 0.0), present[..., :nl] & ok)
+        return np.interp(ef1, self.confidence_x, self.confidence_y)
+
+    def set_probability(self, p: np.ndarray, present: np.ndarray,
+                        assessable: np.ndarray | None = None) -> np.ndarray:
+        """(M,) P(every decision right), assuming independent findings: near 0 for any ECG
+        with several uncertain findings, so it is reported, not used to abstain."""
+        nl = len(LABELS)
+        return raw_set_score(p[..., :nl], present[..., :nl],
+                             None if assessable is None else assessable[..., :nl])
+
+    # -- storage -----------------------------------------------------------------------------
+
+    def to_json(self) -> dict:
+        arr = {n: getattr(self, n).tolist() for n in _ARRAYS}
+        return {"version": VERSION, "k": self.k, "temperature": self.temperature,
+                "findings": list(self.findings), **arr, "abstain_below": self.abstain_below,
+                "coverage": self.coverage, "cv": self.cv}
+
+    @classmethod
+    def from_json(cls, d: dict) -> FindingsModel:
+        if d.get("version") != VERSION:
+            raise ValueError(f"findings model version {d.get('version')}; expected {VERSION}")
+        arr = {n: np.asarray(d[n], dtype=np.float64) for n in _ARRAYS}
+        return cls(k=int(d["k"]), temperature=float(d["temperature"]),
+                   findings=tuple(d["findings"]), abstain_below=float(d["abstain_below"]),
+                   coverage=float(d["coverage"]), cv=dict(d.get("cv", {})), **arr)
+
+    def save(self, path: Path) -> None:
+        """Atomic: a reader never sees half a file."""
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(self.to_json()))
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> FindingsModel:
+        return cls.from_json(json.loads(path.read_text()))
+
+
+_ARRAYS = ("knn_ab", "probe_w", "probe_b", "probe_ab", "fused_ab", "threshold", "confidence_x",
+           "confidence_y")
+
+
+def expected_f1(p: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """(M, F) -> (M,) approximate expected F1 of stating `present` when each finding holds with
+    probability p: 2 sum_{stated} p / (n_stated + sum p); 1 when nothing is stated or likely."""
+    num = 2 * (p * present).sum(-1)
+    den = present.sum(-1) + p.sum(-1)
+    return np.where(den > 0, num / np.maximum(den, 1e-12), 1.0)
+
+
+def report_f1(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """(M, F) bool -> (M,) per-report F1 of the stated set against the true set (1 if both
+    are empty)."""
+    tp = (pred & true).sum(-1)
+    den = pred.sum(-1) + true.sum(-1)
+    return np.where(den > 0, 2 * tp / np.maximum(den, 1), 1.0)
+
+
+def isotonic_knots(x: np.ndarray, y: np.ndarray) -> tuple[list[float], list[float]]:
+    """Isotonic regression of y on x, as knots at each block's mean x (piecewise linear for
+    np.interp, so nearby inputs do not tie)."""
+    order = np.argsort(x, kind="mergesort")
+    blocks: list[list[float]] = []           # [sum_y, sum_x, count]
+    for xv, yv in zip(x[order], y[order].astype(float)):
+        blocks.append([yv, xv, 1.0])
+        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][2] >= blocks[-1][0] / blocks[-1][2]:
+            sy, sx, c = blocks.pop()
+            blocks[-1][0] += sy
+            blocks[-1][1] += sx
+            blocks[-1][2] += c
+    return ([float(b[1] / b[2]) for b in blocks], [float(b[0] / b[2]) for b in blocks])
+
+
+def raw_set_score(p: np.ndarray, present: np.ndarray,
+                  assessable: np.ndarray | None = None) -> np.ndarray:
+    """Product over findings of P(each decision is right), assuming independence."""
+    right = np.where(present, p, 1 - p)
+    if assessable is not None:
+        right = np.where(assessable, right, 1.0)
+    return np.exp(np.log(np.clip(right, 1e-9, 1)).sum(-1))
+
+
+# -- fitting -------------------------------------------------------------------------------------
+
+def oof_neighbours(vectors: np.ndarray, groups: np.ndarray, k: int,
+                   chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """For every corpus vector, its k nearest among the other CV groups (leave-one-fold-out).
+    vectors (N, d) unit norm -> (sims (N, k) float32, positions (N, k) int64). Exact search."""
+    n = len(vectors)
+    sims = np.empty((n, k), dtype=np.float32)
+    pos = np.empty((n, k), dtype=np.int64)
+    for s in range(0, n, chunk):
+        block = vectors[s:s + chunk] @ vectors.T                              # (c, N)
+        block[groups[s:s + chunk, None] == groups[None, :]] = -np.inf
+        top = np.argpartition(-block, k - 1, axis=1)[:, :k]
+        tv = np.take_along_axis(block, top, 1)
+        order = np.argsort(-tv, axis=1)
+        pos[s:s + chunk] = np.take_along_axis(top, order, 1)
+        sims[s:s + chunk] = np.take_along_axis(tv, order, 1)
+    return sims, pos
+
+
+def target_matrix(report_labels: Sequence[frozenset[str] | None],
+                  axes: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
+    """Per record: labeller labels of its report (None: no report) and its heart-axis code
+    (None: not annotated) -> (y (N, F) bool, known (N, F) bool) over FINDINGS."""
+    n, nl = len(report_labels), len(LABELS)
+    y = np.zeros((n, len(FINDINGS)), dtype=bool)
+    known = np.zeros_like(y)
+    for i, (labs, axis) in enumerate(zip(report_labels, axes)):
+        if labs is not None:
+            known[i, :nl] = True
+            y[i, :nl] = [c in labs for c in LABELS]
+        group = _AXIS_GROUP.get((axis or "").upper())
+        if group is not None:
+            known[i, nl:] = True
+            y[i, nl:] = [group == c for c in AXIS_FINDINGS]
+    return y, known
+
+
+def neighbour_label_tensor(y: np.ndarray, known: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """(N, F) targets, (M, k) neighbour positions -> (M, k, F) float, NaN where unknown."""
+    lab = y[pos].astype(np.float32)
+    lab[~known[pos]] = np.nan
+    return lab
+
+
+def fit_probe(x: np.ndarray, y: np.ndarray, known: np.ndarray, c: float = 1.0,
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """One L2-regularised logistic regression per finding on the embeddings, all at once
+    (full-batch L-BFGS; the penalty 1/(2C)||w||^2 against the summed log loss, as sklearn's C).
+    x (N, dim), y/known (N, F) -> (w (F, dim), b (F,))."""
+    import torch
+
+    torch.manual_seed(0)
+    xt = torch.as_tensor(x, dtype=torch.float64)
+    yt = torch.as_tensor(y, dtype=torch.float64)
+    mt = torch.as_tensor(known, dtype=torch.float64)
+    w = torch.zeros((y.shape[1], x.shape[1]), dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(y.shape[1], dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], lr=1, max_iter=200, history_size=20,
+                            line_search_fn="strong_wolfe")
+    loss_fn = torch.nn.BCEWithLogitsLoss(reduction="none")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = (loss_fn(xt @ w.T + b, yt) * mt).sum() + (w * w).sum() / (2 * c)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return w.detach().numpy(), b.detach().numpy()
+
+
+def fit(corpus: CorpusLabels, vectors: np.ndarray, *, coverage: float = 0.95,
+        k_grid: Sequence[int] = K_GRID, temperatures: Sequence[float] = TEMPERATURE_GRID,
+        log: Callable[[str], None] = lambda m: None, oof: dict | None = None) -> FindingsModel:
+    """Leave-one-fold-out CV inside the corpus; see the module docstring. `oof`, if given,
+    receives the out-of-fold probabilities ("p") and neighbour positions ("pos")."""
+    t0 = time.perf_counter()
+    y, known, groups = corpus.y, corpus.known, corpus.groups
+    vectors = np.asarray(vectors, dtype=np.float32)
+    folds = sorted(set(groups.tolist()))
+    if len(folds) < 2:
+        raise ValueError("findings need at least two CV groups in the corpus")
+    largest = int(np.unique(groups, return_counts=True)[1].max())
+    kmax = max(1, min(max(k_grid), len(vectors) - largest))
+    sims, pos = oof_neighbours(vectors, groups, kmax)
+    lab = neighbour_label_tensor(y, known, pos)
+    scored = [c for c in range(len(FINDINGS))
+              if (y[:, c] & known[:, c]).sum() >= MIN_POSITIVES]
+    grid = []
+    for k in [k for k in k_grid if k <= kmax] or [kmax]:
+        for t in temperatures:
+            raw = vote(sims[:, :k], lab[:, :k], t)
+            aucs = [_auc(y[:, c], raw[:, c], known[:, c]) for c in scored]
+            grid.append({"k": k, "temperature": t, "mean_auc": float(np.nanmean(aucs))})
+    best = max(grid, key=lambda g: g["mean_auc"])
+    k, temp = int(best["k"]), float(best["temperature"])
+    zk = logit(vote(sims[:, :k], lab[:, :k], temp))                            # (N, F)
+    zp = np.zeros_like(zk)                                                     # OOF probe
+    for f in folds:
+        tr = groups != f
+        w, b = fit_probe(vectors[tr], y[tr], known[tr])
+        zp[~tr] = vectors[~tr] @ w.T + b
+    probe_w, probe_b = fit_probe(vectors, y, known)
+    nf = len(FINDINGS)
+    knn_ab, probe_ab, fused_ab = np.tile([1.0, 0.0], (nf, 1)), np.tile([1.0, 0.0], (nf, 1)), \
+        np.tile([1.0, 0.0], (nf, 1))
+    thr = np.full(nf, 0.5)
+    per: dict[str, dict] = {}
+    p = np.full(zk.shape, 0.5)
+    for c, name in enumerate(FINDINGS):
+        m = known[:, c]
+        yc = y[m, c].astype(float)
+        npos = int(yc.sum())
+        per[name] = {"positives": npos, "n": int(m.sum())}
+        if npos < 3 or npos == m.sum():
+            thr[c] = 1.01 if npos < 3 else 0.0     # never / always: too few to learn from
+            continue
+        knn_ab[c] = platt(zk[m, c], yc)
+        probe_ab[c] = platt(zp[m, c], yc)
+        fz = (knn_ab[c, 0] * zk[:, c] + knn_ab[c, 1] + probe_ab[c, 0] * zp[:, c]
+              + probe_ab[c, 1]) / 2
+        fused_ab[c] = platt(fz[m], yc)
+        p[:, c] = sigmoid(fused_ab[c, 0] * fz + fused_ab[c, 1])
+        per[name].update({"auc_neighbours": _auc(y[m, c], zk[m, c], None),
+                          "auc_probe": _auc(y[m, c], zp[m, c], None),
+                          "auc_fused": _auc(y[m, c], p[m, c], None)})
+        if npos >= MIN_POSITIVES:
+            t, f1 = best_f1_threshold(p[m, c], y[m, c])
+            # Stating a finding must beat stating it always; else it is never decided alone.
+            always = 2 * npos / (npos + m.sum())
+            thr[c] = t if f1 > always and t > p[m, c].min() else 1.01
+            per[name].update({"oof_f1": f1, "threshold": float(thr[c])})
+        else:
+            thr[c] = 0.5
+    if oof is not None:
+        oof.update(p=p, pos=pos[:, :k], sims=sims[:, :k])
+    present = (p >= thr) & known
+    rows = known[:, :len(LABELS)].all(1)
+    nl = len(LABELS)
+    ef1 = expected_f1(p[rows, :nl], present[rows, :nl])
+    actual = report_f1(present[rows, :nl], y[rows, :nl])
+    cx, cy = isotonic_knots(ef1, actual)
+    conf = np.interp(ef1, cx, cy)
+    abstain_below = float(np.quantile(conf, 1 - coverage)) if coverage < 1 else 0.0
+    exact = (present[rows, :nl] == y[rows, :nl]).all(1)
+    sup = [FINDINGS.index(s) for s in ("NORM", "MI", "STTC", "CD", "HYP")]
+    fold_auc: dict[str, dict[str, float]] = {}
+    for f in folds:
+        r = groups == f
+        fold_auc[str(f)] = {
+            "neighbours": macro_auc(y[r][:, sup], zk[r][:, sup])[0],
+            "probe": macro_auc(y[r][:, sup], zp[r][:, sup])[0],
+            "fused": macro_auc(y[r][:, sup], p[r][:, sup])[0]}
+    summary = {}
+    for src in ("neighbours", "probe", "fused"):
+        v = np.array([fa[src] for fa in fold_auc.values()])
+        summary[src] = {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if len(v) > 1
+                        else 0.0}
+    oof_f1 = [v["oof_f1"] for n, v in per.items() if n in LABELS and "oof_f1" in v]
+    cv = {"n": int(len(vectors)), "folds": [str(f) for f in folds], "grid": grid,
+          "chosen": {"k": k, "temperature": temp, "probe_c": 1.0},
+          "superclass_macro_auc_per_fold": fold_auc, "superclass_macro_auc": summary,
+          "per_finding": per, "set_exact_rate": float(exact.mean()),
+          "oof_label_f1_mean": float(np.mean(oof_f1)) if oof_f1 else float("nan"),
+          "fit_s": round(time.perf_counter() - t0, 3)}
+    log(f"findings: k={k}, temperature={temp} by leave-one-fold-out CV over {len(folds)} "
+        f"folds; superclass AUC fused {summary['fused']['mean']:.3f} "
+        f"± {summary['fused']['sd']:.3f} (neighbours {summary['neighbours']['mean']:.3f})")
+    return FindingsModel(k, temp, FINDINGS, knn_ab, probe_w, probe_b, probe_ab, fused_ab, thr,
+                         np.asarray(cx), np.asarray(cy), abstain_below, coverage, cv)
+
+
+def _auc(y: np.ndarray, s: np.ndarray, mask: np.ndarray | None) -> float:
+    from regen.metrics import roc_auc
+
+    if mask is not None:
+        y, s = y[mask], s[mask]
+    return roc_auc(y, s)
+
+
+def superclass_of(label: str) -> str | None:
+    return SCP_SUPERCLASS.get(label)
+
+
+def group_of(split: str | None, patient_id: str | None, key: str, n_groups: int = 8) -> str:
+    """The CV group of a corpus record: its split (PTB-XL strat_fold; MIMIC's patient-hash
+    fold) when it has one, else a stable hash of its patient (or key) into `n_groups`."""
+    if split:
+        return str(split)
+    import hashlib
+
+    h = hashlib.sha256((patient_id or key).encode()).digest()
+    return f"h{h[0] % n_groups}"
+
+
+def corpus_labels(ids: Sequence[int], reports: Sequence[str | None], axes: Sequence[str | None],
+                  groups: Sequence[str]) -> CorpusLabels:
+    """Targets of a corpus from its report texts (labelled here) and heart-axis codes."""
+    from regen.labeller import label_report
+
+    labs = [label_report(r) if r and r.strip() else None for r in reports]
+    y, known = target_matrix(labs, axes)
+    return CorpusLabels(np.asarray(ids, dtype=np.int64), y, known, np.asarray(groups))

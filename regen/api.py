@@ -23,6 +23,8 @@ from regen.types import Answer, Comparison, InputNotes, Neighbour, Report
 
 if TYPE_CHECKING:    # loaded on first use: most callers never ask about noise
     from regen.diagnose import Diagnoser, Diagnosis
+    from regen.findings import Targets
+    from regen.qa_model import AnswerModel
     from regen.quality import QualityModel
     from regen.refine import Draft
 
@@ -95,6 +97,7 @@ class Regen:
         self.build_id = build_id
         self._quality: QualityModel | None = None
         self._diagnoser: Diagnoser | None = None
+        self._answers: AnswerModel | None = None
         self.build_path: Path | None = None
 
     @classmethod
@@ -163,6 +166,18 @@ class Regen:
                                                     self.settings.language)
         return self._diagnoser
 
+    @property
+    def answers(self) -> AnswerModel:
+        """Calibrated answer probabilities for finding questions (fitted by CV in the corpus
+        on first use when the build has none saved)."""
+        if self._answers is None:
+            from regen.qa_model import AnswerModel
+
+            assert self.build_path is not None
+            self._answers = AnswerModel.load_or_fit(self.build_path, self._corpus_views,
+                                                    lambda v: self._neighbour(v, 0.0))
+        return self._answers
+
     def _corpus_views(self) -> tuple[np.ndarray, np.ndarray, list[store.RecordView]]:
         ids, vectors = self.index.vectors()
         with self.db.session() as s:
@@ -218,6 +233,20 @@ class Regen:
         return Neighbour(row.id, row.key, score, text, scp, supers, row.patient_id, row.path,
                          attrs)
 
+    def _voters(self, loaded: Sequence[ECG], z: np.ndarray, k: int, targets: Targets
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """The k neighbours that vote on findings, as corpus rows and cosines (M, k), without
+        the query's own record and patient; the database is not read (the targets hold keys
+        and patients)."""
+        want = min(self.index.ntotal, k + 64)
+        while True:
+            sims, ids = self.index.search(z, max(1, want))
+            rows, s = targets.exclude(ids, sims.astype(np.float64), k,
+                                      self._corpus_identity(loaded))
+            if (rows[:, -1] >= 0).all() or want >= self.index.ntotal:
+                return rows, s
+            want = min(self.index.ntotal, want * 4)
+
     def _corpus_identity(self, ecgs: Sequence[ECG]) -> list[tuple[int | None, str | None]]:
         """(record id, patient id) for queries that are files of the corpus, else (None, None)."""
         paths = {str(Path(e.source).resolve()): i for i, e in enumerate(ecgs) if e.source}
@@ -262,11 +291,11 @@ class Regen:
         items = [ecgs] if isinstance(ecgs, ECG | str | Path) else list(ecgs)
         t0 = time.perf_counter()
         loaded = [e if isinstance(e, ECG) else read_ecg(e) for e in items]
-        hits = self.retrieve_many(loaded, k)
-        parsed = parse_question(question, options)
-        if parsed is not None and parsed.relation is None and len(loaded) == 2:
-            from dataclasses import replace
-            parsed = replace(parsed, relation="new")
+        k = k or self.settings.k
+        z, notes = self._embed_noted(loaded)
+        am = self.answers
+        hits = self._search(loaded, z, k)
+        parsed = parse_question(question, options, n_ecgs=len(loaded))
         if parsed is None or (2 if parsed.relation else 1) != len(loaded):
             want = "two ECGs" if parsed is not None and parsed.relation else "one ECG"
             why = ("not understood as a verify / choose / query question about SCP statements, "
@@ -274,11 +303,20 @@ class Regen:
                    else f"this question needs {want}, got {len(loaded)}")
             ans = Answer(question, ("not sure",), 0.0, True, tuple(tuple(h) for h in hits),
                          text=f"not sure: {why}")
+        elif any(n.implausible for n in notes):
+            ans = Answer(question, ("not sure",), 0.0, True, tuple(tuple(h) for h in hits),
+                         parsed.question_type,
+                         text="not sure: " + "; ".join(w for n in notes for w in n.warnings
+                                                       if "implausible" in w))
         elif parsed.measured:
             ans = answer_measured(parsed, self.quality.probabilities(loaded[0]), self.quality,
                                   hits)
         else:
-            ans = answer_knn(parsed, hits)
+            rows, sims = self._voters(loaded, z, am.k, am.targets)
+            p = am.probabilities(z, rows, sims)
+            probs = [am.option_probabilities(p[i], parsed.group, parsed.options)
+                     for i in range(len(loaded))]
+            ans = answer_knn(parsed, hits, probabilities=probs)
         ans = replace_timings(ans, {"total_s": round(time.perf_counter() - t0, 5)})
         if log:
             self._log("ask", ans.refiner, ans.text or ", ".join(ans.options),
@@ -334,16 +372,17 @@ class Regen:
         loaded = [e if isinstance(e, ECG) else read_ecg(e) for e in ecgs]
         z, notes = self._embed_noted(loaded)
         dg = self.diagnoser
-        hits = self._search(loaded, z, max(k, dg.k))
-        p, pk, pp = dg.probabilities(z, hits)
+        hits = self._search(loaded, z, k)
+        rows, sims = self._voters(loaded, z, dg.k, dg.targets)
+        p, pk, pp = dg.probabilities(z, rows, sims)
         t_ret = (time.perf_counter() - t0) / len(loaded)
         reports, drafts = [], []
         for i, (ecg, nbrs) in enumerate(zip(loaded, hits)):
             t1 = time.perf_counter()
-            dx = dg.diagnose(p[i], pk[i], pp[i], nbrs, notes[i])
-            shown = tuple(nbrs[:k])
+            shown = tuple(nbrs)
+            dx = dg.diagnose(p[i], pk[i], pp[i], rows[i], shown, notes[i])
             if self.settings.refiner == "findings":
-                draft = self._findings_draft(dx, notes[i])
+                draft = self._findings_draft(dx, notes[i], {n.key for n in shown})
             else:
                 draft = self.refiner.refine(shown)
             timings = {"retrieve_s": round(t_ret, 5),
@@ -357,7 +396,7 @@ class Regen:
                                   model=None if draft.fallback_reason else draft.model,
                                   fallback_reason=draft.fallback_reason,
                                   findings=dx.findings, input=notes[i], sentences=sentences,
-                                  abstain_rule=dg.rule))
+                                  abstain_rule=dg.rule, notes=dx.notes))
         if log:
             with self.db.session() as s:
                 for r, d in zip(reports, drafts):
@@ -379,14 +418,14 @@ class Regen:
                         input=r.input.to_json() if r.input else None)
         yield from reports
 
-    def _findings_draft(self, dx: Diagnosis, notes: InputNotes) -> Draft:
+    def _findings_draft(self, dx: Diagnosis, notes: InputNotes, shown: set[str]) -> Draft:
         """The report of the decided findings; cited: the corpus reports its sentences came
-        from, then the neighbours that state its findings."""
+        from, then the shown neighbours whose reports state its findings."""
         from regen.refine import ABSTAIN_TEXT, Draft
 
         cited = tuple(dict.fromkeys(
             [s.key for s in (dx.composed.sentences if dx.composed else ())]
-            + [e for f in dx.findings if f.present for e in f.evidence]))
+            + [e for f in dx.findings if f.present for e in f.evidence if e in shown]))
         if dx.abstained or dx.composed is None:
             why = ("; ".join(w for w in notes.warnings if "implausible" in w)
                    or "the findings are too uncertain")

@@ -14,11 +14,21 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from regen.compose import Composed, Composer
-from regen.findings import FINDINGS, NAMES, FindingsModel, corpus_labels, fit, group_of, logit
+from regen.findings import (
+    FINDINGS,
+    NAMES,
+    FindingsModel,
+    Targets,
+    corpus_labels,
+    fit,
+    group_of,
+    logit,
+)
 from regen.labeller import LABELS, SCP_SUPERCLASS
 from regen.types import Finding, InputNotes, Neighbour
 
@@ -26,6 +36,8 @@ LIMB = ("I", "II", "III", "aVR", "aVL", "aVF")
 CHEST = ("V1", "V2", "V3", "V4", "V5", "V6")
 RHYTHMS = ("SR", "AFIB", "STACH", "SBRAD", "SARRH")
 _ABNORMAL = ("MI", "STTC", "HYP")
+# Findings defined by a measurement: when the signal gives it (quality ok), it decides.
+MEASURED_DECIDES = frozenset({"STACH", "SBRAD"})
 ABSTAIN_RULE = ("abstains when the confidence (the calibrated expected agreement of the stated "
                 "findings with a cardiologist's, as label F1) is below {tau:.2f}, the level that "
                 "answers {cov:.0%} of corpus ECGs in leave-one-fold-out CV; when the input's "
@@ -96,6 +108,15 @@ def resolve(p: np.ndarray, thr: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray,
     return present, notes
 
 
+class Measured(Protocol):
+    """A finding from the signal's measurements (regen.measure.MeasuredFinding's shape)."""
+
+    label: str
+    probability: float
+    present: bool
+    evidence: str
+
+
 @dataclass(frozen=True)
 class Diagnosis:
     findings: tuple[Finding, ...]
@@ -109,11 +130,9 @@ class Diagnoser:
     """The fitted findings model of one build, the corpus targets it votes with, and the
     composer."""
 
-    def __init__(self, model: FindingsModel, ids: np.ndarray, y: np.ndarray,
-                 known: np.ndarray, composer: Composer):
+    def __init__(self, model: FindingsModel, targets: Targets, composer: Composer):
         self.model = model
-        self.row = {int(i): j for j, i in enumerate(ids)}
-        self.y, self.known = y, known
+        self.targets = targets
         self.composer = composer
         self.rule = ABSTAIN_RULE.format(tau=model.abstain_below, cov=model.coverage)
 
@@ -123,41 +142,57 @@ class Diagnoser:
 
     # -- one query ---------------------------------------------------------------------------
 
-    def probabilities(self, z: np.ndarray, neighbours: Sequence[Sequence[Neighbour]]
+    def probabilities(self, z: np.ndarray, rows: np.ndarray, sims: np.ndarray
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """z (M, dim), neighbours per query (>= k each, closest first) -> (fused, from
-        neighbours, from the probe), each (M, F)."""
-        k = min(self.model.k, min(len(h) for h in neighbours))
-        sims = np.array([[n.score for n in h[:k]] for h in neighbours], dtype=np.float64)
-        lab = np.full((len(neighbours), k, len(FINDINGS)), np.nan, dtype=np.float32)
-        for q, h in enumerate(neighbours):
-            for j, n in enumerate(h[:k]):
-                r = self.row.get(n.id)
-                if r is not None:
-                    lab[q, j] = np.where(self.known[r], self.y[r], np.nan)
-        pk, pp = self.model.sources(z, sims, lab)
+        """z (M, dim), the voting neighbours' corpus rows and cosines (M, k), closest first
+        (`Targets.exclude`) -> (fused, from neighbours, from the probe), each (M, F)."""
+        k = min(self.model.k, rows.shape[1])
+        pk, pp = self.model.sources(z, sims[:, :k], self.targets.tensor(rows[:, :k]))
         return self.model.fuse(pk, pp), pk, pp
 
-    def diagnose(self, p: np.ndarray, pk: np.ndarray, pp: np.ndarray,
-                 neighbours: Sequence[Neighbour], notes: InputNotes | None) -> Diagnosis:
-        """One query's (F,) probabilities -> decided findings, text and confidence."""
+    def diagnose(self, p: np.ndarray, pk: np.ndarray, pp: np.ndarray, rows: np.ndarray,
+                 shown: Sequence[Neighbour], notes: InputNotes | None,
+                 measured: Sequence[Measured] = ()) -> Diagnosis:
+        """One query's (F,) probabilities -> decided findings, text and confidence. `rows`: the
+        voting neighbours' corpus rows (their keys are the evidence); `shown`: the neighbours
+        a report shows, which vote on the wording. `measured`: findings
+        the signal's measurements decide (rate, PR, axis, premature beats); for the labels in
+        MEASURED_DECIDES they replace the retrieved probability, and a disagreement is said."""
         leads = set(notes.leads_used) if notes else set(LIMB + CHEST)
         why = [needs(c, leads) for c in FINDINGS]
         ok = np.array([w is None for w in why])
-        present, extra = resolve(p, self.model.threshold, ok)
         idx = {c: i for i, c in enumerate(FINDINGS)}
-        supporters: dict[str, list[str]] = {}
-        for n in neighbours[:self.model.k]:
-            r = self.row.get(n.id)
-            if r is None:
+        p = p.copy()
+        thr = self.model.threshold
+        by_measure: dict[str, Measured] = {}
+        extra: list[str] = []
+        for mf in measured:
+            i = idx.get(mf.label)
+            if i is None or mf.label not in MEASURED_DECIDES:
                 continue
-            for c in FINDINGS:
-                if self.known[r, idx[c]] and self.y[r, idx[c]] and len(supporters.get(c, [])) < 5:
-                    supporters.setdefault(c, []).append(n.key)
+            by_measure[mf.label] = mf
+            retrieved = bool(p[i] >= thr[i])
+            if retrieved != mf.present:
+                extra.append(f"{mf.label}: the similar ECGs suggest it "
+                             f"{'is present' if retrieved else 'is absent'} (p={p[i]:.2f}), "
+                             f"but the measurement decides: {mf.evidence}")
+            # on the decision's scale: a measured "present" clears the threshold, "absent" not
+            p[i] = mf.probability
+            ok[i] = True
+            why[i] = None
+        present, notes_r = resolve(p, np.where([c in by_measure for c in FINDINGS], 0.5, thr),
+                                   ok)
+        extra += notes_r
+        t = self.targets
+        voters = rows[:self.model.k]
+        voters = voters[voters >= 0]
+        holds = t.y[voters] & t.known[voters]                                  # (k, F)
+        supporters = {c: tuple(str(x) for x in t.keys[voters[holds[:, i]][:5]])
+                      for i, c in enumerate(FINDINGS) if holds[:, i].any()}
         decided = [c for c in FINDINGS if present[idx[c]]]
-        mg = margin(p, self.model.threshold)
+        mg = margin(p, np.where([c in by_measure for c in FINDINGS], 0.5, thr))
         composed = self.composer.compose(
-            decided, [(n.key, n.report) for n in neighbours],
+            decided, [(n.key, n.report, n.score) for n in shown],
             None if len(leads) == 12 else leads,
             margins={c: float(mg[i]) if ok[i] else -1e9 for i, c in enumerate(FINDINGS)})
         stated = composed.stated if composed else frozenset()
@@ -167,14 +202,18 @@ class Diagnoser:
             i = idx[c]
             if not (present[i] or p[i] >= 0.1 or c in stated):
                 continue
-            ev = tuple(supporters.get(c, ()))
+            mf = by_measure.get(c)
+            ev = (mf.evidence,) if mf else supporters.get(c, ())
             src = tuple(s.key for s, labs in zip(composed.sentences, sent_labels)
                         if c in labs) if composed else ()
+            note = why[i] or ""
+            if present[i] and composed is not None and c in LABELS and c not in stated:
+                note = "decided, but no corpus sentence states it together with the rest"
             findings.append(Finding(
                 name=NAMES.get(c, c), label=c, probability=float(p[i]),
-                present=bool(present[i]), source="retrieved", evidence=ev,
-                threshold=float(self.model.threshold[i]), assessable=bool(ok[i]),
-                note=why[i] or "", sentence_sources=src,
+                present=bool(present[i]), source="measured" if mf else "retrieved", evidence=ev,
+                threshold=0.5 if mf else float(thr[i]), assessable=bool(ok[i]),
+                note=note, sentence_sources=src,
                 parts={"neighbours": round(float(pk[i]), 4), "probe": round(float(pp[i]), 4)}))
         findings.sort(key=lambda f: (not f.present, -f.probability))
         conf = float(self.model.confidence(p[None], present[None], ok[None])[0])
@@ -195,9 +234,10 @@ class Diagnoser:
         if all(f.exists() for f in files.values()):
             try:
                 model = FindingsModel.load(files["model"])
-                arr = np.load(files["labels"])
+                arr = np.load(files["labels"], allow_pickle=False)
                 comp = Composer.from_json(json.loads(files["composer"].read_text()))
-                return cls(model, arr["ids"], arr["y"], arr["known"], comp)
+                return cls(model, Targets(arr["ids"], arr["y"], arr["known"], arr["keys"],
+                                          arr["patients"]), comp)
             except (KeyError, ValueError, OSError):
                 pass        # written by another version: fit again
         log = log or (lambda m: print(m, file=sys.stderr))
@@ -206,19 +246,22 @@ class Diagnoser:
         axes = [next((c for kind, c, _ in v.labels if kind == "axis"), None) for v in views]
         groups = [group_of(v.split, v.patient_id, v.key) for v in views]
         targets = corpus_labels(ids, reports, axes, groups)
+        keys = np.array([v.key for v in views], dtype=str)
+        patients = np.array([v.patient_id or "" for v in views], dtype=str)
         model = fit(targets, vectors, log=log)
         comp = Composer.build([v.key for v in views], reports)
         try:
             model.save(files["model"])
             tmp = files["labels"].with_name(f".labels.{os.getpid()}.npz")
-            np.savez(tmp, ids=targets.ids, y=targets.y, known=targets.known)
+            np.savez(tmp, ids=targets.ids, y=targets.y, known=targets.known, keys=keys,
+                     patients=patients)
             os.replace(tmp, files["labels"])
             tmpc = files["composer"].with_name(f".composer.{os.getpid()}.tmp")
             tmpc.write_text(json.dumps(comp.to_json()))
             os.replace(tmpc, files["composer"])
         except OSError as exc:          # a read-only build still answers, fitting each open
             log(f"findings model not saved in {build_dir}: {exc}")
-        return cls(model, targets.ids, targets.y, targets.known, comp)
+        return cls(model, Targets(targets.ids, targets.y, targets.known, keys, patients), comp)
 
 
 def _files(build_dir: Path, language: str) -> dict[str, Path]:

@@ -39,7 +39,43 @@ def markdown(result: dict) -> str:
             fb = result["fallback"]
             head += (f" Fell back to consensus: {fb['n']} ({fb['share']:.0%}): "
                      + ", ".join(f"{k} {v}" for k, v in fb["reasons"].items()) + ".")
+        sup = ("NORM", "MI", "STTC", "CD", "HYP")
+        lines += ["", "Superclass F1 of the report text:", "",
+                  "| system | " + " | ".join(sup) + " |", "|---" * (len(sup) + 1) + "|"]
+        lines += ["| " + name + " | " + " | ".join(
+            _fmt(r.get("label_f1_per_class", {}).get(c, "")) for c in sup) + " |"
+            for name, r in rows]
+        if "findings" in result:
+            f = result["findings"]
+            op = f["operating_point"]
+            lines += ["", f"Findings ({f['model']['chosen_by']}: k={f['model']['k']}, "
+                      f"temperature {f['model']['temperature']}): label F1 of the decisions "
+                      f"{_fmt(f['decisions_label_f1_macro'])}; at 80% coverage "
+                      f"{_fmt(f['label_f1_at_80pct_coverage'])}; operating point "
+                      f"{op['coverage']:.0%} answered, label F1 {_fmt(op['label_f1_macro'])}. "
+                      "ECE: " + ", ".join(f"{c} {v:.3f}" for c, v in f["ece"].items()) + ".",
+                      "", f"Abstention: regen {f['model']['rule']}."]
         return head + "\n\n" + "\n".join(lines) + "\n"
+    if task == "cv":
+        lines = [f"Leave-one-fold-out CV inside corpus folds {result['corpus_folds']} "
+                 f"(n={result['n']}): chosen k={result['k']}, temperature "
+                 f"{result['temperature']}; abstain below confidence "
+                 f"{result['abstain_below']:.3f} ({result['coverage']:.0%} answered).", "",
+                 "| k | temperature | mean OOF AUC over findings | superclass macro AUC |",
+                 "|---|---|---|---|"]
+        lines += [f"| {g['k']} | {g['temperature']} | {g['mean_auc']:.4f} | "
+                  f"{_fmt(g.get('superclass_macro_auc', ''))} |" for g in result["grid"]]
+        lines += ["", "Superclass macro AUC, out of fold (mean ± sd over folds):", "",
+                  "| source | mean | sd |", "|---|---|---|"]
+        lines += [f"| {src} | {v['mean']:.4f} | {v['sd']:.4f} |"
+                  for src, v in result["superclass_macro_auc"].items()]
+        lines += ["", "| finding | positives | AUC neighbours | AUC probe | AUC fused | "
+                  "threshold | OOF F1 |", "|---|---|---|---|---|---|---|"]
+        for name, v in result["per_finding"].items():
+            lines.append(f"| {name} | {v['positives']} | {_fmt(v.get('auc_neighbours', ''))} | "
+                         f"{_fmt(v.get('auc_probe', ''))} | {_fmt(v.get('auc_fused', ''))} | "
+                         f"{_fmt(v.get('threshold', ''))} | {_fmt(v.get('oof_f1', ''))} |")
+        return "\n".join(lines) + "\n"
     if task == "classify":
         cls = list(result["per_class"])
         lines = ["| system | macro AUC | " + " | ".join(cls) + " |",

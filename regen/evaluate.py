@@ -122,7 +122,7 @@ def eval_report(settings: Settings, data: Path, *, corpus_folds: str = "1-8",
     result["latency_s"] = {"p50": float(np.percentile(per, 50)),
                            "p90": float(np.percentile(per, 90)), "max": float(per.max())}
     fell = [r.fallback_reason for r in reports if r.fallback_reason]
-    if refiner != "consensus":
+    if refiner not in ("consensus", "findings"):
         result["fallback"] = {"n": len(fell), "share": len(fell) / len(reports),
                               "reasons": dict(Counter(f.split(":")[0] for f in fell))}
     answered = [i for i, r in enumerate(reports) if not r.abstained]
@@ -155,7 +155,7 @@ def _findings_eval(rg: Regen, queries: Sequence[CorpusRecord], reports: Sequence
     dg = rg.diagnoser
     loaded = [read_ecg(q.path) for q in queries]
     z, _ = rg._embed_noted(loaded)
-    p, _, _ = dg.probabilities(z, rg._search(loaded, z, dg.k))
+    p, _, _ = dg.probabilities(z, *rg._voters(loaded, z, dg.k, dg.targets))
     present = np.array([[any(f.label == c and f.present for f in r.findings)
                          for c in dg.model.findings] for r in reports])
     true = [label_report(q.reports[language]) for q in queries]
@@ -215,8 +215,8 @@ def eval_classify(settings: Settings, data: Path, *, corpus_folds: str = "1-8",
                   snr_db: float | None = None, k: int = 40, seed: int = 0,
                   log: Callable[[str], None] = lambda m: None) -> dict:
     """kNN over the index: each query's superclass scores are the softmax(score/0.1)-weighted
-    share of its k neighbours having the class (k=40: chosen by leave-one-fold-out
-    cross-validation within folds 1-8, where AUC rises with k up to 40 and then flattens);
+    share of its k neighbours having the class (k=40 by default, kept for comparability with
+    earlier runs; `eval_cv` prints the out-of-fold superclass AUC per k inside the corpus);
     macro ROC-AUC over the five superclasses. Lead subset and noise are applied to the queries
     only; the raw-signal kNN is measured on the same degraded queries."""
     home, corpus = corpus_index(settings, data, corpus_folds, log=log)
@@ -319,3 +319,25 @@ def eval_qa(settings: Settings, data: Path, *, ecgqa: Path | None = None,
                 f"{query_folds}")
             out["ecgqa"] = evaluate_qa(rg, real, by_id, k, train_items=real_train)
     return out
+
+
+# -- cross-validation inside the corpus ----------------------------------------------------------
+
+def eval_cv(settings: Settings, data: Path, *, corpus_folds: str = "1-8",
+            coverage: float = 0.95, log: Callable[[str], None] = lambda m: None) -> dict:
+    """Leave-one-fold-out CV inside the corpus folds: what `regen.findings.fit` chooses (k, the
+    temperature, thresholds, calibration, the abstention level) and the out-of-fold scores
+    behind each choice, among them superclass macro AUC per fold (mean ± sd) for the neighbour
+    vote, the embedding probe and their fusion. No query fold takes part."""
+    from regen.findings import corpus_labels, fit, group_of
+
+    home, _ = corpus_index(settings, data, corpus_folds, log=log)
+    with Regen.open(home) as rg:
+        ids, vectors, views = rg._corpus_views()
+    reports = [v.reports.get(settings.language) or v.reports.get("orig") for v in views]
+    axes = [next((c for kind, c, _ in v.labels if kind == "axis"), None) for v in views]
+    groups = [group_of(v.split, v.patient_id, v.key) for v in views]
+    model = fit(corpus_labels(ids, reports, axes, groups), vectors, coverage=coverage, log=log)
+    return {"task": "cv", "corpus_folds": corpus_folds, "k": model.k,
+            "temperature": model.temperature, "abstain_below": model.abstain_below,
+            "coverage": coverage, **model.cv}

@@ -96,9 +96,11 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def vote(sims: np.ndarray, labels: np.ndarray, temperature: float) -> np.ndarray:
-    """sims (M, k) cosine, labels (M, k, F) {0,1} (NaN where unknown) -> (M, F) weighted share
-    of the neighbours with each finding, over the neighbours where it is known (0.5 if none)."""
-    z = (sims - sims.max(1, keepdims=True)) / temperature
+    """sims (M, k) cosine (-inf: no neighbour), labels (M, k, F) {0,1} (NaN where unknown) ->
+    (M, F) weighted share of the neighbours with each finding, over the neighbours where it is
+    known (0.5 if none)."""
+    top = np.max(sims, axis=1, keepdims=True)
+    z = (sims - np.where(np.isfinite(top), top, 0.0)) / temperature
     w = np.exp(z)[..., None] * ~np.isnan(labels)                           # (M, k, F)
     tot = w.sum(1)
     share = (w * np.nan_to_num(labels)).sum(1)
@@ -349,9 +351,15 @@ def fit_probe(x: np.ndarray, y: np.ndarray, known: np.ndarray, c: float = 1.0,
 
 def fit(corpus: CorpusLabels, vectors: np.ndarray, *, coverage: float = 0.95,
         k_grid: Sequence[int] = K_GRID, temperatures: Sequence[float] = TEMPERATURE_GRID,
-        log: Callable[[str], None] = lambda m: None, oof: dict | None = None) -> FindingsModel:
+        log: Callable[[str], None] = lambda m: None, oof: dict | None = None,
+        names: Sequence[str] = FINDINGS, thresholds: str = "f1") -> FindingsModel:
     """Leave-one-fold-out CV inside the corpus; see the module docstring. `oof`, if given,
-    receives the out-of-fold probabilities ("p") and neighbour positions ("pos")."""
+    receives the out-of-fold probabilities ("p") and neighbour positions ("pos"). `names`
+    name the columns of the corpus targets (default: FINDINGS, the report's findings; the
+    question-answering model passes its answer options). `thresholds`: "f1" (per finding, the
+    OOF-F1-best one, for reports) or "accuracy" (0.5 on the calibrated probability, which
+    maximises expected accuracy, for yes/no answers)."""
+    names = tuple(names)
     t0 = time.perf_counter()
     y, known, groups = corpus.y, corpus.known, corpus.groups
     vectors = np.asarray(vectors, dtype=np.float32)
@@ -362,14 +370,17 @@ def fit(corpus: CorpusLabels, vectors: np.ndarray, *, coverage: float = 0.95,
     kmax = max(1, min(max(k_grid), len(vectors) - largest))
     sims, pos = oof_neighbours(vectors, groups, kmax)
     lab = neighbour_label_tensor(y, known, pos)
-    scored = [c for c in range(len(FINDINGS))
+    scored = [c for c in range(len(names))
               if (y[:, c] & known[:, c]).sum() >= MIN_POSITIVES]
     grid = []
+    sup = [names.index(s) for s in ("NORM", "MI", "STTC", "CD", "HYP") if s in names]
     for k in [k for k in k_grid if k <= kmax] or [kmax]:
         for t in temperatures:
             raw = vote(sims[:, :k], lab[:, :k], t)
             aucs = [_auc(y[:, c], raw[:, c], known[:, c]) for c in scored]
             grid.append({"k": k, "temperature": t, "mean_auc": float(np.nanmean(aucs))})
+            if len(sup) == 5:
+                grid[-1]["superclass_macro_auc"] = macro_auc(y[:, sup], raw[:, sup])[0]
     best = max(grid, key=lambda g: g["mean_auc"])
     k, temp = int(best["k"]), float(best["temperature"])
     zk = logit(vote(sims[:, :k], lab[:, :k], temp))                            # (N, F)
@@ -379,13 +390,13 @@ def fit(corpus: CorpusLabels, vectors: np.ndarray, *, coverage: float = 0.95,
         w, b = fit_probe(vectors[tr], y[tr], known[tr])
         zp[~tr] = vectors[~tr] @ w.T + b
     probe_w, probe_b = fit_probe(vectors, y, known)
-    nf = len(FINDINGS)
+    nf = len(names)
     knn_ab, probe_ab, fused_ab = np.tile([1.0, 0.0], (nf, 1)), np.tile([1.0, 0.0], (nf, 1)), \
         np.tile([1.0, 0.0], (nf, 1))
     thr = np.full(nf, 0.5)
     per: dict[str, dict] = {}
     p = np.full(zk.shape, 0.5)
-    for c, name in enumerate(FINDINGS):
+    for c, name in enumerate(names):
         m = known[:, c]
         yc = y[m, c].astype(float)
         npos = int(yc.sum())
@@ -402,7 +413,9 @@ def fit(corpus: CorpusLabels, vectors: np.ndarray, *, coverage: float = 0.95,
         per[name].update({"auc_neighbours": _auc(y[m, c], zk[m, c], None),
                           "auc_probe": _auc(y[m, c], zp[m, c], None),
                           "auc_fused": _auc(y[m, c], p[m, c], None)})
-        if npos >= MIN_POSITIVES:
+        if thresholds == "accuracy":
+            thr[c] = 0.5
+        elif npos >= MIN_POSITIVES:
             t, f1 = best_f1_threshold(p[m, c], y[m, c])
             # Stating a finding must beat stating it always; else it is never decided alone.
             always = 2 * npos / (npos + m.sum())
@@ -413,24 +426,26 @@ def fit(corpus: CorpusLabels, vectors: np.ndarray, *, coverage: float = 0.95,
     if oof is not None:
         oof.update(p=p, pos=pos[:, :k], sims=sims[:, :k])
     present = (p >= thr) & known
-    rows = known[:, :len(LABELS)].all(1)
-    nl = len(LABELS)
-    ef1 = expected_f1(p[rows, :nl], present[rows, :nl])
-    actual = report_f1(present[rows, :nl], y[rows, :nl])
-    cx, cy = isotonic_knots(ef1, actual)
-    conf = np.interp(ef1, cx, cy)
-    abstain_below = float(np.quantile(conf, 1 - coverage)) if coverage < 1 else 0.0
-    exact = (present[rows, :nl] == y[rows, :nl]).all(1)
-    sup = [FINDINGS.index(s) for s in ("NORM", "MI", "STTC", "CD", "HYP")]
+    nl = len(LABELS) if names[:len(LABELS)] == LABELS else 0
+    rows = known[:, :nl].all(1) if nl else np.zeros(len(y), dtype=bool)
+    if rows.any():
+        ef1 = expected_f1(p[rows, :nl], present[rows, :nl])
+        actual = report_f1(present[rows, :nl], y[rows, :nl])
+        cx, cy = isotonic_knots(ef1, actual)
+        conf = np.interp(ef1, cx, cy)
+        abstain_below = float(np.quantile(conf, 1 - coverage)) if coverage < 1 else 0.0
+        exact = float((present[rows, :nl] == y[rows, :nl]).all(1).mean())
+    else:
+        cx, cy, abstain_below, exact = [0.0, 1.0], [0.0, 1.0], 0.0, float("nan")
     fold_auc: dict[str, dict[str, float]] = {}
-    for f in folds:
+    for f in folds if len(sup) == 5 else ():
         r = groups == f
         fold_auc[str(f)] = {
             "neighbours": macro_auc(y[r][:, sup], zk[r][:, sup])[0],
             "probe": macro_auc(y[r][:, sup], zp[r][:, sup])[0],
             "fused": macro_auc(y[r][:, sup], p[r][:, sup])[0]}
-    summary = {}
-    for src in ("neighbours", "probe", "fused"):
+    summary: dict[str, dict[str, float]] = {}
+    for src in ("neighbours", "probe", "fused") if fold_auc else ():
         v = np.array([fa[src] for fa in fold_auc.values()])
         summary[src] = {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if len(v) > 1
                         else 0.0}
@@ -438,13 +453,14 @@ def fit(corpus: CorpusLabels, vectors: np.ndarray, *, coverage: float = 0.95,
     cv = {"n": int(len(vectors)), "folds": [str(f) for f in folds], "grid": grid,
           "chosen": {"k": k, "temperature": temp, "probe_c": 1.0},
           "superclass_macro_auc_per_fold": fold_auc, "superclass_macro_auc": summary,
-          "per_finding": per, "set_exact_rate": float(exact.mean()),
+          "per_finding": per, "set_exact_rate": exact,
           "oof_label_f1_mean": float(np.mean(oof_f1)) if oof_f1 else float("nan"),
           "fit_s": round(time.perf_counter() - t0, 3)}
-    log(f"findings: k={k}, temperature={temp} by leave-one-fold-out CV over {len(folds)} "
-        f"folds; superclass AUC fused {summary['fused']['mean']:.3f} "
-        f"± {summary['fused']['sd']:.3f} (neighbours {summary['neighbours']['mean']:.3f})")
-    return FindingsModel(k, temp, FINDINGS, knn_ab, probe_w, probe_b, probe_ab, fused_ab, thr,
+    if summary:
+        log(f"findings: k={k}, temperature={temp} by leave-one-fold-out CV over {len(folds)} "
+            f"folds; superclass AUC fused {summary['fused']['mean']:.3f} "
+            f"± {summary['fused']['sd']:.3f} (neighbours {summary['neighbours']['mean']:.3f})")
+    return FindingsModel(k, temp, names, knn_ab, probe_w, probe_b, probe_ab, fused_ab, thr,
                          np.asarray(cx), np.asarray(cy), abstain_below, coverage, cv)
 
 
@@ -479,3 +495,49 @@ def corpus_labels(ids: Sequence[int], reports: Sequence[str | None], axes: Seque
     labs = [label_report(r) if r and r.strip() else None for r in reports]
     y, known = target_matrix(labs, axes)
     return CorpusLabels(np.asarray(ids, dtype=np.int64), y, known, np.asarray(groups))
+
+
+class Targets:
+    """A corpus's targets keyed by index id, for voting: y/known (N, F) bool, with each
+    record's key and patient (the leakage guard works on them in memory)."""
+
+    def __init__(self, ids: np.ndarray, y: np.ndarray, known: np.ndarray,
+                 keys: np.ndarray | None = None, patients: np.ndarray | None = None):
+        self.ids = np.asarray(ids, dtype=np.int64)
+        self.y, self.known = y, known
+        self.keys = keys if keys is not None else self.ids.astype(str)
+        self.patients = patients if patients is not None else np.full(len(ids), "", dtype=object)
+        self._order = np.argsort(self.ids, kind="stable")
+        self._sorted = self.ids[self._order]
+
+    def rows_of(self, ids: np.ndarray) -> np.ndarray:
+        """Index ids (any shape) -> row positions, -1 where an id is not in the corpus."""
+        if len(self._sorted) == 0:
+            return np.full(ids.shape, -1, dtype=np.int64)
+        pos = np.clip(np.searchsorted(self._sorted, ids), 0, len(self._sorted) - 1)
+        return np.where(self._sorted[pos] == ids, self._order[pos], -1)
+
+    def tensor(self, rows: np.ndarray) -> np.ndarray:
+        """(M, k) rows -> (M, k, F) float targets, NaN where unknown or no row."""
+        safe = np.maximum(rows, 0)
+        lab = np.where(self.known[safe], self.y[safe], np.nan).astype(np.float32)
+        lab[rows < 0] = np.nan
+        return lab
+
+    def exclude(self, ids: np.ndarray, sims: np.ndarray, k: int,
+                own: Sequence[tuple[int | None, str | None]]) -> tuple[np.ndarray, np.ndarray]:
+        """(M, K) search results -> (rows (M, k), sims (M, k)) without each query's own record
+        and patient; padded with row -1 and similarity -inf when fewer remain."""
+        rows = self.rows_of(ids)
+        out_r = np.full((len(ids), k), -1, dtype=np.int64)
+        out_s = np.full((len(ids), k), -np.inf, dtype=np.float64)
+        for q, (rec, patient) in enumerate(own):
+            ok = rows[q] >= 0
+            if rec is not None:
+                ok &= ids[q] != rec
+            if patient:
+                ok &= self.patients[np.maximum(rows[q], 0)] != patient
+            keep = np.flatnonzero(ok)[:k]
+            out_r[q, :len(keep)] = rows[q, keep]
+            out_s[q, :len(keep)] = sims[q, keep]
+        return out_r, out_s

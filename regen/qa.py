@@ -165,10 +165,60 @@ _VERIFY = (
 )
 
 
-def parse_question(text: str, options: Sequence[str] | None = None) -> ParsedQuestion | None:
+_RELATIONS = (("persisting", re.compile(r"\bstill\b|\bboth\b|\bremain")),
+              ("resolved", re.compile(r"no longer|disappear|become normal|now normal|resolved|"
+                                      r"\bgone\b")),
+              ("new", re.compile(r"newly|\bnew\b|now (?:considered )?abnormal|appear|develop")))
+_SECOND = re.compile(r"\b(?:the )?(?:second|later|latter|2nd|newer) (?:ecg|ekg|one|tracing)\b")
+_FIRST = re.compile(r"\b(?:(?:as )?compared (?:to|with) |than |relative to |versus |vs\.? )?"
+                    r"(?:the )?(?:first|earlier|former|1st|previous|older) (?:ecg|ekg|one|tracing)"
+                    r"\b")
+
+
+def parse_comparison(text: str, options: Sequence[str] | None = None
+                     ) -> ParsedQuestion | None:
+    """ECG-QA's two-ECG wording ("Does the second ECG still show ...?", "What diagnostic
+    symptoms of the second ECG are newly detected compared to the first ECG?"): the relation
+    from its words ("still": persisting, "no longer"/"become normal": resolved, "newly"/"now
+    abnormal": new), then the question about one ECG that remains; None if either is missing."""
+    q = " ".join(text.strip().lower().rstrip("?.! ").split())
+    if not (_SECOND.search(q) or _FIRST.search(q)):
+        return None
+    relation = next((r for r, pat in _RELATIONS if pat.search(q)), None)
+    if relation is None:
+        return None
+    if re.match(r"^(?:what|which)\b", q):
+        if "numeric" in q:
+            return None
+        topic = next(((g, names) for key, g, names in _QUERY_TOPICS if key in q), None)
+        if topic is None:
+            return None
+        group, names = topic
+        opts = tuple(n for n in names if options is None or n in options) or tuple(names)
+        return ParsedQuestion("comparison-query", _ATTRIBUTE_TYPE[group], group, opts, text,
+                              relation)
+    found = [n for ns in _VOCAB.values() for n in ns if n in q
+             and (options is None or n in options)]
+    if not found:
+        return None
+    name = max(found, key=len)
+    group = ANY_KIND.get(name, _group_of(name))
+    return ParsedQuestion("comparison-verify", _ATTRIBUTE_TYPE[group], group, (name,), text,
+                          relation)
+
+
+def parse_question(text: str, options: Sequence[str] | None = None,
+                   n_ecgs: int = 1) -> ParsedQuestion | None:
     """Match a free-text question about one ECG to a verify, choose or query question on SCP
     statements, noise, heart axis, extra systoles or infarction stage; None when nothing matches
-    (the caller then answers in free text). `options` restricts the attributes it may name."""
+    (the caller then answers in free text). `options` restricts the attributes it may name.
+    With two ECGs, ECG-QA's comparison wording is parsed (`parse_comparison`); a question about
+    one ECG asked of two means "newly in the second"."""
+    if n_ecgs == 2:
+        if cmp := parse_comparison(text, options):
+            return cmp
+        one = parse_question(text, options)
+        return replace(one, relation="new") if one is not None and not one.measured else None
     q = " ".join(text.strip().lower().rstrip("?.! ").split())
     if m := _LEAD.search(q):
         # Only noise is answered per lead (measured from the signal); findings per lead are not
@@ -176,8 +226,6 @@ def parse_question(text: str, options: Sequence[str] | None = None) -> ParsedQue
         inner = parse_question(q[:m.start()].rstrip() + q[m.end():], options)
         if inner is None or inner.group != "noise" or not m["lead"]:
             return None
-        from dataclasses import replace
-
         return replace(inner, question=text, lead=_lead_name(m["lead"]))
     if m := _CHOOSE.match(q):
         a, b = match_attribute(m["a"], options), match_attribute(m["b"], options)
@@ -309,7 +357,8 @@ def _combine(relation: str, first: dict[str, float], second: dict[str, float]) -
 
 
 def answer_knn(question: QAItem | ParsedQuestion, neighbours: Sequence[Sequence[Neighbour]], *,
-               abstain_below: float = 0.1, temperature: float = 0.05) -> Answer:
+               abstain_below: float = 0.1, temperature: float = 0.05,
+               probabilities: Sequence[Mapping[str, float] | None] | None = None) -> Answer:
     """Answer from the neighbours' labels. neighbours[i]: those retrieved for the i-th ECG (one
     ECG, or two for a comparison).
 
@@ -318,6 +367,8 @@ def answer_knn(question: QAItem | ParsedQuestion, neighbours: Sequence[Sequence[
     candidates with share >= 0.5, or "none" (heart axis and infarction stage: the one with the
     largest share). Comparisons combine the two ECGs' shares per relation (see ParsedQuestion).
     evidence: option -> share; confidence: mean |share - 0.5| * 2 over the options.
+    `probabilities[i]`, when given, replaces the i-th ECG's shares by calibrated probabilities
+    (`regen.qa_model`) for the options it holds; the answer then says "calibrated".
     """
     q = item_question(question) if isinstance(question, QAItem) else question
     if q is None:
@@ -328,6 +379,15 @@ def answer_knn(question: QAItem | ParsedQuestion, neighbours: Sequence[Sequence[
         raise ValueError(f"{q.question_type} needs neighbours for {want} ECG(s); got "
                          f"{len(neighbours)}")
     per_ecg = [_shares(q, ns, temperature) for ns in neighbours]
+    calibrated = False
+    if probabilities is not None:
+        for i, pr in enumerate(probabilities):
+            if pr and per_ecg[i] is not None:
+                per_ecg[i] = {o: pr.get(o, v) for o, v in per_ecg[i].items()}
+                calibrated = True
+            elif pr:
+                per_ecg[i] = {o: pr.get(o, 0.0) for o in q.options}
+                calibrated = True
     nbrs = tuple(tuple(ns) for ns in neighbours)
     if any(s is None for s in per_ecg):
         return Answer(q.question, ("not sure",), 0.0, True, nbrs, {}, q.question_type,
@@ -343,7 +403,10 @@ def answer_knn(question: QAItem | ParsedQuestion, neighbours: Sequence[Sequence[
             options, abstained = ("not sure",), True
         else:
             options = ("yes",) if share >= 0.5 else ("no",)
-        text = (f"{options[0]}: {share:.0%} of the similarity-weighted neighbours support "
+        text = (f"{options[0]}: calibrated probability of {q.options[0]} {share:.0%} "
+                "(neighbours' vote and the ECG's embedding, calibrated by CV in the corpus)"
+                if calibrated else
+                f"{options[0]}: {share:.0%} of the similarity-weighted neighbours support "
                 f"{q.options[0]}")
     else:
         if q.kind == "query" and q.group in SINGLE_ANSWER_GROUPS and not q.relation:
@@ -352,7 +415,7 @@ def answer_knn(question: QAItem | ParsedQuestion, neighbours: Sequence[Sequence[
             options = tuple(o for o in q.options if shares[o] >= 0.5) or ("none",)
         text = "; ".join(f"{o} ({shares[o]:.0%})" if o in shares else o for o in options)
     return Answer(q.question, options, confidence, abstained, nbrs, shares, q.question_type,
-                  text=text)
+                  refiner="calibrated" if calibrated else "knn-vote", text=text)
 
 
 def answer_measured(q: ParsedQuestion, probs: Mapping[str, Mapping[str, float]],

@@ -9,10 +9,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from regen.corpus import CorpusRecord
-from regen.qa import _LEAD, answer_knn, answer_measured, item_question
+from regen.qa import _LEAD, answer_knn, item_question
 from regen.qa_data import QAItem
-from regen.quality import QualityModel
-from regen.types import Neighbour
 
 if TYPE_CHECKING:    # the API pulls in torch; scoring answers does not need it
     from regen.api import Regen
@@ -63,52 +61,38 @@ def _report(rows: Sequence[tuple[QAItem, bool, bool]]) -> dict[str, Any]:
 
 def evaluate_qa(rg: Regen, items: Sequence[QAItem], records_by_id: Mapping[int, CorpusRecord],
                 k: int = 10, *, train_items: Sequence[QAItem] | None = None,
-                abstain_below: float = 0.1, batch: int = 128,
-                quality: QualityModel | None = None) -> dict[str, Any]:
+                abstain_below: float = 0.1) -> dict[str, Any]:
     """Accuracy (exact set match with the gold answer) of regen's answers, per question type and
     per question type / attribute type, with the abstention rate ("not sure" counts as wrong
-    unless the gold answer is itself ECG-QA's "not sure"). Answers are what `Regen.ask` gives:
-    the kNN vote, and for noise questions the signal-quality model (`quality`, default: the
-    shipped one). Items neither can answer are counted under "skipped". Baselines on the same
-    items: "knn_vote" (the vote for every item it can answer, noise too, lead-specific ones
-    excepted) and, with `train_items`, "majority" (each template's most frequent training
-    answer)."""
-    from regen.reader import read_ecg
-
-    quality = quality or QualityModel.load()
+    unless the gold answer is itself ECG-QA's "not sure"). Every answer is what `Regen.ask`
+    gives for the item's question text and options, and a question it does not understand
+    counts as "not sure" (their number is `not_understood`); numeric items are skipped.
+    Baselines on the same items: "knn_vote" (the plain vote of the same neighbours, for every
+    item its template maps to labels, noise too, lead-specific ones excepted) and, with
+    `train_items`, "majority" (each template's most frequent training answer)."""
     todo, skipped = [], Counter()
     for it in items:
-        reason = _skip_reason(it, records_by_id)
-        if reason:
-            skipped[reason] += 1
+        if it.attribute_type == "numeric_feature":
+            skipped["numeric_feature (measured intervals and amplitudes)"] += 1
+        elif any(e not in records_by_id for e in it.ecg_ids):
+            skipped["ECG not in records_by_id"] += 1
         else:
             todo.append(it)
-    ids = sorted({e for it in todo for e in it.ecg_ids})
-    found: dict[int, list[Neighbour]] = {}
-    for s in range(0, len(ids), batch):
-        chunk = ids[s:s + batch]
-        for e, nbrs in zip(chunk, rg.retrieve_many([records_by_id[e].path for e in chunk], k)):
-            found[e] = nbrs
-    probs: dict[int, dict] = {}
     rows, knn_rows = [], []
+    not_understood = 0
     for it in todo:
-        q = item_question(it)
-        assert q is not None
-        nbrs = [found[e] for e in it.ecg_ids]
-        knn = answer_knn(q, nbrs, abstain_below=abstain_below) if q.lead is None else None
-        if q.measured:
-            e = it.ecg_ids[0]
-            if e not in probs:
-                probs[e] = quality.probabilities(read_ecg(records_by_id[e].path))
-            ans = answer_measured(q, probs[e], quality, nbrs)
-        else:
-            ans = knn
-        assert ans is not None
+        # Exactly what a user gets: the question's words (and its options) through Regen.ask.
+        ans = rg.ask([records_by_id[e].path for e in it.ecg_ids], it.question,
+                     options=it.attribute or None, k=k, log=False)
+        not_understood += ans.text.startswith("not sure: not understood")
         rows.append((it, set(ans.options) == set(it.answer), ans.abstained))
-        if knn is not None:
+        q = item_question(it)
+        if q is not None and q.lead is None:
+            knn = answer_knn(q, ans.neighbours, abstain_below=abstain_below)
             knn_rows.append((it, set(knn.options) == set(it.answer), knn.abstained))
     out: dict[str, Any] = {"n": len(items), "answered": len(todo), "k": k,
-                           "skipped": dict(skipped), **_report(rows), "baselines": {}}
+                           "skipped": dict(skipped), "not_understood": not_understood,
+                           **_report(rows), "baselines": {}}
     out["baselines"]["knn_vote"] = _report(knn_rows)
     if train_items is not None:
         table = majority_answers(train_items)

@@ -110,6 +110,7 @@ class Report:
     sentences: tuple[tuple[str, str], ...] = ()     # (sentence, key of its corpus report)
     abstain_rule: str = ""
     measurements: dict[str, Any] | None = None
+    notes: tuple[str, ...] = ()          # how conflicts between findings were resolved
 
     def to_json(self) -> dict[str, Any]:
         return {"query": self.query, "text": self.text, "confidence": round(self.confidence, 4),
@@ -117,7 +118,7 @@ class Report:
                 "input": self.input.to_json() if self.input else None,
                 "measurements": self.measurements,
                 "sentences": [{"text": t, "key": k} for t, k in self.sentences],
-                "abstain_rule": self.abstain_rule,
+                "abstain_rule": self.abstain_rule, "notes": list(self.notes),
                 "abstained": self.abstained, "refiner": self.refiner, "cited": list(self.cited),
                 "neighbours": [n.to_json() for n in self.neighbours],
                 "prompt_hash": self.prompt_hash, "model": self.model,

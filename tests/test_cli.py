@@ -83,6 +83,6 @@ def test_report_without_index_fails_with_the_fix(tmp_path):
 
 def test_db_current_and_upgrade(home):
     cur = regen("db", "current", "--home", str(home))
-    assert "revision 0002" in cur.stdout and "code head 0002" in cur.stdout
+    assert "revision 0003" in cur.stdout and "code head 0003" in cur.stdout
     up = regen("db", "upgrade", "--home", str(home))
-    assert "at revision 0002" in up.stdout
+    assert "at revision 0003" in up.stdout

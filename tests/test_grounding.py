@@ -40,12 +40,35 @@ def _check_grounded(report) -> None:
 
 
 def test_consensus_states_only_supported_findings(home, queries):
-    with Regen.open(home) as rg:
+    with Regen.open(home, refiner="consensus") as rg:
         reports = list(rg.reports([q.path for q in queries], log=False))
     assert len(reports) == len(queries) >= 50
     for r in reports:
         _check_grounded(r)
         assert r.cited and set(r.cited) <= {n.key for n in r.neighbours}
+
+
+def test_findings_reports_state_only_decided_findings_in_real_sentences(home, queries):
+    """The findings refiner writes new text (clauses of several reports), so grounding is
+    checked on what it decided: every label the text states is a finding it decided (with its
+    calibrated probability over the CV threshold), and every sentence is verbatim in the corpus
+    report it names."""
+    import db as store
+    from regen.compose import clean_report
+
+    with Regen.open(home) as rg:
+        reports = list(rg.reports([q.path for q in queries], log=False))
+        for r in reports:
+            if r.abstained:
+                continue
+            decided = {f.label for f in r.findings if f.present}
+            stated = label_report(r.text)
+            assert stated <= decided, (r.text, stated - decided)
+            with rg.db.session() as s:
+                for text, key in r.sentences:
+                    rid = store.record_id_for_key(s, key)
+                    assert text in clean_report(store.fetch_records(s, [rid])[rid].reports["en"])
+    assert sum(not r.abstained for r in reports) >= len(reports) // 2
 
 
 def embellishing_model(body: dict) -> str:

@@ -162,7 +162,8 @@ def _pg_catalog(conn: Connection, schema: str) -> dict[str, Any]:
 
 def make_legacy(place: Place) -> None:
     """A database as the code before migrations left it: `create_all` of the revision-0001
-    models (today's models without index_builds.notes) and no alembic_version table."""
+    models (today's models without index_builds.notes and generation_logs.findings/input) and
+    no alembic_version table."""
     engine = place.engine()
     try:
         with engine.begin() as conn:
@@ -170,6 +171,8 @@ def make_legacy(place: Place) -> None:
                 conn.execute(text(f'CREATE SCHEMA "{place.schema}"'))
             db.Base.metadata.create_all(conn)
             conn.execute(text("ALTER TABLE index_builds DROP COLUMN notes"))
+            conn.execute(text("ALTER TABLE generation_logs DROP COLUMN findings"))
+            conn.execute(text("ALTER TABLE generation_logs DROP COLUMN input"))
     finally:
         engine.dispose()
 
@@ -278,7 +281,7 @@ def columns_of(place: Place, table: str) -> list[str]:
 def test_head_revision_is_the_last_of_a_linear_history() -> None:
     script = ScriptDirectory.from_config(alembic_config())
     assert script.get_heads() == [db.HEAD_REVISION]
-    assert [s.revision for s in script.walk_revisions()] == ["0002", "0001"]
+    assert [s.revision for s in script.walk_revisions()] == ["0003", "0002", "0001"]
 
 
 def test_empty_to_head_matches_the_models(place: Place) -> None:
@@ -291,7 +294,18 @@ def test_empty_to_head_matches_the_models(place: Place) -> None:
 def test_revision_0001_is_the_models_without_notes(place: Place) -> None:
     assert place.upgrade("0001") == "0001"
     diff = model_diff(place)
-    assert [(op[0], op[2], op[3].name) for op in diff] == [("add_column", "index_builds", "notes")]
+    assert sorted((op[0], op[2], op[3].name) for op in diff) == [
+        ("add_column", "generation_logs", "findings"), ("add_column", "generation_logs", "input"),
+        ("add_column", "index_builds", "notes")]
+
+
+def test_revision_0003_adds_the_findings_and_input_of_each_generation(place: Place) -> None:
+    assert place.upgrade("0002") == "0002"
+    diff = model_diff(place)
+    assert sorted((op[0], op[2], op[3].name) for op in diff) == [
+        ("add_column", "generation_logs", "findings"), ("add_column", "generation_logs", "input")]
+    assert place.upgrade() == "0003"
+    assert model_diff(place) == []
 
 
 def test_migrated_catalog_equals_create_all(place: Place, twin: Place) -> None:
@@ -323,7 +337,7 @@ def test_upgrade_from_0001_keeps_rows_and_downgrade_returns(place: Place) -> Non
     insert_rows(place)
     assert "notes" not in columns_of(place, "index_builds")
 
-    assert place.upgrade() == "0002"
+    assert place.upgrade() == db.HEAD_REVISION
     database = place.database()
     try:
         assert_rows_intact(database)
@@ -338,7 +352,7 @@ def test_upgrade_from_0001_keeps_rows_and_downgrade_returns(place: Place) -> Non
 
     assert db.downgrade(place.url, "0001", schema=place.schema) == "0001"
     assert "notes" not in columns_of(place, "index_builds")
-    assert place.upgrade() == "0002"
+    assert place.upgrade() == db.HEAD_REVISION
     database = place.database()
     try:
         assert_rows_intact(database)
@@ -367,7 +381,8 @@ def test_reopening_at_head_reads_and_does_not_migrate(
     database.dispose()
     engine = place.engine()
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == [("0002",)]
+        version = conn.execute(text("SELECT version_num FROM alembic_version")).all()
+        assert version == [(db.HEAD_REVISION,)]
     engine.dispose()
 
 
@@ -434,5 +449,6 @@ def test_concurrent_openers_of_a_new_database_migrate_it_once(place: Place) -> N
     assert model_diff(place) == []
     engine = place.engine()
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == [("0002",)]
+        version = conn.execute(text("SELECT version_num FROM alembic_version")).all()
+        assert version == [(db.HEAD_REVISION,)]
     engine.dispose()

@@ -89,11 +89,19 @@ def test_report_lists_neighbours_confidence_and_is_logged(home, queries):
     assert _count(home, store.GenerationLog) == after
     assert len(r.neighbours) == 7
     assert 0.0 <= r.confidence <= 1.0
-    assert r.cited and set(r.cited) <= {n.key for n in r.neighbours}
+    assert r.refiner == "findings" and r.cited
     if not r.abstained:
+        # each sentence names the corpus report it came from; they are cited first
+        assert r.sentences and r.cited[:len(r.sentences)] == tuple(
+            dict.fromkeys(k for _, k in r.sentences))[:len(r.sentences)]
+        assert all(t in r.text for t, _ in r.sentences)
+    with Regen.open(home, refiner="consensus") as rg:
+        c = rg.report(queries[2].path, k=7, log=False)
+    assert c.cited and set(c.cited) <= {n.key for n in c.neighbours}
+    if not c.abstained:
         # the consensus text is one neighbour's report, the first cited one
-        chosen = next(n for n in r.neighbours if n.key == r.cited[0])
-        assert r.text == chosen.report
+        chosen = next(n for n in c.neighbours if n.key == c.cited[0])
+        assert c.text == chosen.report
     js = r.to_json()
     assert {"text", "confidence", "neighbours"} <= set(js)
     assert {"id", "score", "report"} <= set(js["neighbours"][0])

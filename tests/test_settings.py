@@ -44,7 +44,7 @@ def test_four_layers_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert s.min_confidence == 0.25
     assert s.batch_size == 64                # file beats default
     assert s.language == "orig"
-    assert s.refiner == "consensus"          # default where no layer speaks
+    assert s.refiner == "findings"           # default where no layer speaks
     assert isinstance(s.k, int) and isinstance(s.min_confidence, float)
 
 

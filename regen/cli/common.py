@@ -44,10 +44,33 @@ def _print_report(r: object) -> None:
     assert isinstance(r, Report)
     typer.echo(f"== {r.query}")
     typer.echo(("ABSTAINED: " if r.abstained else "") + r.text)
+    if r.measurements and r.measurements.get("line"):
+        typer.echo(f"measured: {r.measurements['line']}")
     typer.echo(f"confidence: {r.confidence:.2f}   refiner: {r.refiner}"
-               f"{f' ({r.model})' if r.model else ''}   cited: {', '.join(r.cited) or '-'}")
+               f"{f' ({r.model})' if r.model else ''}   cited: {', '.join(r.cited[:8]) or '-'}"
+               f"{' ...' if len(r.cited) > 8 else ''}")
     if r.fallback_reason:
         typer.echo(f"written by consensus instead: {r.fallback_reason}")
+    if r.input is not None:
+        i = r.input
+        typer.echo(f"input: {len(i.leads_used)} leads ({', '.join(i.leads_used)}), "
+                   f"{i.fs_in:g} Hz -> {i.fs_used:g} Hz, {i.duration_s:.1f} s, "
+                   f"{i.n_windows} window(s) of {i.window_s:g} s")
+        for w in i.warnings:
+            typer.echo(f"  warning: {w}")
+    if r.findings:
+        typer.echo("findings (probability; * stated; threshold from CV in the corpus):")
+        for f in r.findings:
+            mark = "*" if f.present else " "
+            why = f"  - {f.note}" if f.note else ""
+            typer.echo(f"  {mark} {f.label:<6} {f.probability:5.2f}  (thr {f.threshold:.2f}, "
+                       f"{f.source})  {f.name}{why}")
+    for note in r.notes:
+        typer.echo(f"  note: {note}")
+    if r.sentences:
+        typer.echo("sentences from: " + "; ".join(f"{k}" for _, k in r.sentences))
+    if r.abstain_rule:
+        typer.echo(f"abstention: regen {r.abstain_rule}")
     typer.echo("neighbours:")
     for n in r.neighbours:
         sc = ",".join(n.superclasses) or "-"

@@ -109,6 +109,21 @@ def eval_report_cmd(data: Data, corpus_folds: CorpusFolds = "1-8", query_folds: 
                       language=lang, k=k, bert=bert, limit=limit, log=_err), json_out, out)
 
 
+@eval_app.command("cv")
+def eval_cv_cmd(data: Data, corpus_folds: CorpusFolds = "1-8",
+                coverage: Annotated[float, typer.Option(
+                    help="share of corpus ECGs reports should answer")] = 0.95,
+                json_out: Json = False, out: Out = None, home: Home = None) -> None:
+    """Leave-one-fold-out CV inside the corpus folds: reproduces every choice of the findings
+    model (k, temperature, per-finding thresholds, calibration, abstention) and prints the
+    out-of-fold scores behind it, superclass AUC per fold (mean ± sd) included."""
+    from regen.evaluate import eval_cv
+    from regen.settings import load_settings
+
+    _emit(eval_cv(load_settings(home), data, corpus_folds=corpus_folds, coverage=coverage,
+                  log=_err), json_out, out)
+
+
 @eval_app.command("classify")
 def eval_classify_cmd(data: Data, corpus_folds: CorpusFolds = "1-8",
                       query_folds: QueryFolds = "9",

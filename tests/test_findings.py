@@ -1,0 +1,276 @@
+"""Findings: calibration and CV helpers against known answers, the fitted model of the sample
+home, reports built from findings (sentence provenance, lead awareness, input checks)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from regen.compose import Composer, clean_report, leads_named
+from regen.diagnose import needs, resolve
+from regen.findings import (
+    FINDINGS,
+    K_GRID,
+    best_f1_threshold,
+    expected_f1,
+    isotonic_knots,
+    oof_neighbours,
+    platt,
+    sigmoid,
+)
+
+SAMPLE = Path(__file__).resolve().parent.parent / "data" / "ptbxl-sample"
+MITDB = Path(__file__).resolve().parent.parent / "data" / "other" / "mitdb" / "100"
+
+
+def _fold9() -> list:
+    from regen.corpus import load_ptbxl
+
+    return [q for q in load_ptbxl(SAMPLE, folds="9") if q.reports.get("en")]
+
+
+# -- the arithmetic, against answers known in advance -------------------------------------------
+
+def test_platt_recovers_the_slope_and_offset_that_made_the_labels() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=20000)
+    y = (rng.random(x.size) < sigmoid(2.0 * x - 1.0)).astype(float)
+    a, b = platt(x, y)
+    assert a == pytest.approx(2.0, abs=0.1) and b == pytest.approx(-1.0, abs=0.1)
+
+
+def test_best_f1_threshold_cuts_between_the_scores_that_separate_the_classes() -> None:
+    p = np.array([0.9, 0.8, 0.35, 0.3, 0.1])
+    y = np.array([1, 1, 1, 0, 0], dtype=bool)
+    t, f1 = best_f1_threshold(p, y)
+    assert 0.3 < t < 0.35 and f1 == pytest.approx(1.0)
+
+
+def test_isotonic_knots_are_monotone_and_pool_violators() -> None:
+    x = np.array([0.1, 0.2, 0.3, 0.4])
+    y = np.array([0.0, 1.0, 0.0, 1.0])
+    kx, ky = isotonic_knots(x, y)
+    assert ky == sorted(ky) and ky[0] == 0.0 and ky[-1] == 1.0
+    assert len(kx) == 3                       # 0.2 and 0.3 pooled into one block at 0.5
+    assert ky[1] == pytest.approx(0.5)
+
+
+def test_expected_f1_is_one_for_certain_right_sets_and_drops_with_doubt() -> None:
+    sure = expected_f1(np.array([[1.0, 0.0]]), np.array([[True, False]]))
+    doubt = expected_f1(np.array([[0.6, 0.4]]), np.array([[True, False]]))
+    assert sure[0] == pytest.approx(1.0) and doubt[0] == pytest.approx(2 * 0.6 / 2.0)
+
+
+def test_oof_neighbours_never_come_from_the_query_fold() -> None:
+    rng = np.random.default_rng(1)
+    v = rng.normal(size=(60, 8)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    groups = np.repeat(np.arange(3), 20)
+    sims, pos = oof_neighbours(v, groups, 5, chunk=7)
+    assert (groups[pos] != groups[:, None]).all()
+    assert (np.diff(sims, axis=1) <= 1e-6).all()             # best first
+    exact = v @ v.T
+    exact[groups[:, None] == groups[None, :]] = -np.inf
+    assert np.allclose(sims[:, 0], exact.max(1), atol=1e-6)
+
+
+def test_resolve_keeps_one_rhythm_and_normal_or_abnormal_not_both() -> None:
+    idx = {c: i for i, c in enumerate(FINDINGS)}
+    p = np.full(len(FINDINGS), 0.01)
+    thr = np.full(len(FINDINGS), 0.5)
+    p[idx["SR"]], p[idx["AFIB"]] = 0.6, 0.95
+    p[idx["NORM"]], p[idx["IMI"]] = 0.55, 0.9
+    present, notes = resolve(p, thr, np.ones(len(FINDINGS), bool))
+    assert present[idx["AFIB"]] and not present[idx["SR"]]
+    assert present[idx["IMI"]] and present[idx["MI"]] and not present[idx["NORM"]]
+    assert any("normal" in n for n in notes)
+
+
+def test_needs_names_the_missing_leads() -> None:
+    assert needs("LVH", {"I", "II"}) is not None
+    assert needs("IMI", {"I", "II"}) is None             # III and aVF derive from I and II
+    assert needs("IMI", {"II"}) is not None
+    assert needs("NORM", {"I", "II", "V5"}) is not None
+    assert needs("AFIB", {"II"}) is None
+
+
+# -- text -----------------------------------------------------------------------------------------
+
+def test_clean_report_cuts_edit_notes_and_refuses_broken_text() -> None:
+    assert clean_report("sinus rhythm. normal ecg. Edit: NORM 100, (NORM 100)") == \
+        "sinus rhythm. normal ecg."
+    assert clean_report("sinus rhythm Ã³Â¿ Ã³Â¬ st-t SÃ„Ã³Â¬ning") is None
+    assert clean_report("Sinusrhythmus m\u00c3\u00b6glich") == "Sinusrhythmus möglich"
+    assert leads_named("st depression in v4-6 and ii, iii, avf") == \
+        {"V4", "V5", "V6", "II", "III", "aVF"}
+
+
+REPORTS = {
+    "a": "sinus rhythm. normal ecg.",
+    "b": "sinus rhythm normal ekg",
+    "c": "sinus rhythm normal ekg",
+    "d": "atrial fibrillation. left ventricular hypertrophy.",
+    "e": "sinus rhythm. st depression in v4-v6.",
+    "f": "sinus rhythm. left anterior fascicular block.",
+}
+
+
+def test_composer_prefers_a_neighbour_then_the_common_corpus_report_then_clauses() -> None:
+    comp = Composer.build(list(REPORTS), list(REPORTS.values()))
+    norm = comp.compose({"SR", "NORM"}, [("f", REPORTS["f"], 0.9), ("a", REPORTS["a"], 0.8)])
+    assert norm is not None and norm.how == "neighbour" and norm.sentences[0].key == "a"
+    # among reports stating the same set, the wording the neighbours share wins
+    near = comp.compose({"SR", "NORM"}, [("x", "sinus rhythm normal ekg", 0.9),
+                                         ("a", REPORTS["a"], 0.8)])
+    assert near is not None and near.text == "sinus rhythm normal ekg"
+    common = comp.compose({"SR", "NORM"})
+    assert common is not None and common.how == "corpus" and common.text == REPORTS["b"]
+    stitched = comp.compose({"AFIB", "LAFB", "CD"})
+    assert stitched is not None and stitched.how == "sentences"
+    assert [s.key for s in stitched.sentences] == ["d", "f"]        # rhythm before conduction
+    assert {"AFIB", "LAFB"} <= stitched.stated
+    for s in stitched.sentences:                                    # every sentence is real
+        assert s.text in REPORTS[s.key]
+    assert comp.compose({"SR", "STD_", "STTC"}, leads={"I", "II"}) is None or \
+        not (leads_named(comp.compose({"SR", "STD_", "STTC"}, leads={"I", "II"}).text)
+             - {"I", "II"})
+
+
+def test_composer_round_trips_through_json() -> None:
+    comp = Composer.build(list(REPORTS), list(REPORTS.values()))
+    again = Composer.from_json(comp.to_json())
+    assert again.compose({"AFIB", "LAFB", "CD"}) == comp.compose({"AFIB", "LAFB", "CD"})
+
+
+# -- the fitted model of the sample home ----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def rg(sample_home: Path):
+    from regen import Regen
+
+    with Regen.open(sample_home) as r:
+        yield r
+
+
+def test_model_is_fitted_by_cv_saved_beside_the_build_and_reloads(rg) -> None:
+    from regen.diagnose import Diagnoser
+
+    dg = rg.diagnoser
+    assert dg.k in K_GRID or dg.k < max(K_GRID)
+    cv = dg.model.cv
+    assert sorted(cv["superclass_macro_auc_per_fold"]) == [str(f) for f in range(1, 9)]
+    assert 0.5 < cv["superclass_macro_auc"]["fused"]["mean"] <= 1.0
+    assert ((dg.model.threshold > 0) & (dg.model.threshold <= 1.01)).all()
+    saved = sorted(p.name for p in rg.build_path.iterdir() if "findings" in p.name
+                   or "composer" in p.name)
+    assert len(saved) == 3
+    again = Diagnoser.load_or_fit(rg.build_path, lambda: pytest.fail("refitted"), "en")
+    assert np.array_equal(again.model.threshold, dg.model.threshold)
+    assert list(again.targets.keys) == list(dg.targets.keys)
+
+
+def test_fold9_probabilities_rank_superclasses_and_are_near_their_rates(rg) -> None:
+    from regen.labeller import label_report
+    from regen.metrics import macro_auc
+    from regen.reader import read_ecg
+
+    qs = _fold9()
+    ecgs = [read_ecg(q.path) for q in qs]
+    z, _ = rg._embed_noted(ecgs)
+    p, _, _ = rg.diagnoser.probabilities(z, *rg._voters(ecgs, z, rg.diagnoser.k,
+                                                         rg.diagnoser.targets))
+    sup = ["NORM", "MI", "STTC", "CD", "HYP"]
+    y = np.array([[c in label_report(q.reports["en"]) for c in sup] for q in qs])
+    cols = [FINDINGS.index(c) for c in sup]
+    auc, _ = macro_auc(y, p[:, cols])
+    assert auc > 0.75
+    # calibrated: the mean probability of NORM is within 0.15 of its rate in these queries
+    assert abs(p[:, cols[0]].mean() - y[:, 0].mean()) < 0.15
+
+
+def test_report_states_decided_findings_in_corpus_sentences(rg, sample_home: Path) -> None:
+    import db as store
+    from regen.labeller import label_report
+
+    q = _fold9()[0]
+    r = rg.report(q.path, log=False)
+    assert r.findings and r.input is not None and not r.input.leads_missing
+    assert r.refiner == "findings" and r.abstain_rule
+    stated = {f.label for f in r.findings if f.present}
+    for f in r.findings:
+        assert 0.0 <= f.probability <= 1.0 and f.source == "retrieved"
+        if f.present:
+            assert f.probability >= f.threshold and f.assessable
+    if not r.abstained:
+        assert label_report(r.text) <= stated | {"NORM", "MI", "STTC", "CD", "HYP"}
+        with rg.db.session() as s:
+            for text, key in r.sentences:
+                rid = store.record_id_for_key(s, key)
+                report = store.fetch_records(s, [rid])[rid].reports["en"]
+                assert text in clean_report(report)
+
+
+def test_lead_ii_alone_states_nothing_that_needs_other_leads(rg) -> None:
+    from regen.reader import read_ecg
+
+    ecg = read_ecg(_fold9()[1].path).select(["II"])
+    r = rg.report(ecg, log=False)
+    assert r.input.leads_used == ("II",) and len(r.input.leads_missing) == 11
+    assert any("11 of 12" in w for w in r.input.warnings)
+    for f in r.findings:
+        if f.label in ("NORM", "LVH", "CLBBB", "CRBBB", "ASMI", "IMI", "LAFB"):
+            assert not f.present and not f.assessable and f.note
+    assert leads_named(r.text.split("[")[0]) <= {"II"}
+    if not r.abstained:
+        assert "1 of 12 leads" in r.text
+
+
+def test_two_lead_holter_record_says_what_was_missing_and_used(rg) -> None:
+    from regen.reader import read_ecg
+
+    r = rg.report(read_ecg(MITDB), log=False)
+    assert set(r.input.leads_used) == {"II", "V5"} and len(r.input.leads_missing) == 10
+    assert r.input.fs_in == 360 and r.input.fs_used == 100 and r.input.n_windows > 100
+    assert any("windows" in w for w in r.input.warnings)
+    assert leads_named(r.text.split("[")[0]) <= {"II", "V5"}
+
+
+def test_a_signal_in_microvolts_is_warned_about_and_abstains(rg) -> None:
+    from dataclasses import replace
+
+    from regen.reader import read_ecg
+
+    ecg = read_ecg(_fold9()[2].path)
+    r = rg.report(replace(ecg, signal=ecg.signal * 1000), log=False)
+    assert r.abstained and r.input.implausible
+    assert any("microvolts" in w for w in r.input.warnings)
+    assert "microvolts" in r.text
+
+
+def test_generation_log_keeps_findings_and_input(rg) -> None:
+    import db as store
+
+    rg.report(_fold9()[3].path)
+    with rg.db.session() as s:
+        row = store.list_generations(s, 1)[0]
+        assert row.findings and {"label", "probability", "present"} <= set(row.findings[0])
+        assert row.input["leads_used"]
+
+
+def test_eval_cv_reproduces_the_choices_by_command() -> None:
+    from typer.testing import CliRunner
+
+    from regen.cli import app
+
+    out = CliRunner().invoke(app, ["eval", "cv", "--data", str(SAMPLE), "--json",
+                                   "--home", str(Path(pytest.importorskip("tempfile")
+                                                      .mkdtemp()))])
+    assert out.exit_code == 0, out.output
+    import json
+
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert res["task"] == "cv" and res["k"] in K_GRID
+    assert len(res["superclass_macro_auc_per_fold"]) == 8
+    assert {g["k"] for g in res["grid"]} <= set(K_GRID)

@@ -126,7 +126,8 @@ def plot_ecg(ecg: ECG, *, fmt: str = "png", start_s: float = 0.0, title: str | N
              + (f"   not recorded: {', '.join(missing)}" if missing else ""),
              fontsize=8, ha="right", va="top", color=PAPER["text"])
     buf = io.BytesIO()
-    fig.savefig(buf, format=fmt, dpi=dpi, facecolor="white")
+    with matplotlib.rc_context({"svg.fonttype": "none"}):    # SVG text stays text
+        fig.savefig(buf, format=fmt, dpi=dpi, facecolor="white")
     return buf.getvalue()
 
 

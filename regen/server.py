@@ -15,7 +15,8 @@ inline {"signal", "fs", "leads", "id"}. Errors are {"error": "..."}: 400 bad inp
 wrong token (when `api_token` is set), 403 a path outside the data roots, 413 a body over
 `max_body_bytes`, 504 over `request_timeout_s`; a 500 never carries exception text. The CPU
 work runs in a pool of `serve_workers` threads sharing one `Regen`, so `/health` and the page
-answer while reports compute. Every answer is logged (a client's `"log": false` is ignored),
+answer while reports compute; concurrent report requests are computed as one batch
+(`regen.serve_batch`). Every answer is logged (a client's `"log": false` is ignored),
 names corpus records by key or relative path (unless `show_paths`), and has secrets redacted.
 """
 
@@ -27,7 +28,7 @@ import logging
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from functools import partial
@@ -46,6 +47,7 @@ from regen.api import Regen
 from regen.ecg import ECG
 from regen.errors import ConfigError, RegenError
 from regen.reader import read_ecg
+from regen.serve_batch import ReportBatcher
 from regen.serve_guard import Guard, idle_timeout_protocol
 from regen.serve_models import (
     AnswerOut,
@@ -132,16 +134,22 @@ def make_app(rg: Regen, settings: Settings | None = None,
     app = FastAPI(title="regen", version="0.1.0", summary="Retrieval-augmented ECG reports: "
                   "decision support, not diagnosis.", responses=ERRORS)
 
-    async def compute(fn: Callable[..., T], *args: Any) -> T:
-        """`fn(*args)` in the worker pool, answering 504 after request_timeout_s (the thread
-        finishes on its own: Python threads cannot be stopped)."""
+    batcher = ReportBatcher(rg, limiter)
+
+    async def within(work: Awaitable[T]) -> T:
+        """`work`, answering 504 after request_timeout_s (a thread computing it finishes on
+        its own: Python threads cannot be stopped)."""
         try:
             with anyio.fail_after(s.request_timeout_s):
-                return await anyio.to_thread.run_sync(partial(fn, *args), limiter=limiter,
-                                                      abandon_on_cancel=True)
+                return await work
         except TimeoutError:
             raise HTTPException(504, f"not answered within {s.request_timeout_s} s (setting "
                                 "request_timeout_s)") from None
+
+    async def compute(fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` in the worker pool, within the request timeout."""
+        return await within(anyio.to_thread.run_sync(partial(fn, *args), limiter=limiter,
+                                                     abandon_on_cancel=True))
 
     def k_of(k: int | None) -> int | None:
         top = min(s.max_k, max(1, rg.index.ntotal))
@@ -199,7 +207,7 @@ def make_app(rg: Regen, settings: Settings | None = None,
     @app.post("/v1/report", response_model=ReportOut)
     async def report(body: ReportIn) -> dict[str, Any]:
         ecg = ecg_from_request(body.ecg, "ecg", paths)
-        return answer(await compute(lambda: rg.report(ecg, k_of(body.k), log=True).to_json()))
+        return answer(await within(batcher.report(ecg, k_of(body.k))))
 
     @app.post("/v1/ask", response_model=AnswerOut)
     async def ask(body: AskIn) -> dict[str, Any]:

@@ -183,6 +183,28 @@ def test_ask_and_compare(url):
     assert code == 200 and "new" in cmp and cmp["neighbours_a"] and cmp["neighbours_b"]
 
 
+def test_concurrent_reports_each_get_their_own_answer_or_error(url, rg):
+    """Requests arriving together are computed as one batch; a bad ECG among them gets its
+    own 400 and the others their own reports, each logged once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from regen import load_ptbxl
+
+    paths = [str(r.path) for r in load_ptbxl(SAMPLE, folds="9")[:7]]
+    bodies = [{"ecg": {"path": p}, "k": 5} for p in paths]
+    bodies.insert(3, {"ecg": {"path": str(SAMPLE / "records100" / "missing")}, "k": 5})
+    before = generations(rg)
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        got = list(pool.map(lambda b: call(url, "/v1/report", b), bodies))
+    assert [c for c, _ in got] == [200] * 3 + [400] + [200] * 4
+    assert "no such WFDB header" in got[3][1]["error"]
+    want = [rg.report(p, k=5, log=False) for p in paths]
+    assert [a["text"] for c, a in got if c == 200] == [w.text for w in want]
+    assert [[n["key"] for n in a["neighbours"]] for c, a in got if c == 200] == \
+        [[n.key for n in w.neighbours] for w in want]
+    assert generations(rg) == before + 7
+
+
 # -- bad input: 4xx with a clear message, never a 500 -------------------------------------------
 
 DEEP = b'{"ecg": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"

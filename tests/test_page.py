@@ -106,3 +106,30 @@ def test_a_bad_upload_says_why(url, browser, tmp_path):
     browser.find_element(By.ID, "files").send_keys(str(bad))
     browser.find_element(By.CSS_SELECTOR, "#upload-form button").click()
     wait_for(browser, lambda d: "expected a .hea" in d.find_element(By.ID, "status").text)
+
+
+def test_findings_measurements_and_input_notes_are_shown_when_the_answer_has_them(url, browser):
+    """Answers will gain `findings`, `measurements` and `input`: the page renders whatever keys
+    of them it gets (here a real report with those keys added, drawn by the page's own code)."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(url + "/?example=00028_lr")
+    wait_for(browser, lambda d: d.find_element(By.ID, "report-text").text and trace_drawn(d))
+    browser.execute_script("""
+        const r = JSON.parse(JSON.stringify(arguments[0]));
+        showReport(Object.assign(r, {
+          findings: [{name: "SR", label: "sinus rhythm", probability: 0.93, present: true,
+                      source: "neighbours", evidence: ["ptbxl:953", "ptbxl:1503"]},
+                     {name: "AFIB", label: "atrial fibrillation", probability: 0.04,
+                      present: false, source: "neighbours", evidence: []}],
+          measurements: {heart_rate_bpm: 72, pr_ms: 164, qrs_ms: 96, qtc_ms: 431, axis_deg: -12},
+          input: {leads_used: ["I", "II", "V1"], leads_missing: ["V6"], resampled: "100 -> 100 Hz"}
+        }), "Example 00028_lr");
+    """, {"text": browser.find_element(By.ID, "report-text").text, "confidence": 0.52,
+          "abstained": False, "disclaimer": "Decision support only: test", "neighbours": [],
+          "cited": []})
+    findings = browser.find_element(By.ID, "findings").text
+    assert "sinus rhythm" in findings and "93 %" in findings and "absent" in findings
+    assert "qtc_ms" in browser.find_element(By.ID, "measurements").text
+    assert "leads_missing: V6" in browser.find_element(By.ID, "input-notes").text
+    browser.save_screenshot(str(ARTIFACTS / "page-findings.png"))

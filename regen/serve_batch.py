@@ -18,6 +18,7 @@ import anyio
 import anyio.to_thread
 
 from regen.api import EcgLike, Regen
+from regen.types import Report
 
 
 @dataclass
@@ -28,12 +29,15 @@ class _Job:
 
 
 class ReportBatcher:
-    """`await batcher.report(ecg, k)` -> `Report.to_json()`; at most `limiter`'s tokens of
+    """`await batcher.report(ecg, k)` -> `finish(report)` (computed in the worker thread;
+    default `Report.to_json`); at most `limiter`'s tokens of
     batches (or other work sharing the limiter) compute at once, `max_batch` reports each."""
 
-    def __init__(self, rg: Regen, limiter: anyio.CapacityLimiter, *, max_batch: int = 16,
+    def __init__(self, rg: Regen, limiter: anyio.CapacityLimiter,
+                 finish: Callable[[Report], Any] = Report.to_json, *, max_batch: int = 16,
                  wait_s: float = 0.003):
         self.rg = rg
+        self.finish = finish
         self.limiter = limiter
         self.max_batch = max_batch
         self.wait_s = wait_s
@@ -41,7 +45,7 @@ class ReportBatcher:
         self._dispatching = False
         self._tasks: set[asyncio.Task] = set()
 
-    async def report(self, ecg: EcgLike, k: int | None) -> dict[str, Any]:
+    async def report(self, ecg: EcgLike, k: int | None) -> Any:
         loop = asyncio.get_running_loop()
         job = _Job(ecg, k, loop.create_future())
         self._queue.append(job)
@@ -87,17 +91,17 @@ class ReportBatcher:
             else:
                 job.future.set_result(res)
 
-    def _compute(self, batch: list[_Job]) -> list[dict[str, Any] | BaseException]:
+    def _compute(self, batch: list[_Job]) -> list[Any]:
         k = batch[0].k
         try:
-            return [r.to_json() for r in self.rg.reports([j.ecg for j in batch], k, log=True)]
+            return [self.finish(r) for r in self.rg.reports([j.ecg for j in batch], k, log=True)]
         except Exception:  # noqa: BLE001 - find whose ECG it was: one at a time
             if len(batch) == 1:
                 raise
-        out: list[dict[str, Any] | BaseException] = []
+        out: list[Any] = []
         for j in batch:
             try:
-                out.append(self.rg.report(j.ecg, k, log=True).to_json())
+                out.append(self.finish(self.rg.report(j.ecg, k, log=True)))
             except Exception as exc:  # noqa: BLE001 - that request's own error
                 out.append(exc)
         return out

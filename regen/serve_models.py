@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -51,6 +52,9 @@ class ECGIn(BaseModel):
                              description=f"sampling rate, {FS_MIN:g}..{FS_MAX:g} Hz")
     leads: list[LeadName] | None = Field(None, max_length=MAX_LEADS)
     id: str | None = Field(None, max_length=MAX_ID)
+    record: str | None = Field(None, min_length=1, max_length=MAX_ID,
+                               description="a corpus record's key, e.g. a neighbour's "
+                                           "(POST /v1/plot only)")
 
 
 class ReportIn(BaseModel):
@@ -177,8 +181,17 @@ class Paths:
         return p.name
 
 
-def ecg_from_request(obj: ECGIn, where: str, paths: Paths) -> ECG | str:
-    """{"path"} -> the path (read by Regen), {"example"} -> its path, {"signal"} -> an ECG."""
+def ecg_from_request(obj: ECGIn, where: str, paths: Paths,
+                     corpus: Callable[[str], str | None] | None = None) -> ECG | str:
+    """{"path"} -> the path (read by Regen), {"example"} -> its path, {"signal"} -> an ECG;
+    {"record"} -> the corpus file of that key where `corpus` (key -> path) is given."""
+    if obj.record is not None:
+        found = corpus(obj.record) if corpus is not None else None
+        if corpus is None or found is None:
+            raise BadRequest(f"{where}.record: {obj.record[:64]!r} is "
+                             + ("not a corpus record's key" if corpus is not None
+                                else "only taken by POST /v1/plot"))
+        return found
     if obj.path is not None:
         return paths.allowed(obj.path, f"{where}.path")
     if obj.example is not None:

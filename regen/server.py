@@ -42,8 +42,10 @@ from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+import db as store
 from regen.api import Regen
 from regen.ecg import ECG
 from regen.errors import ConfigError, RegenError
@@ -168,7 +170,8 @@ def make_app(rg: Regen, settings: Settings | None = None,
     @app.exception_handler(RegenError)
     async def regen_error(request: Request, exc: RegenError) -> JSONResponse:
         code = 403 if isinstance(exc, Forbidden) else 400
-        return JSONResponse({"error": redact(str(exc), secrets)}, status_code=code)
+        return JSONResponse({"error": _clean(str(exc), paths, secrets, s.show_paths)},
+                            status_code=code)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -230,8 +233,22 @@ def make_app(rg: Regen, settings: Settings | None = None,
     @app.post("/v1/plot", response_class=Response,
               responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}})
     async def plot(body: PlotIn) -> Response:
-        ecg = ecg_from_request(body.ecg, "ecg", paths)
-        return await compute(draw, ecg, body.format)
+        def run() -> Response:
+            ecg = ecg_from_request(body.ecg, "ecg", paths, corpus_file)
+            try:
+                return draw(ecg, body.format)
+            except RegenError as exc:
+                if body.ecg.record is None:
+                    raise
+                raise BadRequest(f"ecg.record: {body.ecg.record!r} cannot be read from the "
+                                 "corpus folder (moved or deleted since indexing?)") from exc
+        return await compute(run)
+
+    def corpus_file(key: str) -> str | None:
+        """The file of a corpus record (the server's own data, so not bound to data_roots)."""
+        with rg.db.session() as session:
+            return session.execute(select(store.Record.path)
+                                   .where(store.Record.key == key)).scalar_one_or_none()
 
     @app.post("/v1/report/upload", response_model=ReportOut)
     async def report_upload(files: Files, fs: FormFloat = None, leads: FormText = None,

@@ -77,6 +77,10 @@ def test_an_example_shows_trace_report_and_neighbours_and_answers(url, browser):
     items = browser.find_elements(By.CSS_SELECTOR, "#neighbours li")
     assert len(items) == 10 and "similarity" in items[0].text
     assert browser.find_elements(By.CSS_SELECTOR, "#neighbours li.cited")
+    items[0].find_element(By.CSS_SELECTOR, "button").click()       # the cited neighbour's ECG
+    wait_for(browser, lambda d: d.execute_script(
+        "const i = document.querySelector('#neighbours li img.thumb');"
+        "return i !== null && i.complete && i.naturalWidth > 800;"))
     browser.find_element(By.ID, "question").send_keys("Does this ECG show sinus rhythm?")
     browser.find_element(By.CSS_SELECTOR, "#ask-form button").click()
     wait_for(browser, lambda d: d.find_element(By.ID, "answer").text.startswith("A: "))

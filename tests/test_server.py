@@ -169,6 +169,16 @@ def test_plots_are_pictures(url):
     with urllib.request.urlopen(req, timeout=30) as resp:
         assert resp.headers["content-type"].startswith("image/svg+xml")
         assert b"<svg" in resp.read(4096)
+    _, body = call(url, "/v1/report", {"ecg": {"example": "00028_lr"}})
+    req = urllib.request.Request(url + "/v1/plot", data=json.dumps(
+        {"ecg": {"record": body["neighbours"][0]["key"]}}).encode(), method="POST",
+        headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:        # a neighbour's trace
+        assert resp.read(8) == b"\x89PNG\r\n\x1a\n"
+    code, err = call(url, "/v1/plot", {"ecg": {"record": "ptbxl:nope"}})
+    assert code == 400 and "not a corpus record's key" in err["error"]
+    code, err = call(url, "/v1/report", {"ecg": {"record": body["neighbours"][0]["key"]}})
+    assert code == 400 and "only taken by POST /v1/plot" in err["error"]
     code, png = upload(url, "/v1/plot/upload", [("files", Path(Q1 + ext))
                                                 for ext in (".hea", ".dat")])
     assert code == 200 and isinstance(png, bytes) and png.startswith(b"\x89PNG")

@@ -100,7 +100,10 @@ function showNeighbours(neighbours, cited) {
       li.append(tag);
     }
     const text = document.createElement("div"); text.textContent = n.report;
-    li.append(text);
+    const show = document.createElement("button");
+    show.type = "button"; show.className = "small"; show.textContent = "show trace";
+    show.addEventListener("click", () => neighbourTrace(li, n.key, show));
+    li.append(text, show);
     ol.appendChild(li);
   }
 }
@@ -125,6 +128,20 @@ async function showTrace(promise) {
   const old = $("trace").src;
   $("trace").src = URL.createObjectURL(blob);
   if (old.startsWith("blob:")) URL.revokeObjectURL(old);
+}
+
+async function neighbourTrace(li, key, button) {
+  const shown = li.querySelector("img.thumb");
+  if (shown) { shown.remove(); button.textContent = "show trace"; return; }
+  button.disabled = true;
+  try {
+    const blob = await (await call("/v1/plot", {ecg: {record: key}, format: "png"})).blob();
+    const img = document.createElement("img");
+    img.className = "thumb"; img.alt = "ECG of " + key; img.src = URL.createObjectURL(blob);
+    li.append(img);
+    button.textContent = "hide trace";
+  } catch (e) { button.textContent = e.message; }
+  button.disabled = false;
 }
 
 async function runExample(name) {

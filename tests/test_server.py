@@ -308,6 +308,12 @@ def test_answers_name_corpus_records_without_absolute_paths(url, home):
     assert all(n["path"].startswith("records100/") for n in body["neighbours"])
 
 
+def test_show_paths_gives_absolute_corpus_paths(rg):
+    with serving(rg, show_paths=True) as base:
+        _, body = call(base, "/v1/report", {"ecg": {"path": Q1}})
+    assert all(Path(n["path"]).is_absolute() for n in body["neighbours"])
+
+
 @pytest.mark.parametrize("path", ["/etc/passwd", "{home}/regen.db",
                                   str(SAMPLE / ".." / ".." / "pyproject.toml")])
 def test_paths_outside_the_data_roots_are_forbidden(url, home, path):

@@ -32,7 +32,8 @@ test: venv nltk_data browser
 .PHONY: browser
 browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
-	  (apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null)
+	  (SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); $$SUDO apt-get update -qq && \
+	   $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null)
 
 lint: venv
 	$(BIN)/ruff check regen index db tests bench

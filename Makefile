@@ -24,8 +24,16 @@ demo: venv
 	$(BIN)/regen index rebuild --data data/ptbxl-sample --folds 1-8 --home $(HOME_DIR)
 	$(BIN)/regen report $(QUERY) --home $(HOME_DIR)
 
-test: venv nltk_data
+test: venv nltk_data browser
 	$(BIN)/python -m pytest -q
+
+# Debian's chromium and its driver for the web page's test (tests/test_page.py); nothing is
+# downloaded from elsewhere. Skipped when both are already there.
+.PHONY: browser
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  (SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); $$SUDO apt-get update -qq && \
+	   $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null)
 
 lint: venv
 	$(BIN)/ruff check regen index db tests bench

@@ -130,6 +130,7 @@ class OpenAIChatBackend:
         self.timeout = timeout
         self.retries = retries
         self.response_format = response_format
+        self._key = api_key             # only to redact it from errors a server echoes it in
         self._chat = langchain_openai.ChatOpenAI(  # type: ignore[attr-defined]
             base_url=base_url, model=model, api_key=api_key or "sk-none",
             temperature=temperature, max_tokens=max_tokens, timeout=timeout,
@@ -137,6 +138,9 @@ class OpenAIChatBackend:
 
     def __repr__(self) -> str:
         return f"OpenAIChatBackend(base_url={self.base_url!r}, model={self.model!r})"
+
+    def _safe(self, text: str) -> str:
+        return text.replace(self._key, "[redacted]") if self._key else text
 
     def complete(self, messages: Sequence[Message], schema: dict | None = None) -> str:
         import openai
@@ -150,12 +154,14 @@ class OpenAIChatBackend:
             raise LLMError(f"{self.base_url}: no answer within {self.timeout} s, "
                            f"{attempts}") from exc
         except openai.APIConnectionError as exc:
-            raise LLMError(f"{self.base_url}: cannot connect ({exc}), {attempts}") from exc
-        except openai.APIStatusError as exc:
+            raise LLMError(self._safe(f"{self.base_url}: cannot connect ({exc}), "
+                                      f"{attempts}")) from exc
+        except openai.APIStatusError as exc:     # a 401's body may echo the key
+            said = self._safe(str(exc.message))[:200]
             raise LLMError(f"{self.base_url}: HTTP {exc.status_code} after {attempts}: "
-                           f"{str(exc.message)[:200]}") from exc
+                           f"{said}") from exc
         except openai.APIError as exc:
-            raise LLMError(f"{self.base_url}: {exc}") from exc
+            raise LLMError(self._safe(f"{self.base_url}: {exc}")) from exc
         content = reply.content
         if isinstance(content, list):   # content parts: keep the text ones
             content = "".join(p if isinstance(p, str) else str(p.get("text", ""))

@@ -150,7 +150,7 @@ def _read_format16(record: Path, hea: Path) -> ECG | None:
     m = [x for x in sigs if x is not None]
     if {x["fmt"] for x in m} != {"16"} or len({x["file"] for x in m}) != 1:
         return None
-    dat = record.parent / m[0]["file"]
+    dat = _signal_file(record, hea, m[0]["file"])
     if not dat.exists():
         raise ECGReadError(f"{dat}: signal file named in {hea} is missing")
     need = sig_len * n_sig * 2
@@ -177,13 +177,22 @@ def _read_format16(record: Path, hea: Path) -> ECG | None:
     return ECG(sig.astype(np.float32), fs, names, record.name, str(record), meta)
 
 
+def _signal_file(record: Path, hea: Path, fname: str) -> Path:
+    """The signal file a header names, which must lie beside the header: a name like
+    `../../etc/passwd` or `/etc/passwd` would read any file on the machine as samples."""
+    if not fname or Path(fname).name != fname or fname in (".", ".."):
+        raise ECGReadError(f"{hea}: signal file {fname[:200]!r} is not a plain file name; "
+                           f"expected a file beside the header, like {record.name}.dat")
+    return record.parent / fname
+
+
 def _check_dat_size(record: Path, header: object) -> None:
     """A header that promises more samples than its .dat holds is an error, not a short read."""
     sig_len = int(getattr(header, "sig_len", 0) or 0)
     files = getattr(header, "file_name", None) or []
     fmts = getattr(header, "fmt", None) or []
     for fname in sorted(set(files)):
-        dat = record.parent / fname
+        dat = _signal_file(record, record.parent / (record.name + ".hea"), fname)
         if not dat.exists():
             raise ECGReadError(f"{dat}: signal file named in {record}.hea is missing")
         idx = [i for i, f in enumerate(files) if f == fname]

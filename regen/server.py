@@ -1,169 +1,375 @@
-"""`regen serve`: the Python API as a small JSON-over-HTTP service (standard library only).
+"""`regen serve`: the Python API as a JSON service (FastAPI on uvicorn) with a page for
+clinicians at `/`, OpenAPI at `/docs` and `/openapi.json`.
 
-    GET  /health                  {"status": "ok", "build": ..., "encoder": ..., "count": N}
-    POST /v1/report   {"ecg": ECG, "k": 10}                       -> Report.to_json()
-    POST /v1/ask      {"ecgs": [ECG, ...], "question": "...", "options": [...]} -> Answer
-    POST /v1/compare  {"a": ECG, "b": ECG}                        -> Comparison
+    GET  /health                 {"status", "build", "encoder", "count"} (no token needed)
+    GET  /v1/examples            the bundled example ECGs a client may name
+    POST /v1/report              {"ecg": ECG, "k": 10}                    -> Report.to_json()
+    POST /v1/ask                 {"ecgs": [ECG], "question": "...", "options": [...]} -> Answer
+    POST /v1/compare             {"a": ECG, "b": ECG}                     -> Comparison
+    POST /v1/plot                {"ecg": ECG, "format": "png"|"svg"}      -> the 12-lead picture
+    POST /v1/report/upload       multipart: files (.hea + .dat, .edf, .npz, .npy), fs, leads, k
+    POST /v1/plot/upload         multipart: the same files -> the picture
 
-An ECG is either {"path": "..."} (a file the server can read: WFDB, EDF, .npy/.npz) or inline
-{"signal": [[mV, ...], ...] (leads x samples), "fs": Hz, "leads": ["I", ...], "id": "..."}.
-Bad input is HTTP 400 with {"error": "..."} naming what is wrong; an unknown route 404. Every
-answer carries its neighbours, confidence and the decision-support disclaimer, and is logged
-like the CLI's (unless "log": false).
-
-It binds to 127.0.0.1 unless told otherwise and has no authentication: put it behind the
-hospital's gateway (TLS, auth) to expose it. Requests are answered one at a time (one Regen,
-one lock); connections are accepted concurrently.
+An ECG is {"path"} (a file under a `data_roots` folder; none by default: 403), {"example"}, or
+inline {"signal", "fs", "leads", "id"}. Errors are {"error": "..."}: 400 bad input, 401 no or
+wrong token (when `api_token` is set), 403 a path outside the data roots, 413 a body over
+`max_body_bytes`, 504 over `request_timeout_s`; a 500 never carries exception text. The CPU
+work runs in a pool of `serve_workers` threads sharing one `Regen`, so `/health` and the page
+answer while reports compute; concurrent report requests are computed as one batch
+(`regen.serve_batch`). Every answer is logged (a client's `"log": false` is ignored),
+names corpus records by key or relative path (unless `show_paths`), and has secrets redacted.
 """
 
 from __future__ import annotations
 
+import csv
+import ipaddress
 import json
+import logging
+import os
+import tempfile
 import threading
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
-import numpy as np
+import anyio
+import anyio.to_thread
+from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import select
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+import db as store
 from regen.api import Regen
 from regen.ecg import ECG
-from regen.errors import RegenError
+from regen.errors import ConfigError, RegenError
+from regen.reader import read_ecg
+from regen.serve_batch import ReportBatcher
+from regen.serve_guard import Guard, idle_timeout_protocol
+from regen.serve_models import (
+    AnswerOut,
+    AskIn,
+    BadRequest,
+    CompareIn,
+    ComparisonOut,
+    Error,
+    ExampleOut,
+    Forbidden,
+    HealthOut,
+    Paths,
+    PlotIn,
+    ReportIn,
+    ReportOut,
+    check_fs,
+    ecg_from_request,
+    upload_name,
+)
+from regen.settings import PACKAGE_DIR, Settings
 
-MAX_BODY = 64 * 2**20        # 64 MiB: a 24-hour 12-lead recording at 100 Hz as JSON fits
-
-
-class BadRequest(RegenError):
-    """A request the service cannot use; its message is the 400 body."""
-
-
-def ecg_from_json(obj: Any, where: str) -> ECG | str:
-    """{"path": ...} -> the path (read by Regen), {"signal", "fs", ...} -> an ECG."""
-    if not isinstance(obj, dict):
-        raise BadRequest(f"{where}: expected an object with 'path' or 'signal' and 'fs'")
-    if "path" in obj:
-        if not isinstance(obj["path"], str) or not obj["path"]:
-            raise BadRequest(f"{where}.path: expected a file path string")
-        return obj["path"]
-    if "signal" not in obj or "fs" not in obj:
-        raise BadRequest(f"{where}: give 'path', or 'signal' (leads x samples, mV) with 'fs'")
-    try:
-        sig = np.asarray(obj["signal"], dtype=np.float32)
-        fs = float(obj["fs"])
-    except (TypeError, ValueError) as exc:
-        raise BadRequest(f"{where}.signal/fs: not numbers ({exc})") from exc
-    if sig.ndim == 1:
-        sig = sig[None, :]
-    leads = obj.get("leads")
-    if leads is None:
-        from regen.ecg import STANDARD_LEADS
-
-        if sig.shape[0] != len(STANDARD_LEADS):
-            raise BadRequest(f"{where}.leads: required for a signal of {sig.shape[0]} leads")
-        leads = list(STANDARD_LEADS)
-    if not isinstance(leads, list) or not all(isinstance(x, str) for x in leads):
-        raise BadRequest(f"{where}.leads: expected a list of lead names")
-    ident = str(obj.get("id") or "inline")
-    return ECG(sig, fs, tuple(leads), ident, f"{where}:{ident}")
+log = logging.getLogger("regen.server")
+WEB = PACKAGE_DIR / "web"
+EXAMPLES = PACKAGE_DIR.parent / "data" / "ptbxl-sample"
+ERRORS: dict[int | str, dict[str, Any]] = {c: {"model": Error} for c in (400, 401, 403, 413, 504)}
+T = TypeVar("T")
+Files = Annotated[list[UploadFile], File(description="one .edf/.npz/.npy, or .hea + .dat")]
+FormFloat = Annotated[float | None, Form(description="sampling rate (Hz) for .npy")]
+FormText = Annotated[str | None, Form(description="lead names for .npy, comma-separated")]
 
 
-def handle(rg: Regen, route: str, body: dict[str, Any]) -> dict[str, Any]:
-    """One request's JSON answer; raises BadRequest / RegenError for the 400s."""
-    log = bool(body.get("log", True))
-    k = body.get("k")
-    if k is not None and (not isinstance(k, int) or isinstance(k, bool) or k < 1):
-        raise BadRequest("k: expected a positive integer")
-    if route == "/v1/report":
-        return rg.report(ecg_from_json(body.get("ecg"), "ecg"), k, log=log).to_json()
-    if route == "/v1/ask":
-        ecgs = body.get("ecgs")
-        question = body.get("question")
-        if not isinstance(ecgs, list) or not ecgs or not isinstance(question, str):
+def bundled_examples(root: Path = EXAMPLES, fold: int = 9, n: int = 8) -> dict[str, Path]:
+    """Up to `n` records of the sample's held-out fold (name -> record path); {} without it."""
+    table = root / "ptbxl_database.csv"
+    if not table.exists():
+        return {}
+    with table.open(newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("strat_fold") == str(fold)]
+    return {Path(r["filename_lr"]).name: root / r["filename_lr"] for r in rows[:n]}
+
+
+def example_notes(root: Path = EXAMPLES) -> dict[str, str]:
+    """ecg_id -> English report of the bundled sample ("" per record without one)."""
+    table = root / "reports_en.csv"
+    if not table.exists():
+        return {}
+    with table.open(newline="") as f:
+        return {r["ecg_id"]: r["report_en"] for r in csv.DictReader(f)}
+
+
+def redact(text: str, secrets: tuple[str, ...]) -> str:
+    for s in secrets:
+        if s:
+            text = text.replace(s, "[redacted]")
+    return text
+
+
+def _clean(obj: Any, paths: Paths, secrets: tuple[str, ...], show_paths: bool) -> Any:
+    """An answer as clients see it: corpus paths relative (records carry "key" and "path"),
+    bundled examples by name, secrets redacted from every string."""
+    if isinstance(obj, dict):
+        out = {k: _clean(v, paths, secrets, show_paths) for k, v in obj.items()}
+        if "key" in out and isinstance(out.get("path"), str) and not show_paths:
+            out["path"] = paths.relative(out["path"])
+        return out
+    if isinstance(obj, list | tuple):
+        return [_clean(v, paths, secrets, show_paths) for v in obj]
+    if isinstance(obj, str):
+        for name, where in paths.examples.items():
+            obj = obj.replace(str(where), f"example:{name}")
+        for root in () if show_paths else paths.roots:
+            obj = obj.replace(f"{root}{os.sep}", "")
+        return redact(obj, secrets)
+    return obj
+
+
+def make_app(rg: Regen, settings: Settings | None = None,
+             examples: dict[str, Path] | None = None) -> Guard:
+    """The ASGI app answering from `rg` (settings: `rg.settings` unless given)."""
+    s = settings or rg.settings
+    paths = Paths(s.data_root_paths, bundled_examples() if examples is None else examples)
+    secrets = tuple(x for x in (s.api_token, s.llm_api_key) if x)
+    limiter = anyio.CapacityLimiter(s.serve_workers)
+    app = FastAPI(title="regen", version="0.1.0", summary="Retrieval-augmented ECG reports: "
+                  "decision support, not diagnosis.", responses=ERRORS)
+
+    batcher = ReportBatcher(rg, limiter, finish=lambda r: answer(r.to_json()))
+
+    async def within(work: Awaitable[T]) -> T:
+        """`work`, answering 504 after request_timeout_s (a thread computing it finishes on
+        its own: Python threads cannot be stopped)."""
+        try:
+            with anyio.fail_after(s.request_timeout_s):
+                return await work
+        except TimeoutError:
+            raise HTTPException(504, f"not answered within {s.request_timeout_s} s (setting "
+                                "request_timeout_s)") from None
+
+    async def compute(fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` in the worker pool, within the request timeout."""
+        return await within(anyio.to_thread.run_sync(partial(fn, *args), limiter=limiter,
+                                                     abandon_on_cancel=True))
+
+    def k_of(k: int | None) -> int | None:
+        top = min(s.max_k, max(1, rg.index.ntotal))
+        if k is not None and k > top:
+            raise BadRequest(f"k={k}; at most {top} neighbours (setting max_k={s.max_k}, corpus "
+                             f"of {rg.index.ntotal})")
+        return k
+
+    def answer(obj: dict[str, Any]) -> bytes:
+        """The answer's JSON as sent: cleaned and encoded in the worker thread, so the event
+        loop (which answers /health) does no per-answer work. Returned as a Response, FastAPI
+        does not revalidate it against the response model (which documents it)."""
+        return json.dumps(_clean(obj, paths, secrets, s.show_paths)).encode()
+
+    @app.exception_handler(RegenError)
+    async def regen_error(request: Request, exc: RegenError) -> JSONResponse:
+        code = 403 if isinstance(exc, Forbidden) else 400
+        return JSONResponse({"error": _clean(str(exc), paths, secrets, s.show_paths)},
+                            status_code=code)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = []
+        for e in exc.errors()[:3]:
+            loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body")
+            parts.append(f"{loc or 'body'}: {e.get('msg', 'invalid')}"
+                         + (f" ({e['ctx']['error']})" if e.get("type") == "json_invalid" else ""))
+        return JSONResponse({"error": "; ".join(parts)[:1000]}, status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code,
+                            headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception) -> JSONResponse:
+        log.error("%s %s failed: %s", request.method, request.url.path,
+                  redact(repr(exc), secrets)[:500])
+        return JSONResponse({"error": "internal error; the server's log has the details"},
+                            status_code=500)
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(WEB / "index.html")
+
+    app.mount("/static", StaticFiles(directory=WEB), name="static")
+
+    @app.get("/health")
+    async def health() -> HealthOut:
+        return HealthOut(status="ok", build=rg.build_id, encoder=rg.encoder.fingerprint,
+                         count=rg.index.ntotal)
+
+    @app.get("/v1/examples")
+    async def list_examples() -> list[ExampleOut]:
+        notes = example_notes()
+        return [ExampleOut(name=n, report=notes.get(n.split("_")[0].lstrip("0"), ""))
+                for n in paths.examples]
+
+    @app.post("/v1/report", response_model=ReportOut)
+    async def report(body: ReportIn) -> Response:
+        ecg = ecg_from_request(body.ecg, "ecg", paths)
+        return JSONBytes(await within(batcher.report(ecg, k_of(body.k))))
+
+    @app.post("/v1/ask", response_model=AnswerOut)
+    async def ask(body: AskIn) -> Response:
+        if not body.ecgs:
             raise BadRequest("ask: expected 'ecgs' (a non-empty list) and 'question' (text)")
-        options = body.get("options")
-        if options is not None and not (isinstance(options, list)
-                                        and all(isinstance(o, str) for o in options)):
-            raise BadRequest("options: expected a list of strings")
-        loaded = [ecg_from_json(e, f"ecgs[{i}]") for i, e in enumerate(ecgs)]
-        return rg.ask(loaded, question, options, k, log=log).to_json()
-    if route == "/v1/compare":
-        return rg.compare(ecg_from_json(body.get("a"), "a"), ecg_from_json(body.get("b"), "b"),
-                          k, log=log).to_json()
-    raise KeyError(route)
+        ecgs = [ecg_from_request(e, f"ecgs[{i}]", paths) for i, e in enumerate(body.ecgs)]
+        return JSONBytes(await compute(lambda: answer(rg.ask(
+            ecgs, body.question, body.options, k_of(body.k), log=True).to_json())))
 
+    @app.post("/v1/compare", response_model=ComparisonOut)
+    async def compare(body: CompareIn) -> Response:
+        a, b = ecg_from_request(body.a, "a", paths), ecg_from_request(body.b, "b", paths)
+        return JSONBytes(await compute(lambda: answer(rg.compare(a, b, k_of(body.k),
+                                                                  log=True).to_json())))
 
-def make_server(rg: Regen, host: str = "127.0.0.1", port: int = 8080) -> ThreadingHTTPServer:
-    """A server answering from `rg` (not started: call serve_forever, or start a thread)."""
-    lock = threading.Lock()
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "regen"
-
-        def log_message(self, format: str, *args: object) -> None:    # access log: quiet
-            pass
-
-        def do_GET(self) -> None:
-            if self.path.rstrip("/") != "/health":
-                self._send(404, {"error": f"no route GET {self.path}; try GET /health"})
-                return
-            self._send(200, {"status": "ok", "build": rg.build_id,
-                             "encoder": rg.encoder.fingerprint, "count": rg.index.ntotal})
-
-        def do_POST(self) -> None:
-            route = self.path.rstrip("/")
+    @app.post("/v1/plot", response_class=Response,
+              responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}})
+    async def plot(body: PlotIn) -> Response:
+        def run() -> Response:
+            ecg = ecg_from_request(body.ecg, "ecg", paths, corpus_file)
             try:
-                size = int(self.headers.get("Content-Length") or 0)
-                if size > MAX_BODY:
-                    raise BadRequest(f"body of {size} bytes; at most {MAX_BODY}")
-                raw = self.rfile.read(size)
-                try:
-                    body = json.loads(raw or b"{}")
-                except json.JSONDecodeError as exc:
-                    raise BadRequest(f"body is not JSON ({exc.msg} at char {exc.pos})") from exc
-                if not isinstance(body, dict):
-                    raise BadRequest("body: expected a JSON object")
-                with lock:
-                    out = handle(rg, route, body)
-            except KeyError:
-                self._send(404, {"error": f"no route POST {self.path}; routes: /v1/report, "
-                                          "/v1/ask, /v1/compare"})
-                return
-            except RegenError as exc:                 # bad ECG, bad question, bad settings
-                self._send(400, {"error": str(exc)})
-                return
-            except Exception as exc:  # noqa: BLE001 - the service must answer, not die
-                self._send(500, {"error": f"{type(exc).__name__}: {exc}"})
-                return
-            self._send(200, out)
+                return draw(ecg, body.format)
+            except RegenError as exc:
+                if body.ecg.record is None:
+                    raise
+                raise BadRequest(f"ecg.record: {body.ecg.record!r} cannot be read from the "
+                                 "corpus folder (moved or deleted since indexing?)") from exc
+        return await compute(run)
 
-        def _send(self, code: int, payload: dict[str, Any]) -> None:
-            data = json.dumps(payload).encode()
-            try:
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):
-                pass
+    def corpus_file(key: str) -> str | None:
+        """The file of a corpus record (the server's own data, so not bound to data_roots)."""
+        with rg.db.session() as session:
+            return session.execute(select(store.Record.path)
+                                   .where(store.Record.key == key)).scalar_one_or_none()
 
-    httpd = ThreadingHTTPServer((host, port), Handler)
-    httpd.daemon_threads = True
-    return httpd
+    @app.post("/v1/report/upload", response_model=ReportOut)
+    async def report_upload(files: Files, fs: FormFloat = None, leads: FormText = None,
+                            k: Annotated[int | None, Form()] = None) -> Response:
+        def run() -> bytes:
+            with uploaded(files, fs, leads) as ecg:
+                return answer(rg.report(ecg, k_of(k), log=True).to_json())
+        return JSONBytes(await compute(run))
+
+    @app.post("/v1/plot/upload", response_class=Response,
+              responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}})
+    async def plot_upload(files: Files, fs: FormFloat = None, leads: FormText = None,
+                          format: Annotated[str, Form()] = "png") -> Response:
+        if format not in ("png", "svg"):
+            raise BadRequest(f"format={format[:20]!r}; expected 'png' or 'svg'")
+
+        def run() -> Response:
+            with uploaded(files, fs, leads) as ecg:
+                return draw(ecg, format)
+        return await compute(run)
+
+    return Guard(app, token=s.api_token, max_body=s.max_body_bytes)
+
+
+def JSONBytes(body: bytes) -> Response:  # noqa: N802 - reads as the response type it is
+    return Response(body, media_type="application/json")
+
+
+def draw(ecg: ECG | str, fmt: str) -> Response:
+    from regen.plot import plot_ecg
+
+    loaded = ecg if isinstance(ecg, ECG) else read_ecg(ecg)
+    media = "image/svg+xml" if fmt == "svg" else "image/png"
+    return Response(plot_ecg(loaded, fmt=fmt), media_type=media)
+
+
+@contextmanager
+def uploaded(files: list[UploadFile], fs: float | None, leads: str | None) -> Iterator[ECG]:
+    """The ECG in uploaded files, read from a private temporary folder that is removed after;
+    errors name the uploaded file, not the folder."""
+    if not 1 <= len(files) <= 4:
+        raise BadRequest(f"{len(files)} files uploaded; expected 1 (.edf, .npz, .npy) or 2 "
+                         "(a WFDB record's .hea and .dat)")
+    check_fs(fs)
+    names = tuple(x.strip() for x in leads.split(",")) if leads else None
+    if names is not None and (len(names) > 24 or any(not 0 < len(x) <= 32 for x in names)):
+        raise BadRequest("leads: expected up to 24 comma-separated names of 1-32 characters")
+    with tempfile.TemporaryDirectory(prefix="regen-upload-") as tmp:
+        saved = []
+        for i, f in enumerate(files):
+            dest = Path(tmp) / upload_name(f.filename, i)
+            f.file.seek(0)
+            dest.write_bytes(f.file.read())
+            saved.append(dest)
+        by_ext = {p.suffix.lower(): p for p in saved}
+        main = next((by_ext[e] for e in (".hea", ".edf", ".npz", ".npy") if e in by_ext), None)
+        if main is None:
+            raise BadRequest(f"uploaded {[p.name for p in saved]}; expected a .hea (with its "
+                             ".dat), .edf, .npz or .npy file")
+        try:
+            ecg = read_ecg(main, fs=fs, leads=names)
+        except RegenError as exc:
+            raise BadRequest(str(exc).replace(tmp + "/", "")) from None
+        yield replace(ecg, source=f"upload:{main.name}")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def uvicorn_config(app: Guard, settings: Settings, host: str, port: int) -> Any:
+    import uvicorn
+
+    return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
+                          http=idle_timeout_protocol(),
+                          timeout_keep_alive=max(1, round(settings.keep_alive_s)),
+                          limit_concurrency=max(64, 16 * settings.serve_workers),
+                          server_header=False, lifespan="off")
+
+
+@contextmanager
+def running(rg: Regen, host: str = "127.0.0.1", port: int = 0,
+            settings: Settings | None = None) -> Iterator[str]:
+    """The app served from a thread (tests, benches): yields its base URL, stops after."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn_config(make_app(rg, settings), settings or rg.settings,
+                                           host, port))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise ConfigError(f"cannot serve on {host}:{port} (see the log above)")
+        threading.Event().wait(0.02)
+    bound = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://{host}:{bound}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 def serve(home: str | Path | None, host: str, port: int,
-          announce: Callable[[str], None] = print) -> None:
-    with Regen.open(home) as rg:
-        httpd = make_server(rg, host, port)
-        h, p = httpd.server_address[:2]
+          announce: Callable[[str], None] = print, **overrides: object) -> None:
+    """Serve until interrupted; refuses a non-loopback address without an api_token."""
+    import uvicorn
+
+    with Regen.open(home, **overrides) as rg:
+        s = rg.settings
+        if not is_loopback(host) and not s.api_token:
+            raise ConfigError(f"--host {host} is reachable from other machines: set an "
+                              "api_token (REGEN_API_TOKEN) so requests need a bearer token")
+        if not logging.getLogger().handlers:
+            logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+        roots = ", ".join(str(p) for p in s.data_root_paths) or "none ({\"path\"} refused)"
         announce(f"regen serving build {rg.build_id} ({rg.index.ntotal} ECGs) on "
-                 f"http://{h}:{p} (POST /v1/report, /v1/ask, /v1/compare; GET /health)")
-        try:
-            httpd.serve_forever()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            httpd.server_close()
+                 f"http://{host}:{port} (page /, API /docs; token "
+                 f"{'required' if s.api_token else 'off'}; data roots: {roots})")
+        uvicorn.Server(uvicorn_config(make_app(rg), s, host, port)).run()

@@ -54,6 +54,15 @@ class Settings:
     llm_response_format: str = "json_schema"
     # refiner "local": generation stops after this many seconds and consensus answers instead
     local_llm_budget_s: float = 4.0
+    # `regen serve`: who may call it, which files `{"path": ...}` may read, and its limits
+    api_token: str = field(default="", repr=False)   # REGEN_API_TOKEN: bearer token; never logged
+    data_roots: str = ""              # folders `{"path"}` may read, os.pathsep-separated; "" none
+    show_paths: bool = False          # answers give corpus records' absolute paths (else keys)
+    max_body_bytes: int = 64 * 2**20  # a 24-hour 12-lead recording at 100 Hz as JSON fits
+    max_k: int = 100                  # neighbours one request may ask for
+    serve_workers: int = 4            # requests computed at once (threads sharing one model)
+    request_timeout_s: float = 60.0   # a request still computing after this answers 504
+    keep_alive_s: float = 5.0         # an idle HTTP connection is closed after this
 
     @property
     def db_url(self) -> str:
@@ -73,6 +82,12 @@ class Settings:
     def index_dir(self) -> Path:
         return self.home / "indexes"
 
+    @property
+    def data_root_paths(self) -> tuple[Path, ...]:
+        """`data_roots` as resolved folders (symlinks followed), in the order given."""
+        return tuple(Path(p).expanduser().resolve()
+                     for p in self.data_roots.split(os.pathsep) if p.strip())
+
 
 def parse_params(text: str, what: str = "parameters") -> dict[str, float]:
     """"efSearch=64, nprobe=16" -> {"efSearch": 64.0, "nprobe": 16.0}."""
@@ -90,8 +105,14 @@ def parse_params(text: str, what: str = "parameters") -> dict[str, float]:
 
 
 def _coerce(name: str, raw: object, kind: object) -> object:
+    if name == "data_roots" and isinstance(raw, list | tuple):   # TOML: a list of folders
+        raw = os.pathsep.join(str(x) for x in raw)
     text = str(raw)
     try:
+        if kind in (bool, "bool"):
+            if text.lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                raise ValueError(text)
+            return text.lower() in ("1", "true", "yes", "on")
         if name == "use_gpu":
             return None if text.lower() in ("", "auto", "none") else text.lower() in (
                 "1", "true", "yes", "on")
@@ -139,4 +160,11 @@ def load_settings(home: str | Path | None = None, **overrides: object) -> Settin
         raise ConfigError(f"llm_retries={s.llm_retries}, llm_timeout={s.llm_timeout}, "
                           f"llm_max_tokens={s.llm_max_tokens}; expected retries >= 0, "
                           "timeout > 0 and max_tokens >= 1")
+    if s.max_k < 1 or s.serve_workers < 1 or s.max_body_bytes < 1024:
+        raise ConfigError(f"max_k={s.max_k}, serve_workers={s.serve_workers}, max_body_bytes="
+                          f"{s.max_body_bytes}; expected max_k >= 1, serve_workers >= 1 and "
+                          "max_body_bytes >= 1024")
+    if s.request_timeout_s <= 0 or s.keep_alive_s <= 0:
+        raise ConfigError(f"request_timeout_s={s.request_timeout_s}, keep_alive_s="
+                          f"{s.keep_alive_s}; expected both > 0 seconds")
     return s

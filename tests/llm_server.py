@@ -6,7 +6,7 @@
 
     Reply(content)              200 with choices[0].message.content = content
     Delay(seconds, content)     answers only after `seconds` (longer than the client's timeout)
-    Status(code, retry_after)   an OpenAI-shaped error body with that HTTP status
+    Status(code, retry_after, message)  an OpenAI-shaped error body with that status
     Respond(fn)                 200 with the content fn(request body) returns (a scripted model
                                 that reads the prompt, e.g. to keep the neighbours it names)
 
@@ -47,6 +47,7 @@ class Delay:
 class Status:
     code: int
     retry_after: str | None = None
+    message: str | None = None      # the error body's message (default "scripted CODE")
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ class FakeLLMServer:
                 b = server._next()
                 if isinstance(b, Status):
                     extra = {"Retry-After": b.retry_after} if b.retry_after is not None else {}
-                    self._send(b.code, {"error": {"message": f"scripted {b.code}",
+                    self._send(b.code, {"error": {"message": b.message or f"scripted {b.code}",
                                                   "type": "server_error", "code": b.code}},
                                extra)
                     return

@@ -380,3 +380,18 @@ def test_bad_edf_is_a_clear_error(tmp_path: Path) -> None:
         read_ecg(bad)
     with pytest.raises(ECGReadError, match=r"missing.edf: no such EDF file"):
         read_ecg(tmp_path / "missing.edf")
+
+
+@pytest.mark.parametrize("planted", ["../../../../etc/passwd", "/etc/passwd", "sub/x.dat"])
+def test_a_header_naming_a_file_outside_its_folder_is_refused(copy_record, tmp_path,
+                                                               planted) -> None:
+    """The format-16 fast path read /etc/passwd as samples (wfdb's own parser refuses such
+    names for the other formats)."""
+    rec = copy_record(LR, tmp_path / "a" / "b" / "c" / "d")
+    hea = rec.with_suffix(".hea")
+    lines = hea.read_text().splitlines()
+    fixed = [lines[0]] + [" ".join([planted, *ln.split()[1:]]) for ln in lines[1:]
+                          if ln.strip() and not ln.startswith("#")]
+    hea.write_text("\n".join(fixed) + "\n")
+    with pytest.raises(ECGReadError, match="is not a plain file name"):
+        read_ecg(rec)

@@ -1,27 +1,37 @@
-"""`regen serve` over real HTTP on loopback: reports by path and by inline signal, questions,
-comparisons, health, and clear 400/404 answers for bad requests; the `serve` command itself
-starts and answers."""
+"""`regen serve` (FastAPI on uvicorn) over real HTTP on loopback: the API's answers by path,
+example, inline signal and upload; and each defect issue 12 found in the first server, each
+checked by a request that server got wrong (huge k, bad Content-Length, oversized bodies
+desyncing the connection, unbounded fields, client-disabled logging, 500s with exception text,
+idle connections kept forever, leaked corpus paths, any file readable, no auth, keys echoed)."""
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import free_port
+from llm_server import Status
 
+import db as store
 from regen import Regen, read_ecg
-from regen.server import make_server
+from regen.server import running
 
+pytest_plugins = ["llm_server"]
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "ptbxl-sample"
 Q1 = str(SAMPLE / "records100" / "01000" / "01469_lr")
 Q2 = str(SAMPLE / "records100" / "00000" / "00028_lr")
+LIMIT = 2 * 2**20
+TOKEN = "t0ken-for-tests-7f3a"
 
 
 @pytest.fixture(scope="module")
@@ -30,52 +40,148 @@ def home(sample_home):
 
 
 @pytest.fixture(scope="module")
-def url(home):
-    rg = Regen.open(home)
-    httpd = make_server(rg, "127.0.0.1", 0)
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    host, port = httpd.server_address[:2]
-    yield f"http://{host}:{port}"
-    httpd.shutdown()
-    httpd.server_close()
-    rg.close()
+def rg(home):
+    with Regen.open(home) as opened:
+        yield opened
 
 
-def call(url: str, route: str, body: object | None = None,
-         raw: bytes | None = None) -> tuple[int, dict]:
+def serving(rg, **settings):
+    base = dict(data_roots=str(SAMPLE), max_body_bytes=LIMIT, keep_alive_s=1.0)
+    return running(rg, settings=replace(rg.settings, **{**base, **settings}))
+
+
+@pytest.fixture(scope="module")
+def url(rg):
+    with serving(rg) as base:
+        yield base
+
+
+def call(url: str, route: str, body: object | None = None, raw: bytes | None = None,
+         headers: dict[str, str] | None = None, timeout: float = 30) -> tuple[int, dict]:
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
     req = urllib.request.Request(url + route, data=data, method="GET" if data is None else "POST",
-                                 headers={"Content-Type": "application/json"})
+                                 headers={"Content-Type": "application/json", **(headers or {})})
     try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, json.loads(resp.read())
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read())
 
 
-def test_health(url, home):
+def raw_http(url: str, data: bytes, timeout: float = 10) -> tuple[bytes, bool]:
+    """Send bytes on one connection; (everything answered, whether the server closed it)."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.sendall(data)
+        got = b""
+        try:
+            while chunk := sock.recv(65536):
+                got += chunk
+        except TimeoutError:
+            return got, False
+        return got, True
+
+
+def generations(rg: Regen) -> int:
+    with rg.db.session() as s:
+        return len(store.list_generations(s, 10**6))
+
+
+# -- answers ------------------------------------------------------------------------------------
+
+def test_health_and_openapi(url):
     code, body = call(url, "/health")
     assert code == 200 and body["status"] == "ok" and body["count"] == 240
+    code, spec = call(url, "/openapi.json")
+    assert code == 200 and {"/v1/report", "/v1/ask", "/v1/compare", "/v1/plot",
+                            "/v1/report/upload", "/health"} <= set(spec["paths"])
+    assert "k" in spec["components"]["schemas"]["ReportIn"]["properties"]
+    with urllib.request.urlopen(url + "/docs", timeout=10) as resp:
+        assert resp.status == 200 and b"swagger" in resp.read().lower()
 
 
-def test_report_by_path_equals_the_api(url, home):
-    code, body = call(url, "/v1/report", {"ecg": {"path": Q1}, "k": 5, "log": False})
+def test_report_by_path_equals_the_api(url, rg):
+    code, body = call(url, "/v1/report", {"ecg": {"path": Q1}, "k": 5})
     assert code == 200
-    with Regen.open(home) as rg:
-        want = rg.report(Q1, k=5, log=False)
+    want = rg.report(Q1, k=5, log=False)
     assert body["text"] == want.text and body["cited"] == list(want.cited)
     assert [n["key"] for n in body["neighbours"]] == [n.key for n in want.neighbours]
     assert "not a diagnosis" in body["disclaimer"]
 
 
-def test_report_of_an_inline_signal_equals_the_file(url):
-    ecg = read_ecg(Q1)
+def test_report_of_an_inline_signal_and_an_example_equal_the_file(url):
+    ecg = read_ecg(Q2)
     inline = {"signal": ecg.signal.tolist(), "fs": ecg.fs, "leads": list(ecg.leads), "id": "x"}
-    _, by_path = call(url, "/v1/report", {"ecg": {"path": Q1}, "log": False})
-    code, by_value = call(url, "/v1/report", {"ecg": inline, "log": False})
+    _, by_path = call(url, "/v1/report", {"ecg": {"path": Q2}})
+    code, by_value = call(url, "/v1/report", {"ecg": inline})
     assert code == 200 and by_value["text"] == by_path["text"]
     assert [n["key"] for n in by_value["neighbours"]] == [n["key"] for n in by_path["neighbours"]]
+    code, examples = call(url, "/v1/examples")
+    assert code == 200 and "00028_lr" in [e["name"] for e in examples]
+    code, by_name = call(url, "/v1/report", {"ecg": {"example": "00028_lr"}})
+    assert code == 200 and by_name["text"] == by_path["text"]
+    assert by_name["query"] == "example:00028_lr"
+
+
+def test_uploads_read_like_the_file(url, tmp_path):
+    _, by_path = call(url, "/v1/report", {"ecg": {"path": Q1}})
+    wfdb = [("files", Path(Q1 + ext)) for ext in (".hea", ".dat")]
+    code, up = upload(url, "/v1/report/upload", wfdb)
+    assert code == 200 and up["text"] == by_path["text"] and up["query"] == "upload:01469_lr.hea"
+    npy = tmp_path / "one.npy"
+    np.save(npy, read_ecg(Q1).signal)
+    code, up = upload(url, "/v1/report/upload", [("files", npy)], {"fs": "100"})
+    assert code == 200 and up["text"] == by_path["text"]
+    code, err = upload(url, "/v1/report/upload", [("files", npy)])
+    assert code == 400 and "sampling rate unknown" in err["error"] and "/tmp" not in err["error"]
+    code, err = upload(url, "/v1/report/upload", [("files", npy)], {"fs": "1e6"})
+    assert code == 400 and "50..10000 Hz" in err["error"]
+
+
+def upload(url: str, route: str, files: list[tuple[str, Path]],
+           fields: dict[str, str] | None = None) -> tuple[int, dict | bytes]:
+    """A multipart/form-data POST, built by hand (the standard library has no encoder)."""
+    boundary = "regen-test-boundary"
+    parts = []
+    for name, value in (fields or {}).items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+                     f"{value}\r\n".encode())
+    for name, path in files:
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+                     f'filename="{path.name}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+                     .encode() + path.read_bytes() + b"\r\n")
+    data = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    req = urllib.request.Request(url + route, data=data, method="POST", headers={
+        "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            body = resp.read()
+            return resp.status, json.loads(body) if resp.headers.get_content_type() \
+                == "application/json" else body
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_plots_are_pictures(url):
+    req = urllib.request.Request(url + "/v1/plot", data=json.dumps(
+        {"ecg": {"example": "00028_lr"}, "format": "svg"}).encode(), method="POST",
+        headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        assert resp.headers["content-type"].startswith("image/svg+xml")
+        assert b"<svg" in resp.read(4096)
+    _, body = call(url, "/v1/report", {"ecg": {"example": "00028_lr"}})
+    req = urllib.request.Request(url + "/v1/plot", data=json.dumps(
+        {"ecg": {"record": body["neighbours"][0]["key"]}}).encode(), method="POST",
+        headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:        # a neighbour's trace
+        assert resp.read(8) == b"\x89PNG\r\n\x1a\n"
+    code, err = call(url, "/v1/plot", {"ecg": {"record": "ptbxl:nope"}})
+    assert code == 400 and "not a corpus record's key" in err["error"]
+    code, err = call(url, "/v1/report", {"ecg": {"record": body["neighbours"][0]["key"]}})
+    assert code == 400 and "only taken by POST /v1/plot" in err["error"]
+    code, png = upload(url, "/v1/plot/upload", [("files", Path(Q1 + ext))
+                                                for ext in (".hea", ".dat")])
+    assert code == 200 and isinstance(png, bytes) and png.startswith(b"\x89PNG")
 
 
 def test_ask_and_compare(url):
@@ -87,24 +193,191 @@ def test_ask_and_compare(url):
     assert code == 200 and "new" in cmp and cmp["neighbours_a"] and cmp["neighbours_b"]
 
 
-@pytest.mark.parametrize(("route", "body", "raw", "code", "says"), [
-    ("/v1/report", None, b"{not json", 400, "body is not JSON"),
-    ("/v1/report", {"ecg": {"path": "/nope/rec"}}, None, 400, "/nope/rec.hea: no such WFDB"),
-    ("/v1/report", {"ecg": {"signal": [[0.0] * 500]}}, None, 400, "with 'fs'"),
-    ("/v1/report", {"ecg": {"path": Q1}, "k": 0}, None, 400, "k: expected a positive"),
-    ("/v1/ask", {"ecgs": [], "question": "x"}, None, 400, "non-empty list"),
-    ("/v1/nothing", {}, None, 404, "routes: /v1/report"),
-])
-def test_bad_requests_are_clear(url, route, body, raw, code, says):
-    got, answer = call(url, route, body, raw)
-    assert got == code and says in answer["error"]
+def test_concurrent_reports_each_get_their_own_answer_or_error(url, rg):
+    """Requests arriving together are computed as one batch; a bad ECG among them gets its
+    own 400 and the others their own reports, each logged once."""
+    from concurrent.futures import ThreadPoolExecutor
 
+    from regen import load_ptbxl
+
+    paths = [str(r.path) for r in load_ptbxl(SAMPLE, folds="9")[:7]]
+    bodies = [{"ecg": {"path": p}, "k": 5} for p in paths]
+    bodies.insert(3, {"ecg": {"path": str(SAMPLE / "records100" / "missing")}, "k": 5})
+    before = generations(rg)
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        got = list(pool.map(lambda b: call(url, "/v1/report", b), bodies))
+    assert [c for c, _ in got] == [200] * 3 + [400] + [200] * 4
+    assert "no such WFDB header" in got[3][1]["error"]
+    want = [rg.report(p, k=5, log=False) for p in paths]
+    assert [a["text"] for c, a in got if c == 200] == [w.text for w in want]
+    assert [[n["key"] for n in a["neighbours"]] for c, a in got if c == 200] == \
+        [[n.key for n in w.neighbours] for w in want]
+    assert generations(rg) == before + 7
+
+
+# -- bad input: 4xx with a clear message, never a 500 -------------------------------------------
+
+DEEP = b'{"ecg": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+
+
+@pytest.mark.parametrize(("route", "body", "raw", "code", "says"), [
+    ("/v1/report", None, b"{not json", 400, "JSON"),
+    ("/v1/report", {"ecg": {"path": str(SAMPLE / "nope" / "rec")}}, None, 400,
+     "no such WFDB"),
+    ("/v1/report", {"ecg": {"signal": [[0.0] * 500]}}, None, 400, "with 'fs'"),
+    ("/v1/report", {"ecg": {"path": Q1}, "k": 0}, None, 400, "k: Input should be greater"),
+    ("/v1/report", {"ecg": {"path": Q1}, "k": 1_000_000_000}, None, 400, "at most 100"),
+    ("/v1/report", {"ecg": {"path": Q1}, "k": "many"}, None, 400, "k: Input should be"),
+    ("/v1/ask", {"ecgs": [], "question": "x"}, None, 400, "non-empty list"),
+    ("/v1/ask", {"ecgs": [{"path": Q1}], "question": "sinus rhythm? " * 80_000}, None, 400,
+     "question: String should have at most 1000"),
+    ("/v1/ask", {"ecgs": [{"path": Q1}], "question": "x", "options": ["y" * 300]}, None, 400,
+     "at most 200"),
+    ("/v1/report", {"ecg": {"signal": [[0.1] * 500] * 12, "fs": 100, "id": "i" * 100_000}},
+     None, 400, "ecg.id: String should have at most 200"),
+    ("/v1/report", {"ecg": {"signal": [[0.1] * 500] * 12, "fs": 1e6}}, None, 400,
+     "ecg.fs: Input should be less than or equal to 10000"),
+    ("/v1/report", {"ecg": {"signal": [[0.1] * 500] * 12, "fs": 1e-300}}, None, 400, "ecg.fs"),
+    ("/v1/report", None, b'{"ecg": {"signal": [[NaN, 0.1]], "fs": 100, "leads": ["I"]}}', 400,
+     "NaN or infinite"),
+    ("/v1/report", None, b'{"ecg": {"signal": [[Infinity, 0.1]], "fs": 100, "leads": ["I"]}}',
+     400, "NaN or infinite"),
+    ("/v1/report", None, b'{"ecg": {"signal": [[1e308, 0.1]], "fs": 100, "leads": ["I"]}}',
+     400, "NaN or infinite"),
+    ("/v1/report", None, DEEP, 400, ""),
+    ("/v1/report", None, b'{"ecg": {"path": "\xff\xfe"}}', 400, ""),
+    ("/v1/report", {"ecg": {"path": "x" * 100_000}}, None, 400, "at most 1024"),
+    ("/v1/nothing", {}, None, 404, "Not Found"),
+])
+def test_bad_requests_are_clear_4xx(url, route, body, raw, code, says):
+    t0 = time.monotonic()
+    got, answer = call(url, route, body, raw)
+    assert (got, code) == (code, code) and says in answer["error"], answer
+    assert "Traceback" not in answer["error"] and time.monotonic() - t0 < 5
+    assert call(url, "/health")[0] == 200                  # and the server stays up
+
+
+@pytest.mark.parametrize("length", [b"-1", b"abc", b"1e3"])
+def test_a_bad_content_length_is_refused(url, length):
+    got, _ = raw_http(url, b"POST /v1/report HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                      b"application/json\r\nContent-Length: " + length + b"\r\n\r\n" + b"{}" * 50)
+    assert got.startswith(b"HTTP/1.1 400")
+
+
+def test_an_oversized_body_is_refused_and_the_connection_closed(url):
+    """The first server answered 400, kept the connection and parsed the unread body as a
+    second request (request desync behind a proxy)."""
+    smuggled = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+    head = (f"POST /v1/report HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {LIMIT + 1}\r\n\r\n").encode()
+    got, closed = raw_http(url, head + smuggled)
+    assert got.startswith(b"HTTP/1.1 413") and b"max_body_bytes" in got
+    assert closed and got.count(b"HTTP/1.1") == 1
+
+
+def test_a_chunked_body_over_the_limit_is_refused(url):
+    chunk = b"x" * 65536
+    body = (f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n") * (LIMIT // len(chunk) + 2)
+    got, closed = raw_http(url, b"POST /v1/report HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                           b"application/json\r\nTransfer-Encoding: chunked\r\n\r\n" + body
+                           + b"0\r\n\r\n")
+    assert got.startswith(b"HTTP/1.1 413") and closed
+
+
+def test_idle_connections_are_closed(url):
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        t0 = time.monotonic()
+        assert sock.recv(1) == b"" and time.monotonic() - t0 < 5      # keep_alive_s=1
+
+
+# -- what clients may not choose or see --------------------------------------------------------
+
+def test_clients_cannot_switch_the_audit_log_off(url, rg):
+    before = generations(rg)
+    for log in (False, "false"):
+        assert call(url, "/v1/report", {"ecg": {"path": Q1}, "log": log})[0] == 200
+    assert generations(rg) == before + 2
+
+
+def test_answers_name_corpus_records_without_absolute_paths(url, home):
+    _, body = call(url, "/v1/report", {"ecg": {"path": Q1}})
+    _, ans = call(url, "/v1/ask", {"ecgs": [{"path": Q1}], "question": "Is it normal?"})
+    text = json.dumps([body, ans])
+    assert body["neighbours"] and str(SAMPLE) not in text and str(home) not in text
+    assert all(n["path"].startswith("records100/") for n in body["neighbours"])
+
+
+def test_show_paths_gives_absolute_corpus_paths(rg):
+    with serving(rg, show_paths=True) as base:
+        _, body = call(base, "/v1/report", {"ecg": {"path": Q1}})
+    assert all(Path(n["path"]).is_absolute() for n in body["neighbours"])
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "{home}/regen.db",
+                                  str(SAMPLE / ".." / ".." / "pyproject.toml")])
+def test_paths_outside_the_data_roots_are_forbidden(url, home, path):
+    code, body = call(url, "/v1/report", {"ecg": {"path": path.format(home=home)}})
+    assert code == 403 and "outside the data_roots" in body["error"]
+    assert "root:" not in body["error"]
+
+
+def test_a_symlink_out_of_a_data_root_is_forbidden(rg, tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "rec.hea").symlink_to("/etc/passwd")
+    with serving(rg, data_roots=str(root)) as base:
+        code, body = call(base, "/v1/report", {"ecg": {"path": str(root / "rec")}})
+    assert code == 403 and "outside the data_roots" in body["error"]
+
+
+def test_reading_by_path_is_off_by_default(rg):
+    with serving(rg, data_roots="") as base:
+        code, body = call(base, "/v1/report", {"ecg": {"path": Q1}})
+        assert code == 403 and "set the data_roots setting" in body["error"]
+        assert call(base, "/v1/report", {"ecg": {"example": "01469_lr"}})[0] in (200, 400)
+
+
+def test_a_token_is_required_when_set(rg):
+    with serving(rg, api_token=TOKEN) as base:
+        assert call(base, "/health")[0] == 200
+        code, body = call(base, "/v1/report", {"ecg": {"path": Q1}})
+        assert code == 401 and "bearer token" in body["error"] and TOKEN not in body["error"]
+        assert call(base, "/v1/report", {"ecg": {"path": Q1}},
+                    headers={"Authorization": "Bearer wrong"})[0] == 401
+        assert call(base, "/v1/report", {"ecg": {"path": Q1}},
+                    headers={"Authorization": f"Bearer {TOKEN}"})[0] == 200
+
+
+def test_a_slow_request_answers_504_and_others_go_on(rg):
+    with serving(rg, request_timeout_s=0.001) as base:
+        code, body = call(base, "/v1/report", {"ecg": {"path": Q1}})
+        assert code == 504 and "request_timeout_s" in body["error"]
+        assert call(base, "/health")[0] == 200
+
+
+def test_an_echoed_llm_key_is_redacted(home, llm_server):
+    pytest.importorskip("langchain_openai", reason="the llm extra is not installed")
+    key = "sk-secret-key-0123456789"
+    llm_server.default = Status(401, message=f"Incorrect API key provided: {key}")
+    with Regen.open(home, refiner="llm", llm_base_url=llm_server.base_url, llm_model="m",
+                    llm_api_key=key, llm_timeout=5, llm_retries=0) as llm_rg, \
+            running(llm_rg, settings=replace(llm_rg.settings, data_roots=str(SAMPLE))) as base:
+        code, body = call(base, "/v1/report", {"ecg": {"path": Q1}})
+        with llm_rg.db.session() as s:
+            row = store.list_generations(s, 1)[0]
+    assert code == 200 and "HTTP 401" in body["fallback_reason"]
+    assert key not in json.dumps(body) and "[redacted]" in body["fallback_reason"]
+    assert key not in (row.error or "") and "HTTP 401" in row.error
+
+
+# -- the command --------------------------------------------------------------------------------
 
 def test_serve_command_starts_and_answers(home):
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "regen", "serve", "--home", str(home),
-                             "--port", str(port)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+                             "--port", str(port), "--data-root", str(SAMPLE)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -116,6 +389,16 @@ def test_serve_command_starts_and_answers(home):
                 assert time.monotonic() < deadline, "regen serve did not come up"
                 time.sleep(0.2)
         assert code == 200 and body["count"] == 240
+        assert call(f"http://127.0.0.1:{port}", "/v1/report", {"ecg": {"path": Q1}})[0] == 200
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        _, err = proc.communicate(timeout=30)
+    assert b"POST /v1/report 200" in err          # the access log: method, route, status, ms
+
+
+def test_serve_refuses_a_public_address_without_a_token(home):
+    env = {k: v for k, v in os.environ.items() if k != "REGEN_API_TOKEN"}
+    done = subprocess.run([sys.executable, "-m", "regen", "serve", "--home", str(home),
+                           "--host", "0.0.0.0", "--port", str(free_port())], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "REGEN_API_TOKEN" in done.stderr

@@ -115,3 +115,30 @@ def test_invalid_toml(tmp_path: Path) -> None:
 def test_k_below_one(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="k=0"):
         load_settings(tmp_path, k=0)
+
+
+def test_serve_settings_from_toml_and_environment(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "config.toml").write_text(
+        f'data_roots = ["{tmp_path / "a"}", "{tmp_path}/b/../a"]\nshow_paths = true\n'
+        "max_k = 20\n")
+    monkeypatch.setenv("REGEN_API_TOKEN", "Zq9-secret")
+    monkeypatch.setenv("REGEN_KEEP_ALIVE_S", "2.5")
+    s = load_settings(tmp_path)
+    assert s.data_root_paths == ((tmp_path / "a").resolve(),) * 2
+    assert s.show_paths is True and s.max_k == 20 and s.keep_alive_s == 2.5
+    assert s.api_token == "Zq9-secret" and "Zq9-secret" not in repr(s)
+    assert load_settings(tmp_path, show_paths="off").show_paths is False
+
+
+@pytest.mark.parametrize(("name", "value", "says"), [
+    ("show_paths", "maybe", "not a valid bool"),
+    ("max_k", "0", "max_k=0"),
+    ("serve_workers", "0", "serve_workers=0"),
+    ("max_body_bytes", "10", "max_body_bytes=10"),
+    ("keep_alive_s", "0", "keep_alive_s=0.0"),
+])
+def test_bad_serve_settings(tmp_path: Path, name: str, value: str, says: str) -> None:
+    with pytest.raises(ConfigError, match=says):
+        load_settings(tmp_path, **{name: value})

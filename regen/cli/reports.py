@@ -1,4 +1,4 @@
-"""`regen report | ask | compare | logs | serve`: the API's answers on the command line."""
+"""`regen report | ask | compare | logs | plot | serve`: the API's answers on the command line."""
 
 from __future__ import annotations
 
@@ -112,13 +112,38 @@ def logs(n: Annotated[int, typer.Option("-n", help="how many")] = 20, home: Home
 
 
 @app.command()
-def serve(host: Annotated[str, typer.Option(help="address to bind; 127.0.0.1 keeps it on this "
-                                                 "machine (no auth: put a gateway in front)")]
-          = "127.0.0.1",
+def plot(path: Annotated[Path, typer.Argument(help="ECG file: WFDB record, .edf, .npy, .npz")],
+         out: Annotated[Path, typer.Option("--out", "-o", help="picture to write: .png, .svg "
+                                                              "or .pdf")] = Path("ecg.png"),
+         start: Annotated[float, typer.Option(help="window start, seconds (long records)")]
+         = 0.0,
+         fs: Annotated[float | None, typer.Option(help="sampling rate for .npy")] = None,
+         leads: Annotated[str | None, typer.Option(help="lead names for .npy, "
+                                                        "comma-separated")] = None) -> None:
+    """Draw the ECG as on paper: 12 leads in 3x4 plus a lead-II rhythm strip, 25 mm/s,
+    10 mm/mV."""
+    from regen.plot import save_plot
+    from regen.reader import read_ecg
+
+    ecg = read_ecg(path, fs=fs, leads=tuple(leads.split(",")) if leads else None)
+    typer.echo(save_plot(ecg, out, start_s=start))
+
+
+@app.command()
+def serve(host: Annotated[str, typer.Option(help="address to bind; anything but loopback "
+                                                 "needs an api_token")] = "127.0.0.1",
           port: Annotated[int, typer.Option(help="TCP port")] = 8080,
+          data_root: Annotated[list[Path] | None, typer.Option(
+              "--data-root", help="a folder {\"path\"} requests may read (repeatable; setting "
+                                  "data_roots)")] = None,
+          workers: Annotated[int | None, typer.Option(help="requests computed at once "
+                                                           "(setting serve_workers)")] = None,
           home: Home = None) -> None:
-    """Serve reports, questions and comparisons as JSON over HTTP (POST /v1/report, /v1/ask,
-    /v1/compare; GET /health)."""
+    """Serve reports, questions, comparisons and ECG pictures over HTTP (FastAPI): a page for
+    clinicians at /, the API at /docs. The token comes from REGEN_API_TOKEN (never a flag)."""
+    import os
+
     from regen.server import serve as run
 
-    run(home, host, port, announce=_err)
+    roots = os.pathsep.join(str(p) for p in data_root) if data_root else None
+    run(home, host, port, announce=_err, data_roots=roots, serve_workers=workers)

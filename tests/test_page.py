@@ -1,0 +1,139 @@
+"""The clinician's page in a real headless Chromium (Debian's chromium + chromium-driver,
+driven by selenium) against a real server on loopback: pick an example, upload a WFDB record,
+see the trace, the report, the disclaimer and the neighbours, ask a question. Screenshots are
+kept in tests/artifacts/ (or $REGEN_TEST_ARTIFACTS) to be looked at."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from regen import Regen
+from regen.server import running
+
+SAMPLE = Path(__file__).resolve().parent.parent / "data" / "ptbxl-sample"
+Q1 = SAMPLE / "records100" / "01000" / "01469_lr"
+ARTIFACTS = Path(os.environ.get("REGEN_TEST_ARTIFACTS",
+                                Path(__file__).resolve().parent / "artifacts"))
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and DRIVER),
+    reason="Debian's chromium and chromium-driver are not installed (apt-get install -y "
+           "chromium chromium-driver; `make test` installs them)")
+
+
+@pytest.fixture(scope="module")
+def url(sample_home):
+    with Regen.open(sample_home) as rg, \
+            running(rg, settings=replace(rg.settings, data_roots=str(SAMPLE))) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def browser():
+    webdriver = pytest.importorskip("selenium.webdriver",
+                                    reason="selenium is not installed: pip install 'regen[dev]'")
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--window-size=1360,2200"):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def wait_for(driver, predicate, timeout: float = 30):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout).until(lambda d: predicate(d))
+
+
+def trace_drawn(d) -> bool:
+    return d.execute_script("const i = document.getElementById('trace');"
+                            "return i.complete && i.naturalWidth > 800;")
+
+
+def test_an_example_shows_trace_report_and_neighbours_and_answers(url, browser):
+    from selenium.webdriver.common.by import By
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.get(url + "/")
+    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#example option"))
+    browser.find_element(By.CSS_SELECTOR, "#example-form button").click()
+    wait_for(browser, lambda d: d.find_element(By.ID, "report-text").text and trace_drawn(d))
+    text = browser.find_element(By.ID, "report-text").text
+    assert len(text) > 10
+    assert "Decision support only" in browser.find_element(By.ID, "disclaimer").text
+    items = browser.find_elements(By.CSS_SELECTOR, "#neighbours li")
+    assert len(items) == 10 and "similarity" in items[0].text
+    assert browser.find_elements(By.CSS_SELECTOR, "#neighbours li.cited")
+    items[0].find_element(By.CSS_SELECTOR, "button").click()       # the cited neighbour's ECG
+    wait_for(browser, lambda d: d.execute_script(
+        "const i = document.querySelector('#neighbours li img.thumb');"
+        "return i !== null && i.complete && i.naturalWidth > 800;"))
+    browser.find_element(By.ID, "question").send_keys("Does this ECG show sinus rhythm?")
+    browser.find_element(By.CSS_SELECTOR, "#ask-form button").click()
+    wait_for(browser, lambda d: d.find_element(By.ID, "answer").text.startswith("A: "))
+    browser.save_screenshot(str(ARTIFACTS / "page-example.png"))
+
+
+def test_an_uploaded_wfdb_record_is_reported(url, browser):
+    from selenium.webdriver.common.by import By
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.get(url + "/")
+    files = "\n".join(str(Q1) + ext for ext in (".hea", ".dat"))
+    browser.find_element(By.ID, "files").send_keys(files)
+    browser.find_element(By.CSS_SELECTOR, "#upload-form button").click()
+    wait_for(browser, lambda d: d.find_element(By.ID, "report-text").text and trace_drawn(d))
+    assert browser.find_element(By.ID, "title").text == "Uploaded 01469_lr"
+    assert browser.find_element(By.ID, "status").text == ""
+    browser.save_screenshot(str(ARTIFACTS / "page-upload.png"))
+
+
+def test_a_bad_upload_says_why(url, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not an ECG")
+    browser.get(url + "/")
+    browser.find_element(By.ID, "files").send_keys(str(bad))
+    browser.find_element(By.CSS_SELECTOR, "#upload-form button").click()
+    wait_for(browser, lambda d: "expected a .hea" in d.find_element(By.ID, "status").text)
+
+
+def test_findings_measurements_and_input_notes_are_shown_when_the_answer_has_them(url, browser):
+    """Answers will gain `findings`, `measurements` and `input`: the page renders whatever keys
+    of them it gets (here a real report with those keys added, drawn by the page's own code)."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(url + "/?example=00028_lr")
+    wait_for(browser, lambda d: d.find_element(By.ID, "report-text").text and trace_drawn(d))
+    browser.execute_script("""
+        const r = JSON.parse(JSON.stringify(arguments[0]));
+        showReport(Object.assign(r, {
+          findings: [{name: "SR", label: "sinus rhythm", probability: 0.93, present: true,
+                      source: "neighbours", evidence: ["ptbxl:953", "ptbxl:1503"]},
+                     {name: "AFIB", label: "atrial fibrillation", probability: 0.04,
+                      present: false, source: "neighbours", evidence: []}],
+          measurements: {heart_rate_bpm: 72, pr_ms: 164, qrs_ms: 96, qtc_ms: 431, axis_deg: -12},
+          input: {leads_used: ["I", "II", "V1"], leads_missing: ["V6"], resampled: "100 -> 100 Hz"}
+        }), "Example 00028_lr");
+    """, {"text": browser.find_element(By.ID, "report-text").text, "confidence": 0.52,
+          "abstained": False, "disclaimer": "Decision support only: test", "neighbours": [],
+          "cited": []})
+    findings = browser.find_element(By.ID, "findings").text
+    assert "sinus rhythm" in findings and "93 %" in findings and "absent" in findings
+    assert "qtc_ms" in browser.find_element(By.ID, "measurements").text
+    assert "leads_missing: V6" in browser.find_element(By.ID, "input-notes").text
+    browser.save_screenshot(str(ARTIFACTS / "page-findings.png"))

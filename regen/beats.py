@@ -220,14 +220,18 @@ def _p_onset(y: np.ndarray, qrs_on: int, r0: int, rr_s: float, t_end: int | None
         reasons["p"] = "no room for a P wave before the QRS (fast rate)"
         return None
     e = np.sqrt((y[:, lo:hi] ** 2).mean(axis=0))
-    pk = int(np.argmax(e))
-    floor = float(e[:pk + 1].min()) if pk > 0 else 0.0
-    amp = float(e[pk]) - floor
-    if amp < MIN_P_MV or pk == 0:
+    # The P wave is the most prominent bump of the RMS curve; the window may start on the
+    # previous T wave's tail, which is higher but no bump.
+    peaks, props = find_peaks(e, prominence=MIN_P_MV)
+    if not len(peaks):
         reasons["p"] = f"no P wave above {MIN_P_MV} mV on the median beat"
         return None
-    below = np.flatnonzero(e[:pk] - floor < P_FRACTION * amp)
+    best = int(np.argmax(props["prominences"]))
+    pk, left = int(peaks[best]), int(props["left_bases"][best])
+    floor = float(e[left:pk + 1].min())
+    amp = float(e[pk]) - floor
+    below = np.flatnonzero(e[left:pk] - floor < P_FRACTION * amp)
     if not len(below):
         reasons["p"] = "P wave onset not separable from the preceding T wave"
         return None
-    return lo + int(below[-1])
+    return lo + left + int(below[-1])

@@ -5,9 +5,11 @@
 cut-off) and a one-line evidence string. These are what the findings stage fuses with the
 neighbours' labels, so the interface stays `{label, probability, present, evidence}`.
 
-The cut-offs are the clinical ones; each logistic slope is fitted by `fit_slopes` on PTB-XL
-folds 1-8 only (`python bench/measure_accuracy.py --data PTBXL --fit` prints them) and copied
-into SLOPES below. Fold 9 only reports (docs/MEASUREMENTS.md).
+Each rule has a clinical cut-off (HR > 100, PR > 200 ms, ...); the cut-off used and the
+logistic slope are fitted by `fit_params` on PTB-XL folds 1-8 only (`python
+bench/measure_accuracy.py --data PTBXL --fit` prints them) and copied into PARAMS below,
+because PTB-XL's coders did not follow the textbook values (its SBRAD is mostly under 52 bpm).
+Fold 9 only reports (docs/MEASUREMENTS.md).
 """
 
 from __future__ import annotations
@@ -35,52 +37,60 @@ class MeasuredFinding:
 
 @dataclass(frozen=True)
 class Rule:
-    """label is present when `value(m)` is above (direction +1) or below (-1) `cut`;
-    `needs` names the quality entries that must be "ok"."""
+    """label is present when `value(m)` is above (direction +1) or below (-1) a cut-off: the
+    clinical one is `clinical`, the one used is fitted on folds 1-8 within `search` (PARAMS).
+    `needs`: quality entries that must be "ok"; `sinus`: the rate rules also need a P wave
+    on the median beat or a regular rhythm (not atrial fibrillation)."""
 
     label: str
     needs: tuple[str, ...]
     value: Callable[[Measurements], float]
-    cut: float
+    clinical: float
     direction: int
-    evidence: Callable[[Measurements, bool], str]
+    search: tuple[float, float, float]       # start, stop, step of the cut-off search
+    unit: str
+    sinus: bool = False
 
 
 def _n(m: Measurements, kind: str) -> float:
     return float(sum(b.kind == kind for b in m.premature_beats))
 
 
-def _cmp(present: bool, direction: int) -> str:
-    if direction > 0:
-        return ">" if present else "<="
-    return "<" if present else ">="
+def irregularity(m: Measurements) -> float:
+    """Median absolute successive RR difference over the median RR (0: regular; atrial
+    fibrillation is typically > 0.1). inf with fewer than 3 beats."""
+    t = np.asarray(m.r_peaks_s, dtype=np.float64)
+    if len(t) < 3:
+        return math.inf
+    rr = np.diff(t)
+    return float(np.median(np.abs(np.diff(rr))) / np.median(rr))
+
+
+REGULAR = 0.08   # irregularity below this counts as a regular rhythm
 
 
 RULES: tuple[Rule, ...] = (
-    # A sinus rate: the rate rules need a P wave on the median beat (PR measured).
-    Rule("STACH", ("hr_bpm", "pr_ms"), lambda m: float(m.hr_bpm or 0), 100.0, +1,
-         lambda m, p: f"HR {m.hr_bpm:.0f} bpm {_cmp(p, 1)} 100 with P waves"),
-    Rule("SBRAD", ("hr_bpm", "pr_ms"), lambda m: float(m.hr_bpm or 0), 60.0, -1,
-         lambda m, p: f"HR {m.hr_bpm:.0f} bpm {_cmp(p, -1)} 60 with P waves"),
-    Rule("1AVB", ("pr_ms",), lambda m: float(m.pr_ms or 0), 200.0, +1,
-         lambda m, p: f"PR {m.pr_ms:.0f} ms {_cmp(p, 1)} 200"),
+    Rule("STACH", ("hr_bpm",), lambda m: float(m.hr_bpm or 0), 100.0, +1, (90, 111, 1),
+         "bpm", sinus=True),
+    Rule("SBRAD", ("hr_bpm",), lambda m: float(m.hr_bpm or 0), 60.0, -1, (40, 61, 1),
+         "bpm", sinus=True),
+    Rule("1AVB", ("pr_ms",), lambda m: float(m.pr_ms or 0), 200.0, +1, (180, 241, 2), "ms"),
     Rule("LNGQT", ("qtc_bazett_ms",), lambda m: float(m.qtc_bazett_ms or 0), 460.0, +1,
-         lambda m, p: f"QTc (Bazett) {m.qtc_bazett_ms:.0f} ms {_cmp(p, 1)} 460"),
-    Rule("LAD", ("axis_deg",), lambda m: float(m.axis_deg or 0), -30.0, -1,
-         lambda m, p: f"QRS axis {m.axis_deg:+.0f}° {_cmp(p, -1)} -30°"),
-    Rule("RAD", ("axis_deg",), lambda m: float(m.axis_deg or 0), 90.0, +1,
-         lambda m, p: f"QRS axis {m.axis_deg:+.0f}° {_cmp(p, 1)} +90°"),
-    Rule("PVC", ("premature_beats",), lambda m: _n(m, "ventricular"), 0.5, +1,
-         lambda m, p: f"{_n(m, 'ventricular'):.0f} ventricular premature beat(s)"),
+         (440, 521, 5), "ms"),
+    Rule("LAD", ("axis_deg",), lambda m: float(m.axis_deg or 0), -30.0, -1, (-60, 1, 5), "°"),
+    Rule("RAD", ("axis_deg",), lambda m: float(m.axis_deg or 0), 90.0, +1, (75, 136, 5), "°"),
+    Rule("PVC", ("premature_beats",), lambda m: _n(m, "ventricular"), 0.5, +1, (0.5, 3, 1),
+         "ventricular premature beat(s)"),
     Rule("PAC", ("premature_beats",), lambda m: _n(m, "supraventricular"), 0.5, +1,
-         lambda m, p: f"{_n(m, 'supraventricular'):.0f} supraventricular premature beat(s)"),
+         (0.5, 3, 1), "supraventricular premature beat(s)"),
 )
 
-# Logistic slope per unit of each rule's value (1/bpm, 1/ms, 1/degree, 1/beat), fitted on
-# PTB-XL folds 1-8 by `fit_slopes` (bench/measure_accuracy.py --fit).
-SLOPES: dict[str, float] = {
-    "STACH": 0.3, "SBRAD": 0.3, "1AVB": 0.05, "LNGQT": 0.05, "LAD": 0.1, "RAD": 0.1,
-    "PVC": 2.0, "PAC": 2.0,
+# (cut-off, logistic slope per unit) of each rule, fitted on PTB-XL folds 1-8 by `fit_params`
+# (python bench/measure_accuracy.py --data PTBXL --fit); fold 9 never chose anything.
+PARAMS: dict[str, tuple[float, float]] = {
+    "STACH": (101.0, 0.1828), "SBRAD": (50.0, 0.4308), "1AVB": (206.0, 0.07719),
+    "LNGQT": (450.0, 0.02941), "LAD": (-40.0, 0.06997), "RAD": (100.0, 0.1265),
+    "PVC": (0.5, 5.001), "PAC": (0.5, 1.537),
 }
 
 
@@ -88,38 +98,61 @@ def _sigmoid(z: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
 
 
-def measured_findings(m: Measurements,
-                      slopes: dict[str, float] | None = None) -> list[MeasuredFinding]:
-    """The rule findings of `m`, in RULES order; a rule whose measurement is not "ok" gives
-    none. slopes: per-label logistic slopes (default SLOPES, fitted on folds 1-8)."""
-    slopes = SLOPES if slopes is None else slopes
+def _applies(rule: Rule, m: Measurements) -> bool:
+    if any(m.quality.get(k) != "ok" for k in rule.needs):
+        return False
+    return not rule.sinus or m.quality.get("pr_ms") == "ok" or irregularity(m) < REGULAR
+
+
+def _evidence(rule: Rule, m: Measurements, x: float, cut: float, present: bool) -> str:
+    sign = (">" if present else "<=") if rule.direction > 0 else ("<" if present else ">=")
+    if rule.label in ("PVC", "PAC"):
+        return f"{x:.0f} {rule.unit}"
+    name = {"bpm": "HR", "°": "QRS axis"}.get(rule.unit) or {
+        "1AVB": "PR", "LNGQT": "QTc (Bazett)"}[rule.label]
+    if rule.unit == "°":
+        return f"{name} {x:+.0f}° {sign} {cut:+.0f}°"
+    return f"{name} {x:.0f} {rule.unit} {sign} {cut:g}"
+
+
+def measured_findings(m: Measurements, params: dict[str, tuple[float, float]] | None = None
+                      ) -> list[MeasuredFinding]:
+    """The rule findings of `m`, in RULES order; a rule whose measurement is not "ok" (or, for
+    STACH / SBRAD, with neither a P wave nor a regular rhythm) gives none.
+    params: per-label (cut-off, slope); default PARAMS, fitted on folds 1-8."""
+    params = PARAMS if params is None else params
     out = []
     for rule in RULES:
-        if any(m.quality.get(k) != "ok" for k in rule.needs):
+        if not _applies(rule, m):
             continue
+        cut, slope = params[rule.label]
         x = rule.value(m)
-        present = (x - rule.cut) * rule.direction > 0
-        p = _sigmoid(slopes[rule.label] * rule.direction * (x - rule.cut))
+        present = (x - cut) * rule.direction > 0
+        p = _sigmoid(slope * rule.direction * (x - cut))
         out.append(MeasuredFinding(rule.label, round(p, 4), bool(present),
-                                   rule.evidence(m, present)))
+                                   _evidence(rule, m, x, cut, present)))
     return out
 
 
-def fit_slopes(ms: Sequence[Measurements], truth: Sequence[frozenset[str]],
-               labels: Sequence[str] | None = None) -> dict[str, float]:
-    """Maximum-likelihood slope of each rule's logistic (centre fixed at the clinical cut-off)
-    from measurements and their true label sets. Pass training records only (folds 1-8)."""
+def fit_params(ms: Sequence[Measurements], truth: Sequence[frozenset[str]]
+               ) -> dict[str, tuple[float, float]]:
+    """Per rule: the cut-off in `rule.search` with the best F1, then the maximum-likelihood
+    slope of the logistic centred there. Pass training records only (folds 1-8); a record
+    where the rule does not apply counts as predicted absent."""
     out = {}
     for rule in RULES:
-        if labels is not None and rule.label not in labels:
-            continue
-        have = [(rule.direction * (rule.value(m) - rule.cut), rule.label in t)
-                for m, t in zip(ms, truth) if all(m.quality.get(k) == "ok" for k in rule.needs)]
-        if not have:
-            continue
-        z = np.array([h[0] for h in have], dtype=np.float64)
-        y = np.array([h[1] for h in have], dtype=np.float64)
-        out[rule.label] = _fit_1d(z, y)
+        ok = np.array([_applies(rule, m) for m in ms])
+        x = np.array([rule.value(m) if a else np.nan for m, a in zip(ms, ok)])
+        y = np.array([rule.label in t for t in truth])
+        best, best_f1 = rule.clinical, -1.0
+        for cut in np.arange(*rule.search):
+            pred = ok & ((x - cut) * rule.direction > 0)
+            tp = int((pred & y).sum())
+            f1 = 2 * tp / (pred.sum() + y.sum()) if tp else 0.0
+            if f1 > best_f1 + 1e-9:
+                best, best_f1 = float(cut), f1
+        z = rule.direction * (x[ok] - best)
+        out[rule.label] = (round(best, 3), _fit_1d(z, y[ok].astype(np.float64)))
     return out
 
 

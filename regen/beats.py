@@ -178,7 +178,7 @@ def _cross(sv: np.ndarray, start: int, step: int, thr: float, hold: int,
 def _t_end(y: np.ndarray, qrs_off: int, r0: int, rr_s: float,
            reasons: dict[str, str]) -> int | None:
     fs = BEAT_FS
-    stop = min(y.shape[1] - 1, r0 + int(min(POST_S - 0.02, 0.8 * rr_s) * fs))
+    stop = min(y.shape[1] - 1, r0 + int(min(POST_S - 0.02, 0.7 * rr_s) * fs))
     lo = qrs_off + int(0.06 * fs)
     hi = stop - int(0.04 * fs)
     if hi - lo < int(0.05 * fs):
@@ -219,7 +219,10 @@ def _p_onset(y: np.ndarray, qrs_on: int, r0: int, rr_s: float, t_end: int | None
     if hi - lo < int(0.06 * fs):
         reasons["p"] = "no room for a P wave before the QRS (fast rate)"
         return None
-    e = np.sqrt((y[:, lo:hi] ** 2).mean(axis=0))
+    seg = y[:, lo:hi]
+    # each lead about its own median in the window (the TP level), so lead offsets between the
+    # TP and PR segments do not raise the floor under the P wave
+    e = np.sqrt(((seg - np.median(seg, axis=1, keepdims=True)) ** 2).mean(axis=0))
     # The P wave is the most prominent bump of the RMS curve; the window may start on the
     # previous T wave's tail, which is higher but no bump.
     peaks, props = find_peaks(e, prominence=MIN_P_MV)

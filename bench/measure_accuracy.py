@@ -166,6 +166,11 @@ def f1(pred: list[bool], true: list[bool]) -> float:
     return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
 
 
+def _predict(part: list, label: str, params: dict[str, tuple[float, float]]) -> list[bool]:
+    return [any(f.label == label and f.present for f in measured_findings(m, params))
+            for *_, m in part]
+
+
 def section_findings(rows: list) -> None:
     clinical = {r.label: (r.clinical, PARAMS[r.label][1]) for r in RULES}
     print("(d) measured_findings F1 against scp_codes (LAD/RAD: heart_axis ALAD, RAD+ARAD); a "
@@ -181,15 +186,11 @@ def section_findings(rows: list) -> None:
             part = _split(rows, name)
             true = [label in t for _, _, t, _ in part]
 
-            def pred(params: dict) -> list[bool]:
-                return [any(f.label == label and f.present for f in measured_findings(m, params))
-                        for *_, m in part]
-
-            ours = pred(PARAMS)
+            ours = _predict(part, label, PARAMS)
             tp = sum(p and t for p, t in zip(ours, true))
             prec, rec = tp / max(1, sum(ours)), tp / max(1, sum(true))
             line += (f"{f1(ours, true):>9.3f}{prec:>6.2f}{rec:>6.2f}"
-                     f"{f1(pred(clinical), true):>7.3f}{sum(true):>5}"
+                     f"{f1(_predict(part, label, clinical), true):>7.3f}{sum(true):>5}"
                      f"{f1([True] * len(true), true):>7.3f}")
         print(line)
 

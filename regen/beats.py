@@ -159,7 +159,9 @@ def delineate(med: np.ndarray, rr_s: float) -> Waves:
     y = med - base
     t_end = _t_end(y, qrs_off, r0, rr_s, reasons)
     p_on = _p_onset(y, qrs_on, r0, rr_s, t_end, reasons)
-    rel = (lambda i: None if i is None else (i - r0) / fs)
+    def rel(i: int | None) -> float | None:
+        return None if i is None else (i - r0) / fs
+
     return Waves(rel(p_on), rel(qrs_on), rel(qrs_off), rel(t_end), reasons)
 
 

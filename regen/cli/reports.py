@@ -99,8 +99,8 @@ def measure(paths: Annotated[list[Path], typer.Argument(help="ECG files: WFDB re
                 help="measure each window of this many seconds (long records)")] = None) -> None:
     """Measure rate, PR, QRS, QT/QTc, axis and premature beats from the signal (no index, no
     retrieval), with the findings they imply."""
-    from regen.measure import measure_windows
     from regen.measure import measure as run
+    from regen.measure import measure_windows
     from regen.measured import measured_findings
     from regen.reader import read_ecg
 

@@ -29,7 +29,7 @@ BEAT_FS = 500.0           # Hz of the median beat
 PRE_S, POST_S = 0.45, 0.70  # median-beat window around R
 QRS_FRACTION = 0.12       # QRS edges: spatial velocity below this fraction of its peak
 P_FRACTION = 0.25         # P onset: RMS bump below this fraction of the P amplitude
-MIN_P_MV = 0.03           # a median-beat P wave smaller than this is "no P wave found"
+MIN_P_MV = 0.02           # a median-beat P wave smaller than this is "no P wave found"
 MIN_T_MV = 0.05
 
 
@@ -60,7 +60,43 @@ def detect_r_peaks(signal: np.ndarray, fs: float) -> np.ndarray:
     keep = cand[heights > 0.25 * level[cand]]
     keep = _search_back(keep, cand, env, level, fs)
     keep = _drop_t_waves(keep, env, fs)
-    return _refine(keep, np.abs(bp).sum(axis=0), fs)
+    keep = _refine(keep, np.abs(bp).sum(axis=0), fs)
+    for _ in range(4):       # a noise burst may leave several detections in one RR
+        fewer = _drop_intruders(keep, bp, fs)
+        if len(fewer) == len(keep):
+            break
+        keep = fewer
+    return keep
+
+
+def _drop_intruders(peaks: np.ndarray, bp: np.ndarray, fs: float) -> np.ndarray:
+    """Drop a detection that splits one normal RR in two (its two RR intervals sum to under
+    1.2 local median RR) when its QRS is unlike the others (correlation < 0.8 with the median
+    QRS): a noise burst, not a beat. A premature beat is followed by a longer RR and stays."""
+    if len(peaks) < 5:
+        return peaks
+    w = int(round(0.06 * fs))
+    inside = (peaks - w >= 0) & (peaks + w < bp.shape[1])
+    idx = peaks[inside][:, None] + np.arange(-w, w + 1)[None, :]
+    segs = np.transpose(bp[:, idx], (1, 0, 2)).reshape(int(inside.sum()), -1)   # (n, leads*L)
+    template = np.median(segs, axis=0)
+    corr = np.ones(len(peaks))
+    corr[inside] = [_pearson(s, template) for s in segs]
+    keep = np.ones(len(peaks), dtype=bool)
+    rr = np.diff(peaks)
+    for i in range(1, len(peaks) - 1):
+        near = np.concatenate([rr[max(0, i - 5):i - 1], rr[i + 1:i + 5]])
+        if not len(near) or not keep[i - 1]:
+            continue
+        if peaks[i + 1] - peaks[i - 1] < 1.2 * np.median(near) and corr[i] < 0.8:
+            keep[i] = False
+    return peaks[keep]
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a - a.mean(), b - b.mean()
+    den = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum() / den) if den > 0 else 0.0
 
 
 def _search_back(keep: np.ndarray, cand: np.ndarray, env: np.ndarray, level: np.ndarray,

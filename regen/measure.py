@@ -44,6 +44,7 @@ class PrematureBeat:
 
     time_s: float
     kind: str             # "supraventricular" | "ventricular"
+    prematurity: float = 0.0   # 1 - RR / local median RR (0.25: a quarter early)
 
 
 @dataclass(frozen=True)
@@ -171,7 +172,7 @@ def measure(ecg: ECG) -> Measurements:
         waves = delineate(med, float(np.median(rr)) / 1000.0)
     intervals = _intervals(waves, float(np.median(rr)), quality)
     axis_deg = _axis(med, waves, std, quality)
-    beats = _classify(filt, peaks, premature_idx, ecg.fs, waves, quality)
+    beats = _classify(filt, peaks, premature_idx, prematurity(rr), ecg.fs, quality)
     return Measurements(
         hr_bpm=round(hr, 1), rr_ms=round(rr_ms, 1), rr_sd_ms=round(rr_sd, 1),
         **intervals, axis_deg=None if axis_deg is None else round(axis_deg, 1),
@@ -248,19 +249,26 @@ def _axis(med: np.ndarray | None, waves: Any, std: tuple[str, ...],
     return float(np.degrees(np.arctan2(net[1], net[0])))
 
 
+def prematurity(rr: np.ndarray) -> np.ndarray:
+    """rr (n,) -> (n,): 1 - RR / the median of the up to 8 RR intervals around it (0 where
+    fewer than 2 neighbours)."""
+    out = np.zeros(len(rr))
+    for i, x in enumerate(rr):
+        near = np.concatenate([rr[max(0, i - 4):i], rr[i + 1:i + 5]])
+        if len(near) >= 2:
+            out[i] = 1.0 - x / float(np.median(near))
+    return out
+
+
 def _premature(rr: np.ndarray) -> np.ndarray:
     """Indices of beats (into the R-peak array) whose preceding RR is PREMATURE shorter than
     the median of the up to 8 RR intervals around it."""
-    out = []
-    for i, x in enumerate(rr):
-        near = np.concatenate([rr[max(0, i - 4):i], rr[i + 1:i + 5]])
-        if len(near) >= 2 and x < (1 - PREMATURE) * np.median(near):
-            out.append(i + 1)
-    return np.asarray(out, dtype=np.int64)
+    return np.flatnonzero(prematurity(rr) > PREMATURE).astype(np.int64) + 1
 
 
-def _classify(filt: np.ndarray, peaks: np.ndarray, premature_idx: np.ndarray, fs: float,
-              waves: Any, quality: dict[str, str]) -> tuple[PrematureBeat, ...]:
+def _classify(filt: np.ndarray, peaks: np.ndarray, premature_idx: np.ndarray,
+              early: np.ndarray, fs: float, quality: dict[str, str]
+              ) -> tuple[PrematureBeat, ...]:
     """Premature beats as ventricular when their QRS (R -80..+120 ms, all leads) correlates
     below VENTRICULAR_CORR with the median beat's or is VENTRICULAR_WIDTH times wider."""
     if len(peaks) < 3:
@@ -281,7 +289,8 @@ def _classify(filt: np.ndarray, peaks: np.ndarray, premature_idx: np.ndarray, fs
             if (_corr(b, template) < VENTRICULAR_CORR
                     or _width(b, fs) > VENTRICULAR_WIDTH * _width(template, fs)):
                 kind = "ventricular"
-        out.append(PrematureBeat(round(float(peaks[i] / fs), 3), kind))
+        out.append(PrematureBeat(round(float(peaks[i] / fs), 3), kind,
+                                 round(float(early[i - 1]), 3)))
     return tuple(out)
 
 

@@ -5,8 +5,9 @@ The measurement stage (`regen.measure`) builds on three steps here:
 * `detect_r_peaks`: band-pass 5-20 Hz, the leads' squared slopes summed (a spatial velocity,
   so the leads with the largest QRS weigh most), a 120 ms moving integral, peaks above a
   quarter of the local QRS level (the 2-s running maximum, median-smoothed over 8 s), a search
-  back at half that level in gaps over 1.6 median RR, and each peak moved to the largest
-  absolute band-passed deflection within 80 ms.
+  back at half that level in gaps over 1.6 median RR (and at the record's ends), each peak
+  moved to the largest absolute band-passed deflection within 80 ms, and detections that
+  split one RR with a QRS unlike the others dropped (noise bursts).
 * `median_beat`: the per-lead median of the beats with a normal RR (premature ones left out),
   band-passed 0.5-40 Hz, resampled to 500 Hz so intervals are not quantised to 10 ms on
   100 Hz records.
@@ -101,14 +102,18 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
 
 def _search_back(keep: np.ndarray, cand: np.ndarray, env: np.ndarray, level: np.ndarray,
                  fs: float) -> np.ndarray:
-    """Add the largest candidate above half the threshold in each gap over 1.6 median RR."""
+    """Add the largest candidate above half the threshold in each gap over 1.6 median RR, and
+    in a stretch over one median RR before the first or after the last peak."""
     if len(keep) < 3:
         return keep
     rr = np.median(np.diff(keep))
+    gaps = [(a, b) for a, b in zip(keep[:-1], keep[1:]) if b - a > 1.6 * rr]
+    if keep[0] > rr:
+        gaps.insert(0, (-int(0.2 * fs), keep[0]))        # not within 0.1 s of an end
+    if len(env) - keep[-1] > rr:
+        gaps.append((keep[-1], len(env) + int(0.2 * fs)))
     added = []
-    for a, b in zip(keep[:-1], keep[1:]):
-        if b - a <= 1.6 * rr:
-            continue
+    for a, b in gaps:
         inner = cand[(cand > a + 0.3 * fs) & (cand < b - 0.3 * fs)]
         inner = inner[env[inner] > 0.125 * level[inner]]
         if len(inner):

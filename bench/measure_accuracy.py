@@ -233,13 +233,40 @@ def section_speed(data: str, n: int = 40) -> None:
               f"p50 {np.median(base) * 1e3:.1f} p95 {np.percentile(base, 95) * 1e3:.1f}")
 
 
+def sweep_min_p(data: str, values: tuple[float, ...] = (0.01, 0.015, 0.02, 0.03)) -> None:
+    """How regen.beats.MIN_P_MV (the smallest P wave the median beat may show) was chosen, on
+    folds 1-8 only: share of records with a PR, and the best F1 of PR > cut for 1AVB|LPR."""
+    import regen.beats
+
+    recs = load_ptbxl(data, folds=range(1, 9))
+    ecgs = [read_ecg(r.path) for r in recs]
+    y = np.array([bool({"1AVB", "LPR"} & set(r.scp)) for r in recs])
+    shipped = regen.beats.MIN_P_MV
+    print(f"MIN_P_MV sweep on folds 1-8 (shipped: {shipped:g})")
+    try:
+        for v in values:
+            regen.beats.MIN_P_MV = v      # a bench-only override of the module constant
+            pr = np.array([np.nan if m.pr_ms is None else m.pr_ms
+                           for m in (measure(e) for e in ecgs)])
+            best = max((f1(list(pr > c), list(y)), c) for c in range(180, 241, 2))
+            print(f"    {v:<6g} PR measured {np.isfinite(pr).mean():.3f}  "
+                  f"(1AVB|LPR records {np.isfinite(pr[y]).mean():.3f})  best F1 {best[0]:.3f} "
+                  f"at PR > {best[1]}")
+    finally:
+        regen.beats.MIN_P_MV = shipped
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True, help="PTB-XL folder (ptbxl_database.csv, records)")
     ap.add_argument("--mitdb", help="MIT-BIH record path, e.g. .../mitdb/100")
     ap.add_argument("--fit", action="store_true",
                     help="print the rule parameters fitted on folds 1-8 as a literal")
+    ap.add_argument("--sweep-min-p", action="store_true",
+                    help="re-run the folds 1-8 sweep that chose regen.beats.MIN_P_MV")
     args = ap.parse_args(argv)
+    if args.sweep_min_p:
+        sweep_min_p(args.data)
     if args.mitdb:
         section_mitdb(args.mitdb)
     t0 = time.perf_counter()

@@ -156,9 +156,11 @@ def measure(ecg: ECG) -> Measurements:
                        r_peaks_s=tuple(float(p / ecg.fs) for p in peaks))
     quality: dict[str, str] = {}
     rr = np.diff(peaks) / ecg.fs * 1000.0                                  # ms
-    rr_ms, rr_sd = float(rr.mean()), float(rr.std(ddof=1)) if len(rr) > 1 else 0.0
+    rr_ms = float(rr.mean())
+    rr_sd = float(rr.std(ddof=1)) if len(rr) > 1 else None
     hr = 60000.0 / rr_ms
-    quality.update(hr_bpm="ok", rr_ms="ok", rr_sd_ms="ok" if len(rr) > 1 else "ok (one RR)")
+    quality.update(hr_bpm="ok", rr_ms="ok",
+                   rr_sd_ms="ok" if len(rr) > 1 else "one RR interval; its SD needs two")
     filt = bandpass(sig, ecg.fs, 0.5, 40.0)
     premature_idx = _premature(rr)
     normal = np.setdiff1d(np.arange(len(peaks)), premature_idx)
@@ -174,7 +176,8 @@ def measure(ecg: ECG) -> Measurements:
     axis_deg = _axis(med, waves, std, quality)
     beats = _classify(filt, peaks, premature_idx, prematurity(rr), ecg.fs, quality)
     return Measurements(
-        hr_bpm=round(hr, 1), rr_ms=round(rr_ms, 1), rr_sd_ms=round(rr_sd, 1),
+        hr_bpm=round(hr, 1), rr_ms=round(rr_ms, 1),
+        rr_sd_ms=None if rr_sd is None else round(rr_sd, 1),
         **intervals, axis_deg=None if axis_deg is None else round(axis_deg, 1),
         axis=None if axis_deg is None else axis_class(axis_deg),
         premature_beats=beats, n_beats=int(len(peaks)), quality=quality, leads_used=names,

@@ -50,6 +50,7 @@ class Rule:
     search: tuple[float, float, float]       # start, stop, step of the cut-off search
     unit: str
     sinus: bool = False
+    low: float = -math.inf        # the rule applies only to values >= low
 
 
 def _n(m: Measurements, kind: str) -> float:
@@ -85,7 +86,9 @@ RULES: tuple[Rule, ...] = (
     Rule("LPR", ("pr_ms",), lambda m: float(m.pr_ms or 0), 200.0, +1, (180, 241, 2), "ms"),
     Rule("LNGQT", ("qtc_bazett_ms",), lambda m: float(m.qtc_bazett_ms or 0), 460.0, +1,
          (440, 521, 5), "ms"),
-    Rule("LAD", ("axis_deg",), lambda m: float(m.axis_deg or 0), -30.0, -1, (-60, 1, 5), "°"),
+    # below -90° the axis is extreme (northwest), not left
+    Rule("LAD", ("axis_deg",), lambda m: float(m.axis_deg or 0), -30.0, -1, (-60, 1, 5), "°",
+         low=-90.0),
     Rule("RAD", ("axis_deg",), lambda m: float(m.axis_deg or 0), 90.0, +1, (75, 136, 5), "°"),
     Rule("PVC", ("premature_beats",), lambda m: _n(m, "ventricular"), 0.5, +1, (0.5, 3, 1),
          "ventricular premature beat(s)"),
@@ -100,7 +103,7 @@ RULES: tuple[Rule, ...] = (
 # (python bench/measure_accuracy.py --data PTBXL --fit); fold 9 never chose anything.
 PARAMS: dict[str, tuple[float, float]] = {
     "STACH": (101.0, 0.1987), "SBRAD": (50.0, 0.41), "1AVB": (208.0, 0.07505),
-    "LPR": (214.0, 0.08161), "LNGQT": (455.0, 0.04888), "LAD": (-40.0, 0.07002),
+    "LPR": (214.0, 0.08161), "LNGQT": (455.0, 0.04888), "LAD": (-40.0, 0.07871),
     "RAD": (100.0, 0.1262), "PVC": (0.5, 5.861), "PAC": (0.22, 18.25),
 }
 
@@ -110,7 +113,7 @@ def _sigmoid(z: float) -> float:
 
 
 def _applies(rule: Rule, m: Measurements, regular: float) -> bool:
-    if any(m.quality.get(k) != "ok" for k in rule.needs):
+    if any(m.quality.get(k) != "ok" for k in rule.needs) or rule.value(m) < rule.low:
         return False
     return not rule.sinus or m.quality.get("pr_ms") == "ok" or irregularity(m) < regular
 

@@ -229,3 +229,18 @@ def test_api_measure_reads_a_path(sample_home):
     rec = SAMPLE / "records100" / "00000" / "00033_lr"
     with Regen.open(sample_home) as rg:
         assert rg.measure(rec).to_json() == measure(read_ecg(rec)).to_json()
+
+
+def test_axis_rules_and_a_too_low_rate():
+    from regen.errors import ECGReadError
+
+    m = measure(read_ecg(SAMPLE / "records100" / "00000" / "00033_lr"))
+    left = {f.label: f for f in measured_findings(_with(m, axis_deg=-60.0))}
+    assert left["LAD"].present and not left["RAD"].present
+    extreme = {f.label for f in measured_findings(_with(m, axis_deg=-150.0))}
+    assert "LAD" not in extreme                      # extreme (northwest), not left
+    right = {f.label: f for f in measured_findings(_with(m, axis_deg=130.0))}
+    assert right["RAD"].present and right["RAD"].evidence.startswith("QRS axis +130°")
+    slow = ECG(np.zeros((1, 400), np.float32), 40.0, ("II",), "slow")
+    with pytest.raises(ECGReadError, match="40.0 Hz.*at least 50"):
+        measure(slow)

@@ -34,6 +34,7 @@ FIELDS = ("hr_bpm", "rr_ms", "rr_sd_ms", "pr_ms", "qrs_ms", "qt_ms", "qtc_bazett
 PREMATURE = 0.15          # RR shorter than the local median by this fraction: premature
 VENTRICULAR_CORR = 0.80   # QRS correlation with the median beat below this: ventricular
 VENTRICULAR_WIDTH = 1.35  # ... or a QRS this many times wider
+MORPH_PRE_S, MORPH_POST_S = 0.08, 0.12   # the QRS window compared with the median QRS
 MIN_FS = 50.0
 FLAT_MV = 0.02            # a lead whose robust range is below this is a flat line
 
@@ -278,7 +279,7 @@ def _classify(filt: np.ndarray, peaks: np.ndarray, premature_idx: np.ndarray,
         quality["premature_beats"] = f"{len(peaks)} beats; need at least 3 for prematurity"
         return ()
     quality["premature_beats"] = "ok"
-    pre, post = 0.08, 0.12
+    pre, post = MORPH_PRE_S, MORPH_POST_S
     qrs = beat_matrix(filt, peaks, fs, pre, post)
     inside = (peaks - int(round(pre * fs)) >= 0) & (peaks + int(round(post * fs))
                                                     <= filt.shape[1])

@@ -206,17 +206,21 @@ def test_ten_second_twelve_lead_is_fast():
     assert np.median(times) < 0.1, times
 
 
-def test_cli_measure_json_and_error():
+def test_cli_measure_json_human_and_error():
+    from typer.testing import CliRunner
+
+    from regen.cli import app
+
     rec = str(SAMPLE / "records100" / "00000" / "00033_lr")
-    out = subprocess.run([sys.executable, "-m", "regen", "measure", rec, "--json"],
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
+    out = CliRunner().invoke(app, ["measure", rec, "--json"])
+    assert out.exit_code == 0, out.output
     row = json.loads(out.stdout.splitlines()[0])
     assert row["source"] == rec and row["hr_bpm"] == measure(read_ecg(rec)).hr_bpm
     assert {"label", "probability", "present", "evidence"} == set(row["findings"][0])
-    human = subprocess.run([sys.executable, "-m", "regen", "measure", rec], capture_output=True,
-                           text=True, timeout=120)
-    assert "HR " in human.stdout and human.returncode == 0
+    human = CliRunner().invoke(app, ["measure", rec, str(MITDB), "--window", "600"])
+    assert human.exit_code == 0 and human.stdout.count("== ") == 1 + 3   # 0, 600, 1200 s
+    assert "HR " in human.stdout and "not measured: axis_deg" in human.stdout
+    # the console entry point turns errors into one line and exit code 1
     bad = subprocess.run([sys.executable, "-m", "regen", "measure", "does/not/exist"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and bad.stderr.strip().startswith("error: ")

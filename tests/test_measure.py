@@ -248,3 +248,20 @@ def test_axis_rules_and_a_too_low_rate():
     slow = ECG(np.zeros((1, 400), np.float32), 40.0, ("II",), "slow")
     with pytest.raises(ECGReadError, match="40.0 Hz.*at least 50"):
         measure(slow)
+
+
+def test_fitting_recovers_a_known_slope_and_stays_in_range():
+    from regen.labeller import truth_labels
+    from regen.measured import RULES, _fit_1d, fit_params
+
+    rng = np.random.default_rng(0)
+    z = rng.uniform(-40, 40, 4000)
+    y = (rng.uniform(size=z.size) < 1 / (1 + np.exp(-0.2 * z))).astype(float)
+    assert abs(_fit_1d(z, y) - 0.2) < 0.03
+    recs = load_ptbxl(SAMPLE, folds="1-8")
+    ms = [measure(read_ecg(r.path)) for r in recs]
+    params = fit_params(ms, [truth_labels(r.scp) | {"LNGQT", "LAD", "RAD"} & set(r.scp)
+                             for r in recs])
+    for rule in RULES:
+        cut, slope = params[rule.label]
+        assert rule.search[0] <= cut < rule.search[1] and slope > 0, (rule.label, cut, slope)

@@ -20,6 +20,7 @@ import numpy as np
 from regen.beats import (
     BEAT_FS,
     PRE_S,
+    Waves,
     bandpass,
     beat_matrix,
     delineate,
@@ -179,14 +180,18 @@ def measure(ecg: ECG) -> Measurements:
     return Measurements(
         hr_bpm=round(hr, 1), rr_ms=round(rr_ms, 1),
         rr_sd_ms=None if rr_sd is None else round(rr_sd, 1),
-        **intervals, axis_deg=None if axis_deg is None else round(axis_deg, 1),
+        pr_ms=intervals["pr_ms"], qrs_ms=intervals["qrs_ms"], qt_ms=intervals["qt_ms"],
+        qtc_bazett_ms=intervals["qtc_bazett_ms"],
+        qtc_fridericia_ms=intervals["qtc_fridericia_ms"],
+        axis_deg=None if axis_deg is None else round(axis_deg, 1),
         axis=None if axis_deg is None else axis_class(axis_deg),
         premature_beats=beats, n_beats=int(len(peaks)), quality=quality, leads_used=names,
         r_peaks_s=tuple(round(float(p / ecg.fs), 4) for p in peaks),
         duration_s=ecg.duration_s, source=ecg.source or ecg.id)
 
 
-def _intervals(waves: Any, rr_med_ms: float, quality: dict[str, str]) -> dict[str, float | None]:
+def _intervals(waves: Waves | None, rr_med_ms: float,
+               quality: dict[str, str]) -> dict[str, float | None]:
     out: dict[str, float | None] = dict.fromkeys(
         ("pr_ms", "qrs_ms", "qt_ms", "qtc_bazett_ms", "qtc_fridericia_ms"))
     if waves is None:
@@ -229,7 +234,7 @@ def _limb_pair(med: np.ndarray, std: tuple[str, ...]) -> tuple[np.ndarray, np.nd
     return None
 
 
-def _axis(med: np.ndarray | None, waves: Any, std: tuple[str, ...],
+def _axis(med: np.ndarray | None, waves: Waves | None, std: tuple[str, ...],
           quality: dict[str, str]) -> float | None:
     """Frontal QRS axis from the net QRS area (onset to offset, over the PR level) in I, aVF."""
     if med is None or waves is None:

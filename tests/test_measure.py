@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -189,7 +190,7 @@ def test_measured_findings_follow_the_rules():
     assert "1AVB" not in {f.label for f in measured_findings(unmeasured)}
 
 
-def _with(m: Measurements, **changes: object) -> Measurements:
+def _with(m: Measurements, **changes: Any) -> Measurements:
     from dataclasses import replace
 
     return replace(m, **changes)

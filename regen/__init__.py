@@ -12,6 +12,7 @@ from regen.errors import (
     MissingDependencyError,
     RegenError,
 )
+from regen.measure import Measurements, measure
 from regen.prepare import Prepared, prepare
 from regen.reader import read_ecg
 from regen.refine import ConsensusRefiner, Draft, Refiner
@@ -35,6 +36,7 @@ __all__ = [
     "Encoder",
     "EncoderConfig",
     "IndexMismatchError",
+    "Measurements",
     "MissingDependencyError",
     "Neighbour",
     "Prepared",
@@ -47,6 +49,7 @@ __all__ = [
     "load_mimic_ecg",
     "load_ptbxl",
     "load_settings",
+    "measure",
     "prepare",
     "read_ecg",
     "standard_lead",

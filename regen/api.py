@@ -436,3 +436,14 @@ class Regen:
                      f"({', '.join(notes.leads_used)}); findings needing the others are not "
                      "stated.]")
         return Draft(text, dx.confidence, cited, False)
+
+    def measure(self, ecg: EcgLike) -> Measurements:
+        """Rate, intervals, QTc, axis and premature beats measured from the signal itself (no
+        retrieval); `ecg` may be a path. See `regen.measure.measure`."""
+        from regen.measure import measure
+
+        return measure(ecg if isinstance(ecg, ECG) else read_ecg(ecg))
+
+
+if TYPE_CHECKING:    # for Regen.measure's annotation; the module loads on first use
+    from regen.measure import Measurements

@@ -8,9 +8,10 @@ REGEN = {
     "ECG", "Answer", "Comparison", "STANDARD_LEADS", "SUPERCLASSES", "ConfigError",
     "ConsensusRefiner", "CorpusRecord",
     "DataError", "Draft", "ECGReadError", "Encoder", "EncoderConfig", "IndexMismatchError",
-    "MissingDependencyError", "Neighbour", "Prepared", "Refiner", "Regen", "RegenError",
+    "Measurements", "MissingDependencyError", "Neighbour", "Prepared", "Refiner", "Regen",
+    "RegenError",
     "Report", "Settings", "load_folder", "load_mimic_ecg", "load_ptbxl", "load_settings",
-    "prepare", "read_ecg",
+    "measure", "prepare", "read_ecg",
     "standard_lead",
 }
 

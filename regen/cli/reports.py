@@ -1,4 +1,5 @@
-"""`regen report | ask | compare | logs | plot | serve`: the API's answers on the command line."""
+"""`regen report | ask | compare | measure | logs | plot | serve`: the API's answers on the
+command line."""
 
 from __future__ import annotations
 
@@ -85,6 +86,45 @@ def compare(a: Annotated[Path, typer.Argument(help="first (earlier) ECG")],
     typer.echo(f"neighbours of {a}: " + ", ".join(n.key for n in cmp.neighbours_a))
     typer.echo(f"neighbours of {b}: " + ", ".join(n.key for n in cmp.neighbours_b))
     typer.echo(cmp.disclaimer)
+
+
+@app.command()
+def measure(paths: Annotated[list[Path], typer.Argument(help="ECG files: WFDB records, .edf, "
+                                                               ".npy or .npz")],
+            json_out: Json = False,
+            fs: Annotated[float | None, typer.Option(help="sampling rate for .npy")] = None,
+            leads: Annotated[str | None, typer.Option(help="lead names for .npy, "
+                                                         "comma-separated")] = None,
+            window: Annotated[float | None, typer.Option(
+                help="measure each window of this many seconds (long records)")] = None) -> None:
+    """Measure rate, PR, QRS, QT/QTc, axis and premature beats from the signal (no index, no
+    retrieval), with the findings they imply."""
+    from regen.measure import measure as run
+    from regen.measure import measure_windows
+    from regen.measured import measured_findings
+    from regen.reader import read_ecg
+
+    for p in paths:
+        ecg = read_ecg(p, fs=fs, leads=tuple(leads.split(",")) if leads else None)
+        parts = [run(ecg)] if window is None else measure_windows(ecg, window, window)
+        for m in parts:
+            found = measured_findings(m)
+            if json_out:
+                out = {"source": str(p), "start_s": m.start_s, **m.to_json(),
+                       "findings": [{"label": f.label, "probability": f.probability,
+                                     "present": f.present, "evidence": f.evidence}
+                                    for f in found]}
+                typer.echo(json.dumps(out))
+                continue
+            at = f" @ {m.start_s:g} s" if window is not None else ""
+            typer.echo(f"== {p}{at}: {m.n_beats} beats, leads {','.join(m.leads_used) or '-'}")
+            typer.echo(m.line())
+            for f in found:
+                if f.present:
+                    typer.echo(f"  {f.label:<6} p={f.probability:.2f}  {f.evidence}")
+            missing = {k: v for k, v in m.quality.items() if v != "ok"}
+            for k, v in missing.items():
+                typer.echo(f"  not measured: {k}: {v}")
 
 
 @app.command()

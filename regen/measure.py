@@ -1,0 +1,338 @@
+"""Measured, not retrieved: rate, intervals, axis and premature beats from the signal itself.
+
+`measure(ecg) -> Measurements`: R peaks on all usable leads (`regen.beats`), RR statistics,
+PR / QRS / QT on the median beat of the normal-RR beats, QTc (Bazett, Fridericia), the frontal
+QRS axis from the limb leads, and premature beats (RR prematurity; a QRS unlike the median
+beat's makes it ventricular). Every value that cannot be measured is None, with the reason in
+`Measurements.quality`. `measure_windows` does the same per window of a long record.
+
+Accuracy on real data (MIT-BIH 100, PTB-XL folds 1-9): docs/MEASUREMENTS.md.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from regen.beats import (
+    BEAT_FS,
+    PRE_S,
+    Waves,
+    bandpass,
+    beat_matrix,
+    delineate,
+    detect_r_peaks,
+    median_beat,
+)
+from regen.ecg import ECG, standard_lead
+from regen.errors import ECGReadError
+
+FIELDS = ("hr_bpm", "rr_ms", "rr_sd_ms", "pr_ms", "qrs_ms", "qt_ms", "qtc_bazett_ms",
+          "qtc_fridericia_ms", "axis_deg", "axis", "premature_beats")
+PREMATURE = 0.15          # RR shorter than the local median by this fraction: premature
+VENTRICULAR_CORR = 0.80   # QRS correlation with the median beat below this: ventricular
+VENTRICULAR_WIDTH = 1.35  # ... or a QRS this many times wider
+MORPH_PRE_S, MORPH_POST_S = 0.08, 0.12   # the QRS window compared with the median QRS
+MIN_FS = 50.0
+FLAT_MV = 0.02            # a lead whose robust range is below this is a flat line
+
+
+@dataclass(frozen=True)
+class PrematureBeat:
+    """One premature beat: time of its R peak from the record's start, and its origin."""
+
+    time_s: float
+    kind: str             # "supraventricular" | "ventricular"
+    prematurity: float = 0.0   # 1 - RR / local median RR (0.25: a quarter early)
+
+
+@dataclass(frozen=True)
+class Measurements:
+    """What the signal shows, in ms / bpm / degrees; None where not measurable (reason in
+    `quality[field]`, "ok" otherwise). r_peaks_s: R-peak times in seconds from the record's
+    start (from the window's start for `measure_windows`; `start_s` gives the window)."""
+
+    hr_bpm: float | None
+    rr_ms: float | None
+    rr_sd_ms: float | None
+    pr_ms: float | None
+    qrs_ms: float | None
+    qt_ms: float | None
+    qtc_bazett_ms: float | None
+    qtc_fridericia_ms: float | None
+    axis_deg: float | None
+    axis: str | None      # "normal" | "left" | "right" | "extreme"
+    premature_beats: tuple[PrematureBeat, ...]
+    n_beats: int
+    quality: dict[str, str]
+    leads_used: tuple[str, ...]
+    r_peaks_s: tuple[float, ...] = ()
+    start_s: float = 0.0
+    duration_s: float = 0.0
+    source: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """Flat, JSON-ready: the measured fields, premature_beats as {time_s, kind} dicts,
+        n_beats, quality, leads_used (R-peak times and the window are left out)."""
+        out: dict[str, Any] = {k: getattr(self, k) for k in FIELDS if k != "premature_beats"}
+        out["premature_beats"] = [{"time_s": b.time_s, "kind": b.kind}
+                                  for b in self.premature_beats]
+        out.update(n_beats=self.n_beats, quality=dict(self.quality),
+                   leads_used=list(self.leads_used))
+        return out
+
+    def line(self) -> str:
+        """One short line, leaving out what is None:
+        "HR 72 bpm, PR 160 ms, QRS 96 ms, QT/QTc 380/410 ms, axis +45°"."""
+        parts = []
+        if self.hr_bpm is not None:
+            parts.append(f"HR {self.hr_bpm:.0f} bpm")
+        if self.pr_ms is not None:
+            parts.append(f"PR {self.pr_ms:.0f} ms")
+        if self.qrs_ms is not None:
+            parts.append(f"QRS {self.qrs_ms:.0f} ms")
+        if self.qt_ms is not None and self.qtc_bazett_ms is not None:
+            parts.append(f"QT/QTc {self.qt_ms:.0f}/{self.qtc_bazett_ms:.0f} ms")
+        elif self.qt_ms is not None:
+            parts.append(f"QT {self.qt_ms:.0f} ms")
+        if self.axis_deg is not None:
+            parts.append(f"axis {self.axis_deg:+.0f}°")
+        n_v = sum(b.kind == "ventricular" for b in self.premature_beats)
+        n_s = len(self.premature_beats) - n_v
+        if n_v:
+            parts.append(f"{n_v} ventricular premature beat{'s' * (n_v > 1)}")
+        if n_s:
+            parts.append(f"{n_s} supraventricular premature beat{'s' * (n_s > 1)}")
+        return ", ".join(parts) if parts else "nothing measurable"
+
+
+def axis_class(deg: float) -> str:
+    """Frontal QRS axis in degrees (-180, 180] -> "normal" (-30..90), "left" (-90..-30),
+    "right" (90..180), "extreme" (-180..-90)."""
+    if -30 <= deg <= 90:
+        return "normal"
+    if -90 <= deg < -30:
+        return "left"
+    if deg > 90:
+        return "right"
+    return "extreme"
+
+
+def _usable(ecg: ECG) -> tuple[np.ndarray, tuple[str, ...], tuple[str, ...]]:
+    """Rows that are finite and not flat -> (signal float64, their names, standard names)."""
+    rows, names = [], []
+    for i, name in enumerate(ecg.leads):
+        x = ecg.signal[i].astype(np.float64)
+        if not np.all(np.isfinite(x)):
+            continue
+        lo, hi = np.percentile(x, [1, 99]) if x.size else (0.0, 0.0)
+        if hi - lo < FLAT_MV:
+            continue
+        rows.append(x)
+        names.append(name)
+    sig = np.stack(rows) if rows else np.zeros((0, ecg.n_samples))
+    return sig, tuple(names), tuple(standard_lead(n) or n for n in names)
+
+
+def _null(reason: str, fields: tuple[str, ...] = FIELDS) -> dict[str, str]:
+    return {f: reason for f in fields}
+
+
+def measure(ecg: ECG) -> Measurements:
+    """One ECG -> Measurements. Needs a sampling rate of at least 50 Hz; any number of leads."""
+    if ecg.fs < MIN_FS:
+        raise ECGReadError(f"{ecg.source or ecg.id}: sampling rate {ecg.fs} Hz; measuring needs "
+                           f"at least {MIN_FS:.0f} Hz (resample the record first)")
+    sig, names, std = _usable(ecg)
+    empty = Measurements(None, None, None, None, None, None, None, None, None, None, (), 0,
+                         {}, names, duration_s=ecg.duration_s, source=ecg.source or ecg.id)
+    if not len(names):
+        return replace(empty, quality=_null("no usable lead (flat line or missing samples)"))
+    peaks = detect_r_peaks(sig, ecg.fs)
+    if len(peaks) < 2:
+        return replace(empty, n_beats=int(len(peaks)),
+                       quality=_null(f"{len(peaks)} R peak(s) found; need at least 2"),
+                       r_peaks_s=tuple(float(p / ecg.fs) for p in peaks))
+    quality: dict[str, str] = {}
+    rr = np.diff(peaks) / ecg.fs * 1000.0                                  # ms
+    rr_ms = float(rr.mean())
+    rr_sd = float(rr.std(ddof=1)) if len(rr) > 1 else None
+    hr = 60000.0 / rr_ms
+    quality.update(hr_bpm="ok", rr_ms="ok",
+                   rr_sd_ms="ok" if len(rr) > 1 else "one RR interval; its SD needs two")
+    filt = bandpass(sig, ecg.fs, 0.5, 40.0)
+    premature_idx = _premature(rr)
+    normal = np.setdiff1d(np.arange(len(peaks)), premature_idx)
+    med = median_beat(filt, peaks[normal] if len(normal) else peaks, ecg.fs)
+    waves = None
+    if med is None:
+        quality.update(_null("no beat with a full window for the median beat",
+                             ("pr_ms", "qrs_ms", "qt_ms", "qtc_bazett_ms", "qtc_fridericia_ms",
+                              "axis_deg", "axis")))
+    else:
+        waves = delineate(med, float(np.median(rr)) / 1000.0)
+    intervals = _intervals(waves, float(np.median(rr)), quality)
+    axis_deg = _axis(med, waves, std, quality)
+    beats = _classify(filt, peaks, premature_idx, prematurity(rr), ecg.fs, quality)
+    return Measurements(
+        hr_bpm=round(hr, 1), rr_ms=round(rr_ms, 1),
+        rr_sd_ms=None if rr_sd is None else round(rr_sd, 1),
+        pr_ms=intervals["pr_ms"], qrs_ms=intervals["qrs_ms"], qt_ms=intervals["qt_ms"],
+        qtc_bazett_ms=intervals["qtc_bazett_ms"],
+        qtc_fridericia_ms=intervals["qtc_fridericia_ms"],
+        axis_deg=None if axis_deg is None else round(axis_deg, 1),
+        axis=None if axis_deg is None else axis_class(axis_deg),
+        premature_beats=beats, n_beats=int(len(peaks)), quality=quality, leads_used=names,
+        r_peaks_s=tuple(round(float(p / ecg.fs), 4) for p in peaks),
+        duration_s=ecg.duration_s, source=ecg.source or ecg.id)
+
+
+def _intervals(waves: Waves | None, rr_med_ms: float,
+               quality: dict[str, str]) -> dict[str, float | None]:
+    out: dict[str, float | None] = dict.fromkeys(
+        ("pr_ms", "qrs_ms", "qt_ms", "qtc_bazett_ms", "qtc_fridericia_ms"))
+    if waves is None:
+        return out
+    r = waves.reasons
+    if waves.qrs_on is None or waves.qrs_off is None:
+        quality.update(_null(r.get("qrs", "QRS not delineated"),
+                             ("pr_ms", "qrs_ms", "qt_ms", "qtc_bazett_ms", "qtc_fridericia_ms")))
+        return out
+    out["qrs_ms"] = round((waves.qrs_off - waves.qrs_on) * 1000, 1)
+    quality["qrs_ms"] = "ok"
+    if waves.p_on is None:
+        quality["pr_ms"] = r.get("p", "P wave not found")
+    else:
+        out["pr_ms"] = round((waves.qrs_on - waves.p_on) * 1000, 1)
+        quality["pr_ms"] = "ok"
+    if waves.t_end is None:
+        quality.update(_null(r.get("t", "T wave end not found"),
+                             ("qt_ms", "qtc_bazett_ms", "qtc_fridericia_ms")))
+    else:
+        qt = (waves.t_end - waves.qrs_on) * 1000
+        rr_s = rr_med_ms / 1000.0
+        out.update(qt_ms=round(qt, 1), qtc_bazett_ms=round(qt / math.sqrt(rr_s), 1),
+                   qtc_fridericia_ms=round(qt / rr_s ** (1 / 3), 1))
+        quality.update(qt_ms="ok", qtc_bazett_ms="ok", qtc_fridericia_ms="ok")
+    return out
+
+
+def _limb_pair(med: np.ndarray, std: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Leads I and aVF of the median beat, derived from two of I, II, III when needed."""
+    have = {name: med[i] for i, name in enumerate(std) if name in ("I", "II", "III", "aVF")}
+    if "I" in have and "aVF" in have:
+        return have["I"], have["aVF"]
+    if "I" in have and "II" in have:
+        return have["I"], have["II"] - have["I"] / 2
+    if "II" in have and "III" in have:
+        return have["II"] - have["III"], (have["II"] + have["III"]) / 2
+    if "I" in have and "III" in have:
+        return have["I"], have["I"] / 2 + have["III"]
+    return None
+
+
+def _axis(med: np.ndarray | None, waves: Waves | None, std: tuple[str, ...],
+          quality: dict[str, str]) -> float | None:
+    """Frontal QRS axis from the net QRS area (onset to offset, over the PR level) in I, aVF."""
+    if med is None or waves is None:
+        return None
+    if waves.qrs_on is None or waves.qrs_off is None:
+        quality.update(axis_deg="QRS not delineated", axis="QRS not delineated")
+        return None
+    pair = _limb_pair(med, std)
+    if pair is None:
+        reason = (f"needs leads I and aVF, or two of I, II, III; have {list(std)}")
+        quality.update(axis_deg=reason, axis=reason)
+        return None
+    r0 = int(round(PRE_S * BEAT_FS))
+    on, off = r0 + int(round(waves.qrs_on * BEAT_FS)), r0 + int(round(waves.qrs_off * BEAT_FS))
+    net = [float((x[on:off + 1] - x[max(0, on - 10):on + 1].mean()).sum()) for x in pair]
+    if abs(net[0]) + abs(net[1]) == 0:
+        quality.update(axis_deg="no net QRS deflection in the limb leads", axis="no net QRS "
+                       "deflection in the limb leads")
+        return None
+    quality.update(axis_deg="ok", axis="ok")
+    return float(np.degrees(np.arctan2(net[1], net[0])))
+
+
+def prematurity(rr: np.ndarray) -> np.ndarray:
+    """rr (n,) -> (n,): 1 - RR / the median of the up to 8 RR intervals around it (0 where
+    fewer than 2 neighbours)."""
+    out = np.zeros(len(rr))
+    for i, x in enumerate(rr):
+        near = np.concatenate([rr[max(0, i - 4):i], rr[i + 1:i + 5]])
+        if len(near) >= 2:
+            out[i] = 1.0 - x / float(np.median(near))
+    return out
+
+
+def _premature(rr: np.ndarray) -> np.ndarray:
+    """Indices of beats (into the R-peak array) whose preceding RR is PREMATURE shorter than
+    the median of the up to 8 RR intervals around it."""
+    return np.flatnonzero(prematurity(rr) > PREMATURE).astype(np.int64) + 1
+
+
+def _classify(filt: np.ndarray, peaks: np.ndarray, premature_idx: np.ndarray,
+              early: np.ndarray, fs: float, quality: dict[str, str]
+              ) -> tuple[PrematureBeat, ...]:
+    """Premature beats as ventricular when their QRS (R -80..+120 ms, all leads) correlates
+    below VENTRICULAR_CORR with the median beat's or is VENTRICULAR_WIDTH times wider."""
+    if len(peaks) < 3:
+        quality["premature_beats"] = f"{len(peaks)} beats; need at least 3 for prematurity"
+        return ()
+    quality["premature_beats"] = "ok"
+    pre, post = MORPH_PRE_S, MORPH_POST_S
+    qrs = beat_matrix(filt, peaks, fs, pre, post)
+    inside = (peaks - int(round(pre * fs)) >= 0) & (peaks + int(round(post * fs))
+                                                    <= filt.shape[1])
+    row = np.cumsum(inside) - 1
+    template = np.median(qrs, axis=0) if len(qrs) else None
+    out = []
+    for i in premature_idx:
+        kind = "supraventricular"
+        if template is not None and inside[i]:
+            b = qrs[row[i]]
+            if (_corr(b, template) < VENTRICULAR_CORR
+                    or _width(b, fs) > VENTRICULAR_WIDTH * _width(template, fs)):
+                kind = "ventricular"
+        out.append(PrematureBeat(round(float(peaks[i] / fs), 3), kind,
+                                 round(float(early[i - 1]), 3)))
+    return tuple(out)
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.ravel() - a.mean(), b.ravel() - b.mean()
+    den = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum() / den) if den > 0 else 0.0
+
+
+def _width(beat: np.ndarray, fs: float) -> float:
+    """Seconds the beat's spatial velocity spends above 30% of its peak."""
+    sv = np.sqrt((np.diff(beat, axis=-1) ** 2).sum(axis=0))
+    return float((sv > 0.3 * sv.max()).sum() / fs) if sv.max() > 0 else 0.0
+
+
+def measure_windows(ecg: ECG, window_s: float = 10.0,
+                    step_s: float = 10.0) -> list[Measurements]:
+    """Measurements of each window of a long record; `start_s` gives each window's start.
+
+    The last window is kept when it holds at least half a window of signal.
+    """
+    if window_s <= 0 or step_s <= 0:
+        raise ECGReadError(f"window_s={window_s}, step_s={step_s}; both must be positive")
+    n, w, s = ecg.n_samples, int(round(window_s * ecg.fs)), int(round(step_s * ecg.fs))
+    out = []
+    for start in range(0, max(1, n - w // 2), s):
+        part = ECG(ecg.signal[:, start:start + w], ecg.fs, ecg.leads, ecg.id, ecg.source,
+                   dict(ecg.meta))
+        out.append(replace(measure(part), start_s=round(start / ecg.fs, 4)))
+        if start + w >= n:
+            break
+    return out
+
+
+__all__ = ["FIELDS", "Measurements", "PrematureBeat", "axis_class", "measure",
+           "measure_windows"]

@@ -1,0 +1,225 @@
+"""Findings that follow from measurements by rule: rate, PR, QTc, axis, premature beats.
+
+`measured_findings(m) -> list[MeasuredFinding]`: one finding per rule whose measurement is
+"ok" in `m.quality`, with a soft probability (a logistic in the distance from the clinical
+cut-off) and a one-line evidence string. These are what the findings stage fuses with the
+neighbours' labels, so the interface stays `{label, probability, present, evidence}`.
+
+Each rule has a clinical cut-off (HR > 100, PR > 200 ms, ...); the cut-off used and the
+logistic slope are fitted by `fit_params` on PTB-XL folds 1-8 only (`python
+bench/measure_accuracy.py --data PTBXL --fit` prints them) and copied into PARAMS below,
+because PTB-XL's coders did not follow the textbook values (its SBRAD is mostly under 52 bpm).
+Fold 9 only reports (docs/MEASUREMENTS.md).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from regen.measure import Measurements, prematurity
+
+
+@dataclass(frozen=True)
+class MeasuredFinding:
+    """A finding decided from a measurement. label: a code of `regen.labeller.LABELS` where one
+    exists (STACH, SBRAD, 1AVB, PVC, PAC), else PTB-XL's code (LNGQT) or the axis name (LAD,
+    RAD). probability: soft, 0.5 at the cut-off. evidence: e.g. "HR 112 bpm > 100"."""
+
+    label: str
+    probability: float
+    present: bool
+    evidence: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    """label is present when `value(m)` is above (direction +1) or below (-1) a cut-off: the
+    clinical one is `clinical`, the one used is fitted on folds 1-8 within `search` (PARAMS).
+    `needs`: quality entries that must be "ok"; `sinus`: the rate rules also need a P wave
+    on the median beat or a regular rhythm (not atrial fibrillation)."""
+
+    label: str
+    needs: tuple[str, ...]
+    value: Callable[[Measurements], float]
+    clinical: float
+    direction: int
+    search: tuple[float, float, float]       # start, stop, step of the cut-off search
+    unit: str
+    sinus: bool = False
+    low: float = -math.inf        # the rule applies only to values >= low
+
+
+def _n(m: Measurements, kind: str) -> float:
+    return float(sum(b.kind == kind for b in m.premature_beats))
+
+
+def _early(m: Measurements, kind: str) -> float:
+    return max((b.prematurity for b in m.premature_beats if b.kind == kind), default=0.0)
+
+
+def irregularity(m: Measurements) -> float:
+    """Median absolute successive RR difference over the median RR (0: regular; atrial
+    fibrillation is typically > 0.1). inf with fewer than 3 beats."""
+    t = np.asarray(m.r_peaks_s, dtype=np.float64)
+    if len(t) < 3:
+        return math.inf
+    rr = np.diff(t)
+    return float(np.median(np.abs(np.diff(rr))) / np.median(rr))
+
+
+# Irregularity below this counts as a regular rhythm for STACH / SBRAD when no P wave was
+# measured; chosen on folds 1-8 by `fit_regular` (bench/measure_accuracy.py prints it).
+REGULAR = 0.05
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("STACH", ("hr_bpm",), lambda m: float(m.hr_bpm or 0), 100.0, +1, (90, 111, 1),
+         "bpm", sinus=True),
+    Rule("SBRAD", ("hr_bpm",), lambda m: float(m.hr_bpm or 0), 60.0, -1, (40, 61, 1),
+         "bpm", sinus=True),
+    Rule("1AVB", ("pr_ms",), lambda m: float(m.pr_ms or 0), 200.0, +1, (180, 241, 2), "ms"),
+    # PTB-XL codes a long PR either as 1AVB or as LPR ("prolonged PR interval"); both are labels
+    Rule("LPR", ("pr_ms",), lambda m: float(m.pr_ms or 0), 200.0, +1, (180, 241, 2), "ms"),
+    Rule("LNGQT", ("qtc_bazett_ms",), lambda m: float(m.qtc_bazett_ms or 0), 460.0, +1,
+         (440, 521, 5), "ms"),
+    # below -90° the axis is extreme (northwest), not left
+    Rule("LAD", ("axis_deg",), lambda m: float(m.axis_deg or 0), -30.0, -1, (-60, 1, 5), "°",
+         low=-90.0),
+    Rule("RAD", ("axis_deg",), lambda m: float(m.axis_deg or 0), 90.0, +1, (75, 136, 5), "°"),
+    Rule("PVC", ("premature_beats",), lambda m: _n(m, "ventricular"), 0.5, +1, (0.5, 3, 1),
+         "ventricular premature beat(s)"),
+    # A PAC needs a P wave on the median beat (sinus rhythm: not atrial fibrillation); its
+    # value is how early the earliest one came, so the cut-off separates it from sinus
+    # arrhythmia.
+    Rule("PAC", ("premature_beats", "pr_ms"), lambda m: _early(m, "supraventricular"), 0.15,
+         +1, (0.15, 0.41, 0.01), "supraventricular premature beat(s)"),
+)
+
+# (cut-off, logistic slope per unit) of each rule, fitted on PTB-XL folds 1-8 by `fit_params`
+# (python bench/measure_accuracy.py --data PTBXL --fit); fold 9 never chose anything.
+PARAMS: dict[str, tuple[float, float]] = {
+    "STACH": (101.0, 0.1987), "SBRAD": (50.0, 0.41), "1AVB": (208.0, 0.07505),
+    "LPR": (214.0, 0.08161), "LNGQT": (455.0, 0.04888), "LAD": (-40.0, 0.07871),
+    "RAD": (100.0, 0.1262), "PVC": (0.5, 5.861), "PAC": (0.22, 18.25),
+}
+
+
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+
+
+def _applies(rule: Rule, m: Measurements, regular: float) -> bool:
+    if any(m.quality.get(k) != "ok" for k in rule.needs) or rule.value(m) < rule.low:
+        return False
+    return not rule.sinus or m.quality.get("pr_ms") == "ok" or irregularity(m) < regular
+
+
+def _evidence(rule: Rule, m: Measurements, x: float, cut: float, present: bool) -> str:
+    sign = (">" if present else "<=") if rule.direction > 0 else ("<" if present else ">=")
+    if rule.label == "PVC":
+        return f"{x:.0f} {rule.unit}"
+    if rule.label == "PAC":
+        n = _n(m, "supraventricular")
+        return (f"{n:.0f} {rule.unit}" + (f", the earliest {x:.0%} early {sign} {cut:.0%}"
+                                          if n else ""))
+    name = {"bpm": "HR", "°": "QRS axis"}.get(rule.unit) or {
+        "1AVB": "PR", "LPR": "PR", "LNGQT": "QTc (Bazett)"}[rule.label]
+    if rule.unit == "°":
+        return f"{name} {x:+.0f}° {sign} {cut:+.0f}°"
+    return f"{name} {x:.0f} {rule.unit} {sign} {cut:g}"
+
+
+def measured_findings(m: Measurements, params: dict[str, tuple[float, float]] | None = None,
+                      regular: float = REGULAR) -> list[MeasuredFinding]:
+    """The rule findings of `m`, in RULES order; a rule whose measurement is not "ok" (or, for
+    STACH / SBRAD, with neither a P wave nor a rhythm more regular than `regular`) gives none.
+    params: per-label (cut-off, slope); default PARAMS, fitted on folds 1-8."""
+    params = PARAMS if params is None else params
+    out = []
+    for rule in RULES:
+        if not _applies(rule, m, regular):
+            continue
+        cut, slope = params[rule.label]
+        x = rule.value(m)
+        present = (x - cut) * rule.direction > 0
+        p = _sigmoid(slope * rule.direction * (x - cut))
+        out.append(MeasuredFinding(rule.label, round(p, 4), bool(present),
+                                   _evidence(rule, m, x, cut, present)))
+    return out
+
+
+def fit_regular(ms: Sequence[Measurements], truth: Sequence[frozenset[str]],
+                grid: Sequence[float] = (0.0, 0.02, 0.03, 0.05, 0.08, 0.12)) -> float:
+    """The REGULAR in `grid` with the best summed F1 of STACH and SBRAD, their cut-offs refit
+    for each. Pass training records only (folds 1-8)."""
+    def score(regular: float) -> float:
+        params = fit_params(ms, truth, regular)
+        return sum(_f1([any(f.label == label and f.present
+                            for f in measured_findings(m, params, regular)) for m in ms],
+                       [label in t for t in truth]) for label in ("STACH", "SBRAD"))
+
+    return max(grid, key=score)
+
+
+def _f1(pred: Sequence[bool], true: Sequence[bool]) -> float:
+    tp = sum(p and t for p, t in zip(pred, true))
+    return 2 * tp / (sum(pred) + sum(true)) if tp else 0.0
+
+
+def fit_params(ms: Sequence[Measurements], truth: Sequence[frozenset[str]],
+               regular: float = REGULAR) -> dict[str, tuple[float, float]]:
+    """Per rule: the cut-off in `rule.search` with the best F1, then the maximum-likelihood
+    slope of the logistic centred there. Pass training records only (folds 1-8); a record
+    where the rule does not apply counts as predicted absent."""
+    out = {}
+    for rule in RULES:
+        ok = np.array([_applies(rule, m, regular) for m in ms])
+        x = np.array([rule.value(m) if a else np.nan for m, a in zip(ms, ok)])
+        y = np.array([rule.label in t for t in truth])
+        best, best_f1 = rule.clinical, -1.0
+        for cut in np.arange(*rule.search):
+            pred = ok & ((x - cut) * rule.direction > 0)
+            tp = int((pred & y).sum())
+            f1 = 2 * tp / (pred.sum() + y.sum()) if tp else 0.0
+            if f1 > best_f1 + 1e-9:
+                best, best_f1 = float(cut), f1
+        z = rule.direction * (x[ok] - best)
+        out[rule.label] = (round(best, 3), _fit_1d(z, y[ok].astype(np.float64)))
+    return out
+
+
+def _fit_1d(z: np.ndarray, y: np.ndarray) -> float:
+    """argmax_s sum log-likelihood of y ~ sigmoid(s z), s >= 0, by a log-spaced grid then
+    golden-section refinement (one parameter: robust where Newton overshoots on separable
+    data)."""
+    def nll(s: float) -> float:
+        t = np.clip(s * z, -60, 60)
+        return float(np.sum(np.logaddexp(0, t) - y * t))
+
+    grid = np.logspace(-4, 2, 61)
+    i = int(np.argmin([nll(s) for s in grid]))
+    lo, hi = grid[max(0, i - 1)], grid[min(len(grid) - 1, i + 1)]
+    g = (math.sqrt(5) - 1) / 2
+    for _ in range(40):
+        a, b = hi - g * (hi - lo), lo + g * (hi - lo)
+        if nll(a) < nll(b):
+            hi = b
+        else:
+            lo = a
+    return float(f"{(lo + hi) / 2:.4g}")
+
+
+def ectopy_score(m: Measurements) -> float:
+    """A continuous score for "has extra beats": how premature the most premature beat is
+    (max over beats of 1 - RR / median of the up to 8 RR around it), plus 0.3 when a beat was
+    classed ventricular (a PVC's QRS is evidence beyond its timing). 0 with fewer than 3
+    beats. The 0.3 was compared with 0 on folds 1-8 only (docs/MEASUREMENTS.md)."""
+    t = np.asarray(m.r_peaks_s, dtype=np.float64)
+    if len(t) < 3:
+        return 0.0
+    early = max(0.0, float(prematurity(np.diff(t)).max()))
+    return early + 0.3 * any(b.kind == "ventricular" for b in m.premature_beats)

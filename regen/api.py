@@ -78,6 +78,20 @@ def llm_settings(settings: Settings) -> dict[str, object]:
     return {}
 
 
+def _measured(ecg: ECG) -> tuple[dict | None, list | None]:
+    """The ECG's measurements (JSON, with their one-line summary) and the findings they imply;
+    (None, None) when the signal cannot be measured at all."""
+    from regen.errors import RegenError
+    from regen.measure import measure
+    from regen.measured import measured_findings
+
+    try:
+        m = measure(ecg)
+    except (RegenError, ValueError) as exc:
+        return {"line": "", "error": str(exc)}, None
+    return {**m.to_json(), "line": m.line()}, measured_findings(m)
+
+
 def replace_timings(ans: Answer, timings: dict) -> Answer:
     from dataclasses import replace
 
@@ -380,7 +394,8 @@ class Regen:
         for i, (ecg, nbrs) in enumerate(zip(loaded, hits)):
             t1 = time.perf_counter()
             shown = tuple(nbrs)
-            dx = dg.diagnose(p[i], pk[i], pp[i], rows[i], shown, notes[i])
+            m, measured = _measured(ecg)
+            dx = dg.diagnose(p[i], pk[i], pp[i], rows[i], shown, notes[i], measured)
             if self.settings.refiner == "findings":
                 draft = self._findings_draft(dx, notes[i], {n.key for n in shown})
             else:
@@ -396,7 +411,8 @@ class Regen:
                                   model=None if draft.fallback_reason else draft.model,
                                   fallback_reason=draft.fallback_reason,
                                   findings=dx.findings, input=notes[i], sentences=sentences,
-                                  abstain_rule=dg.rule, notes=dx.notes))
+                                  abstain_rule=dg.rule, notes=dx.notes,
+                                  measurements=m))
         if log:
             with self.db.session() as s:
                 for r, d in zip(reports, drafts):

@@ -37,7 +37,9 @@ from regen.labeller import LABELS, label_report
 SWITCH_LOGIT = 1.0
 _EDIT = re.compile(r"\s*\bedit\s*:.*$", re.IGNORECASE | re.DOTALL)
 _BROKEN = re.compile(r"[ÃÂ�]|Ã³")
-_CLAUSE = re.compile(r"(?<=[.;])\s+|,\s+")
+# Clauses end at a full stop or semicolon, or at a comma that does not continue a list of
+# leads or numbers ("st depression in ii, iii, avf" stays whole).
+_CLAUSE = re.compile(r"(?<=[.;])\s+|,\s+(?!(?:v?[1-6]\b|iii\b|ii\b|i\b|av[lrf]\b|and\b))")
 _LEAD = re.compile(r"\b(v[1-6]|avl|avf|avr|iii|ii|i)\b")
 _LEAD_SPAN = re.compile(r"\bv([1-6])\s*-\s*v?([1-6])\b")
 _LEAD_NAMES = {"i": "I", "ii": "II", "iii": "III", "avl": "aVL", "avf": "aVF", "avr": "aVR"}
@@ -219,7 +221,9 @@ class Composer:
         if not chosen:
             return None
         chosen.sort(key=lambda u: min(SECTION.get(c, 8) for c in u.labels))
-        text = ". ".join(u.text for u in chosen)
+        # "; " ends a clause for the labeller (a negation never reaches into the next one) and
+        # keeps "a-v block i" readable as first degree.
+        text = "; ".join(u.text for u in chosen)
         return Composed(text, tuple(Sentence(u.text, u.key) for u in chosen), "sentences",
                         label_report(text))
 

@@ -35,10 +35,13 @@ import numpy as np
 from regen.labeller import LABELS, SCP_SUPERCLASS
 from regen.metrics import macro_auc
 
-AXIS_FINDINGS = ("LAD", "RAD")      # left / right axis deviation (PTB-XL heart_axis groups)
+AXIS_FINDINGS = ("LAD", "RAD")      # left (< -30) / right (> +90) axis deviation
 FINDINGS: tuple[str, ...] = LABELS + AXIS_FINDINGS
-_AXIS_GROUP = {"LAD": "LAD", "ALAD": "LAD", "AXL": "LAD", "RAD": "RAD", "ARAD": "RAD",
-               "AXR": "RAD", "MID": "normal", "SHR": "RAD"}
+# PTB-XL's heart_axis is the German "Lagetyp": its LAD ("Linkstyp", about -30..+30 degrees)
+# and AXR ("Steiltyp") are normal axes clinically; left axis deviation (< -30) is ALAD/AXL,
+# right (> +90) RAD/ARAD; SAG (sagittal) says nothing about the frontal axis.
+_AXIS_GROUP = {"ALAD": "LAD", "AXL": "LAD", "RAD": "RAD", "ARAD": "RAD",
+               "MID": "normal", "LAD": "normal", "AXR": "normal"}
 
 NAMES: dict[str, str] = {
     "NORM": "normal ECG", "MI": "myocardial infarction", "STTC": "ST/T change",
@@ -71,7 +74,7 @@ K_GRID = (10, 20, 40, 80, 160)
 TEMPERATURE_GRID = (0.02, 0.05, 0.1, 1.0)
 MIN_POSITIVES = 10      # findings with fewer OOF positives keep threshold 0.5 and skip k choice
 EPS = 1e-4
-VERSION = 2             # of findings.json; another version is fitted again
+VERSION = 3             # of findings.json; another version is fitted again
 
 
 @dataclass(frozen=True)

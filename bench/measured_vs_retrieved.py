@@ -1,0 +1,84 @@
+"""Which findings the signal's measurements should decide, chosen on the corpus folds only.
+
+For every corpus ECG (PTB-XL folds 1-8 by default): its out-of-fold retrieved decision (the
+findings model's leave-one-fold-out CV, `regen.findings.fit`) and its measured decision
+(`regen.measure` + `regen.measured`), each scored by F1 against the labeller's reading of its
+own report. Prints, per label: retrieved; measured where measurable, else retrieved; measured
+only. regen/diagnose.py's MEASURED_DECIDES and MEASURED_ONLY come from this table.
+
+    python bench/measured_vs_retrieved.py --data PTBXL [--folds 1-8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+LABELS = ("STACH", "SBRAD", "1AVB", "LPR", "PVC", "PAC", "LAD", "RAD")
+
+
+def f1(pred: np.ndarray, true: np.ndarray) -> float:
+    d = pred.sum() + true.sum()
+    return float(2 * (pred & true).sum() / d) if d else float("nan")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--folds", default="1-8")
+    args = ap.parse_args()
+
+    import db as store
+    from regen import Regen, load_settings
+    from regen.corpus import load_ptbxl
+    from regen.findings import FINDINGS, corpus_labels, fit, group_of
+    from regen.measure import measure
+    from regen.measured import measured_findings
+    from regen.reader import read_ecg
+    from regen.rebuild import rebuild
+
+    home = Path(tempfile.mkdtemp(prefix="regen-mvr-"))
+    rebuild(load_settings(home), load_ptbxl(args.data, folds=args.folds), progress=False,
+            data_source=f"{args.data}:{args.folds}")
+    with Regen.open(home) as rg:
+        ids, vecs = rg.index.vectors()
+        with rg.db.session() as s:
+            rows = store.fetch_records(s, ids.tolist())
+    views = [rows[int(i)] for i in ids]
+    reports = [v.reports.get("en") or v.reports.get("orig") for v in views]
+    axes = [next((c for k, c, _ in v.labels if k == "axis"), None) for v in views]
+    groups = [group_of(v.split, v.patient_id, v.key) for v in views]
+    targets = corpus_labels(ids, reports, axes, groups)
+    oof: dict = {}
+    model = fit(targets, vecs, oof=oof)
+    measured = []
+    for v in views:
+        try:
+            measured.append({f.label: f for f in measured_findings(measure(read_ecg(v.path)))})
+        except Exception as exc:  # noqa: BLE001 - a record the measurement cannot read
+            print(f"{v.key}: not measured ({exc})", file=sys.stderr)
+            measured.append({})
+    print(f"{len(views)} corpus ECGs (folds {args.folds}); out-of-fold F1 against the "
+          "labeller's reading of each report")
+    print(f"{'label':6} {'pos':>5} {'retrieved':>10} {'measured|retr.':>15} {'measured only':>14}"
+          f" {'measurable':>11}")
+    for lab in LABELS:
+        c = FINDINGS.index(lab)
+        known = targets.known[:, c]
+        true = targets.y[:, c] & known
+        ret = oof["p"][:, c] >= model.threshold[c]
+        has = np.array([lab in m for m in measured])
+        mpres = np.array([m[lab].present if lab in m else False for m in measured])
+        both = np.where(has, mpres, ret)
+        print(f"{lab:6} {true.sum():5d} {f1(ret & known, true):10.3f} "
+              f"{f1(both & known, true):15.3f} {f1(mpres & known, true):14.3f} "
+              f"{has[known].mean():11.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -4,7 +4,9 @@ For every corpus ECG (PTB-XL folds 1-8 by default): its out-of-fold retrieved de
 findings model's leave-one-fold-out CV, `regen.findings.fit`) and its measured decision
 (`regen.measure` + `regen.measured`), each scored by F1 against the labeller's reading of its
 own report. Prints, per label: retrieved; measured where measurable, else retrieved; measured
-only. regen/diagnose.py's MEASURED_DECIDES and MEASURED_ONLY come from this table.
+only; retrieved unless the measured probability is below 0.01 / 0.05 / 0.2 (a veto).
+regen/diagnose.py's MEASURED_DECIDES, MEASURED_ONLY, MEASURED_VETO and VETO_BELOW come from this
+table.
 
     python bench/measured_vs_retrieved.py --data PTBXL [--folds 1-8]
 """
@@ -65,7 +67,7 @@ def main() -> int:
     print(f"{len(views)} corpus ECGs (folds {args.folds}); out-of-fold F1 against the "
           "labeller's reading of each report")
     print(f"{'label':6} {'pos':>5} {'retrieved':>10} {'measured|retr.':>15} {'measured only':>14}"
-          f" {'measurable':>11}")
+          f" {'measurable':>11}  retrieved, vetoed below 0.01 / 0.05 / 0.2")
     for lab in LABELS:
         c = FINDINGS.index(lab)
         known = targets.known[:, c]
@@ -74,9 +76,11 @@ def main() -> int:
         has = np.array([lab in m for m in measured])
         mpres = np.array([m[lab].present if lab in m else False for m in measured])
         both = np.where(has, mpres, ret)
+        mp = np.array([m[lab].probability if lab in m else np.nan for m in measured])
+        vetoes = " / ".join(f"{f1(ret & ~(mp < v) & known, true):.3f}" for v in (0.01, 0.05, 0.2))
         print(f"{lab:6} {true.sum():5d} {f1(ret & known, true):10.3f} "
               f"{f1(both & known, true):15.3f} {f1(mpres & known, true):14.3f} "
-              f"{has[known].mean():11.2f}")
+              f"{has[known].mean():11.2f}  {vetoes}")
     return 0
 
 

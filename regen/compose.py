@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from regen.findings import SECTION
-from regen.labeller import LABELS, label_report
+from regen.labeller import LABELS, label_report, stated_codes
 
 # Chosen by leave-one-fold-out CV in PTB-XL folds 1-8 (400 OOF reports, wording by the medoid):
 # switching to the best decided subset that corpus reports state when it loses < 1 logit gave
@@ -97,6 +97,7 @@ class _Unit:
     labels: frozenset[str]
     leads: frozenset[str]
     count: int
+    codes: frozenset[str] = frozenset()      # every code it states, beyond LABELS too
 
 
 class Composer:
@@ -106,13 +107,15 @@ class Composer:
                  clauses: dict[frozenset[str], list[_Unit]]):
         self.reports = reports
         self.clauses = clauses
-        self._read: dict[str, tuple[str | None, frozenset[str]]] = {}   # report -> clean, labels
+        # report -> (clean text, labels, every code it states)
+        self._read: dict[str, tuple[str | None, frozenset[str], frozenset[str]]] = {}
 
-    def _clean_labels(self, report: str) -> tuple[str | None, frozenset[str]]:
+    def _clean_labels(self, report: str) -> tuple[str | None, frozenset[str], frozenset[str]]:
         got = self._read.get(report)
         if got is None:
             text = clean_report(report)
-            got = (text, label_report(text) if text else frozenset())
+            got = (text, label_report(text) if text else frozenset(),
+                   stated_codes(text) if text else frozenset())
             if len(self._read) < 200_000:
                 self._read[report] = got
         return got
@@ -137,24 +140,29 @@ class Composer:
 
         def units(table: dict[frozenset[str], Counter[str]], top: int
                   ) -> dict[frozenset[str], list[_Unit]]:
-            return {labs: [_Unit(t, first[t], labs, frozenset(leads_named(t)), n)
+            return {labs: [_Unit(t, first[t], labs, frozenset(leads_named(t)), n,
+                                 stated_codes(t))
                            for t, n in c.most_common(top)] for labs, c in table.items()}
 
         return cls(units(whole, 5), units(parts, 5))
 
     def to_json(self) -> dict:
         def dump(table: dict[frozenset[str], list[_Unit]]) -> list:
-            return [[u.text, u.key, sorted(u.labels), sorted(u.leads), u.count]
+            return [[u.text, u.key, sorted(u.labels), sorted(u.leads), u.count, sorted(u.codes)]
                     for us in table.values() for u in us]
 
-        return {"version": 1, "reports": dump(self.reports), "clauses": dump(self.clauses)}
+        return {"version": 2, "reports": dump(self.reports), "clauses": dump(self.clauses)}
 
     @classmethod
     def from_json(cls, d: dict) -> Composer:
+        if d.get("version") != 2:
+            raise ValueError(f"composer version {d.get('version')}; expected 2")
+
         def load(rows: list) -> dict[frozenset[str], list[_Unit]]:
             out: dict[frozenset[str], list[_Unit]] = {}
-            for text, key, labels, leads, count in rows:
-                u = _Unit(text, key, frozenset(labels), frozenset(leads), int(count))
+            for text, key, labels, leads, count, codes in rows:
+                u = _Unit(text, key, frozenset(labels), frozenset(leads), int(count),
+                          frozenset(codes))
                 out.setdefault(u.labels, []).append(u)
             return out
 
@@ -163,17 +171,23 @@ class Composer:
     def compose(self, decided: Iterable[str],
                 neighbours: Sequence[tuple[str, str, float]] = (),
                 leads: Iterable[str] | None = None,
-                margins: dict[str, float] | None = None) -> Composed | None:
+                margins: dict[str, float] | None = None,
+                forbid: Iterable[str] = ()) -> Composed | None:
         """decided: the labels to state; neighbours: (key, report, cosine) closest first (the
         ones shown with the report); leads: the
         query's leads (None: all 12); margins: each label's logit margin over its threshold.
         When no corpus report states exactly `decided`, a set that corpus reports do state is
         used instead if it loses less than SWITCH_LOGIT of summed margin (whole reports read
-        better than stitched clauses). None when no sentence can state anything."""
+        better than stitched clauses). `forbid`: codes no sentence may state (those the
+        measurements found absent, e.g. LNGQT with a normal QTc). None when no sentence can state
+        anything."""
         want = frozenset(decided) & frozenset(LABELS)
         have = None if leads is None else frozenset(leads)
+        banned = frozenset(forbid)
 
-        def usable(text: str) -> bool:
+        def usable(text: str, codes: frozenset[str] | None = None) -> bool:
+            if banned and (codes if codes is not None else stated_codes(text)) & banned:
+                return False
             return have is None or leads_named(text) <= have
 
         if margins is not None and want not in self.reports:
@@ -182,7 +196,7 @@ class Composer:
 
             # only sets inside the decided one: the text never states an undecided finding
             seen = [s for s, us in self.reports.items()
-                    if s <= want and any(usable(u.text) for u in us)]
+                    if s <= want and any(usable(u.text, u.codes) for u in us)]
             if seen:
                 best = max(seen, key=gain)
                 if gain(want) - gain(best) < SWITCH_LOGIT:
@@ -193,21 +207,22 @@ class Composer:
         # as the consensus refiner) is used, so the wording is the typical one for this ECG.
         cands: list[tuple[str, str, str]] = []
         for key, report, _ in neighbours:
-            text, labels = self._clean_labels(report)
-            if text and labels == want and usable(text):
+            text, labels, codes = self._clean_labels(report)
+            if text and labels == want and usable(text, codes):
                 cands.append((text, key, "neighbour"))
         cands += [(u.text, u.key, "corpus") for u in self.reports.get(want, [])
-                  if usable(u.text)]
+                  if usable(u.text, u.codes)]
         if cands:
             text, key, how = _medoid(cands, neighbours)
             return Composed(text, (Sentence(text, key),), how, want)
         return self._from_clauses(want, usable)
 
-    def _from_clauses(self, want: frozenset[str], usable) -> Composed | None:
+    def _from_clauses(self, want: frozenset[str], usable: Callable[..., bool]
+                      ) -> Composed | None:
         chosen: list[_Unit] = []
         covered: set[str] = set()
         candidates = [u for labs, us in self.clauses.items() if labs <= want
-                      for u in us if usable(u.text)]
+                      for u in us if usable(u.text, u.codes)]
         while True:
             # New labels covered, weighed by how common the wording is and against length:
             # short, frequent clauses read like the corpus; run-on ones do not.

@@ -251,6 +251,12 @@ def _codes(text: str) -> set[str]:
     return found
 
 
+def stated_codes(text: str) -> frozenset[str]:
+    """Every SCP code the patterns read in `text` (also those outside LABELS, such as LNGQT or
+    ISC_) and every superclass it asserts."""
+    return _all_labels(text)
+
+
 def _all_labels(text: str) -> frozenset[str]:
     """Every SCP code of _PATTERNS and every superclass that `text` asserts."""
     text = normalise(text)

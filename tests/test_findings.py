@@ -274,3 +274,51 @@ def test_eval_cv_reproduces_the_choices_by_command() -> None:
     assert res["task"] == "cv" and res["k"] in K_GRID
     assert len(res["superclass_macro_auc_per_fold"]) == 8
     assert {g["k"] for g in res["grid"]} <= set(K_GRID)
+
+
+def test_ptbxl_left_type_is_a_normal_axis_and_only_alad_is_left_deviation() -> None:
+    from regen.findings import target_matrix
+
+    y, known = target_matrix([None, None, None, None], ["LAD", "ALAD", "RAD", "SAG"])
+    lad, rad = FINDINGS.index("LAD"), FINDINGS.index("RAD")
+    assert known[:3, lad].all() and not known[3, lad]          # sagittal: no frontal axis
+    assert [bool(v) for v in y[:, lad]] == [False, True, False, False]
+    assert [bool(v) for v in y[:, rad]] == [False, False, True, False]
+
+
+def test_a_long_pr_is_measured_and_stated_with_its_evidence(rg) -> None:
+    """ecg_id 1469 (fold 9): "sinus rhythm. prolonged pr interval. ..." in its report."""
+    r = rg.report(SAMPLE / "records100/01000/01469_lr", log=False)
+    assert r.measurements is not None and r.measurements["pr_ms"] > 210
+    assert r.measurements["line"].startswith("HR ")
+    lpr = next(f for f in r.findings if f.label == "LPR")
+    assert lpr.present and lpr.source == "measured" and "PR" in lpr.evidence[0]
+    if not r.abstained:
+        from regen.labeller import label_report
+
+        assert "LPR" in label_report(r.text)
+
+
+def test_pr_findings_are_not_stated_without_a_measured_pr(rg) -> None:
+    from regen.diagnose import MEASURED_ONLY
+
+    ecg_path = _fold9()[4].path
+    z, notes = rg._embed_noted([__import__("regen").read_ecg(ecg_path)])
+    dg = rg.diagnoser
+    rows, sims = rg._voters([__import__("regen").read_ecg(ecg_path)], z, dg.k, dg.targets)
+    p, pk, pp = dg.probabilities(z, rows, sims)
+    p[0, [FINDINGS.index(c) for c in MEASURED_ONLY]] = 0.99     # the neighbours insist
+    dx = dg.diagnose(p[0], pk[0], pp[0], rows[0], (), notes[0], measured=[])
+    for f in dx.findings:
+        if f.label in MEASURED_ONLY:
+            assert not f.present and "measured" in f.note
+
+
+def test_the_composer_never_states_what_the_measurements_found_absent() -> None:
+    reports = {"q": "sinus rhythm. prolonged qt.", "r": "sinus rhythm. prolonged qt.",
+               "t": "sinus rhythm. non-specific t wave changes."}
+    comp = Composer.build(list(reports), list(reports.values()))
+    free = comp.compose({"SR", "STTC"})
+    assert free is not None and "prolonged qt" in free.text       # the commonest wording
+    held = comp.compose({"SR", "STTC"}, forbid={"LNGQT"})          # QTc measured normal
+    assert held is not None and "qt" not in held.text and held.sentences[0].key == "t"

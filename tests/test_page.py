@@ -112,28 +112,21 @@ def test_a_bad_upload_says_why(url, browser, tmp_path):
     wait_for(browser, lambda d: "expected a .hea" in d.find_element(By.ID, "status").text)
 
 
-def test_findings_measurements_and_input_notes_are_shown_when_the_answer_has_them(url, browser):
-    """Answers will gain `findings`, `measurements` and `input`: the page renders whatever keys
-    of them it gets (here a real report with those keys added, drawn by the page's own code)."""
+def test_findings_measurements_sentences_and_input_notes_are_shown(url, browser):
+    """A real report: its findings (probability over threshold, stated or not, where from),
+    the measurement line and table, each sentence's source report, and the input notes."""
     from selenium.webdriver.common.by import By
 
     browser.get(url + "/?example=00028_lr")
     wait_for(browser, lambda d: d.find_element(By.ID, "report-text").text and trace_drawn(d))
-    browser.execute_script("""
-        const r = JSON.parse(JSON.stringify(arguments[0]));
-        showReport(Object.assign(r, {
-          findings: [{name: "SR", label: "sinus rhythm", probability: 0.93, present: true,
-                      source: "neighbours", evidence: ["ptbxl:953", "ptbxl:1503"]},
-                     {name: "AFIB", label: "atrial fibrillation", probability: 0.04,
-                      present: false, source: "neighbours", evidence: []}],
-          measurements: {heart_rate_bpm: 72, pr_ms: 164, qrs_ms: 96, qtc_ms: 431, axis_deg: -12},
-          input: {leads_used: ["I", "II", "V1"], leads_missing: ["V6"], resampled: "100 -> 100 Hz"}
-        }), "Example 00028_lr");
-    """, {"text": browser.find_element(By.ID, "report-text").text, "confidence": 0.52,
-          "abstained": False, "disclaimer": "Decision support only: test", "neighbours": [],
-          "cited": []})
-    findings = browser.find_element(By.ID, "findings").text
-    assert "sinus rhythm" in findings and "93 %" in findings and "absent" in findings
-    assert "qtc_ms" in browser.find_element(By.ID, "measurements").text
-    assert "leads_missing: V6" in browser.find_element(By.ID, "input-notes").text
+    rows = browser.find_elements(By.CSS_SELECTOR, "#findings tbody tr")
+    assert rows and all("%" in r.text for r in rows)
+    stated = browser.find_elements(By.CSS_SELECTOR, "#findings tbody tr.present")
+    assert stated and "sinus rhythm" in browser.find_element(By.ID, "findings").text
+    assert browser.find_element(By.ID, "measure-line").text.startswith("HR ")
+    assert "bpm" in browser.find_element(By.ID, "measurements").text
+    assert "12 of 12 leads used" in browser.find_element(By.ID, "input-notes").text
+    sources = browser.find_elements(By.CSS_SELECTOR, "#sentences li .key")
+    assert sources and all(k.text.startswith("ptbxl:") for k in sources)
+    browser.set_window_size(1360, browser.execute_script("return document.body.scrollHeight") + 40)
     browser.save_screenshot(str(ARTIFACTS / "page-findings.png"))

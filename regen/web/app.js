@@ -39,35 +39,59 @@ function fmt(x) {
   return typeof x === "object" ? JSON.stringify(x) : String(x);
 }
 
-function showFindings(findings) {
+function showFindings(findings, notes) {
   const table = $("findings");
   table.replaceChildren();
   $("findings-box").hidden = !(findings && findings.length);
   if (!findings) return;
   const head = table.createTHead().insertRow();
-  for (const h of ["finding", "probability", "decided", "source", "evidence"]) {
+  for (const h of ["finding", "probability", "stated", "from", "evidence / note"]) {
     const th = document.createElement("th"); th.textContent = h; head.appendChild(th);
   }
   const body = table.createTBody();
   for (const f of findings) {
     const row = body.insertRow();
-    if (f.present) row.className = "present";
-    cell(row, f.label || f.name);
-    cell(row, typeof f.probability === "number" ? (100 * f.probability).toFixed(0) + " %" : "-", "num");
-    cell(row, f.present ? "present" : "absent");
+    row.className = f.present ? "present" : "absent";
+    cell(row, (f.name || f.label) + (f.name && f.label ? " (" + f.label + ")" : ""));
+    const p = typeof f.probability === "number" ? (100 * f.probability).toFixed(0) + " %" : "-";
+    const t = typeof f.threshold === "number" ? " / " + (100 * f.threshold).toFixed(0) + " %" : "";
+    cell(row, p + t, "num");
+    cell(row, f.present ? "yes" : (f.assessable === false ? "not assessable" : "no"));
     cell(row, f.source || "");
-    cell(row, Array.isArray(f.evidence) ? f.evidence.join(", ") : fmt(f.evidence));
+    const ev = Array.isArray(f.evidence) ? f.evidence.join(", ") : fmt(f.evidence);
+    cell(row, [ev, f.note].filter(Boolean).join(" - "), "evidence");
+  }
+  const ul = $("finding-notes");
+  ul.replaceChildren();
+  for (const n of notes || []) {
+    const li = document.createElement("li"); li.textContent = n; ul.appendChild(li);
   }
 }
 
-function showPairs(boxId, tableId, obj) {
-  const table = $(tableId);
+const UNITS = {hr_bpm: "bpm", rr_ms: "ms", rr_sd_ms: "ms", pr_ms: "ms", qrs_ms: "ms", qt_ms: "ms",
+               qtc_bazett_ms: "ms", qtc_fridericia_ms: "ms", axis_deg: "°"};
+
+function showMeasurements(m) {
+  const table = $("measurements");
   table.replaceChildren();
-  $(boxId).hidden = !(obj && Object.keys(obj).length);
-  if (!obj) return;
-  for (const [k, v] of Object.entries(obj)) {
+  $("measurements-box").hidden = !m;
+  if (!m) return;
+  $("measure-line").textContent = m.line || m.error || "";
+  for (const [k, unit] of Object.entries(UNITS)) {
+    if (!(k in m)) continue;
     const row = table.insertRow();
-    cell(row, k); cell(row, fmt(v), "num");
+    cell(row, k.replace(/_(ms|bpm|deg)$/, "").replace(/_/g, " "));
+    const why = m.quality && m.quality[k.replace(/_deg$/, "")] || (m.quality || {})[k];
+    cell(row, m[k] === null ? "-" : fmt(m[k]) + " " + unit, "num");
+    cell(row, m[k] === null && why && why !== "ok" ? why : "", "evidence");
+  }
+  if (Array.isArray(m.premature_beats)) {
+    const row = table.insertRow();
+    const v = m.premature_beats.filter(b => b.kind === "ventricular").length;
+    cell(row, "premature beats");
+    cell(row, String(m.premature_beats.length), "num");
+    cell(row, m.premature_beats.length ? v + " ventricular, " +
+         (m.premature_beats.length - v) + " supraventricular" : "", "evidence");
   }
 }
 
@@ -76,10 +100,27 @@ function showInput(input) {
   ul.replaceChildren();
   $("input-box").hidden = !input;
   if (!input) return;
-  const items = Array.isArray(input) ? input : Object.entries(input).map(
-    ([k, v]) => k + ": " + (Array.isArray(v) ? v.join(", ") : fmt(v)));
+  const items = Array.isArray(input) ? input : [
+    (input.leads_used || []).length + " of 12 leads used: " + (input.leads_used || []).join(", "),
+    input.fs_in + " Hz read, " + input.fs_used + " Hz used; " + fmt(input.duration_s) +
+      " s in " + input.n_windows + " window(s) of " + input.window_s + " s",
+  ].concat((input.warnings || []).map(w => "warning: " + w));
   for (const text of items) {
-    const li = document.createElement("li"); li.textContent = fmt(text); ul.appendChild(li);
+    const li = document.createElement("li"); li.textContent = fmt(text);
+    if (String(text).startsWith("warning")) li.className = "warn";
+    ul.appendChild(li);
+  }
+}
+
+function showSentences(sentences) {
+  const ol = $("sentences");
+  ol.replaceChildren();
+  $("sentences-box").hidden = !(sentences && sentences.length);
+  for (const s of sentences || []) {
+    const li = document.createElement("li");
+    const key = document.createElement("span"); key.className = "key"; key.textContent = s.key;
+    li.append(document.createTextNode(s.text + "  "), key);
+    ol.appendChild(li);
   }
 }
 
@@ -116,8 +157,9 @@ function showReport(r, title) {
   $("confidence-value").textContent = r.confidence.toFixed(2);
   $("abstained").textContent = r.abstained ? "abstained: evidence too weak" : "";
   $("disclaimer").textContent = r.disclaimer;
-  showFindings(r.findings);
-  showPairs("measurements-box", "measurements", r.measurements);
+  showFindings(r.findings, r.notes);
+  showMeasurements(r.measurements);
+  showSentences(r.sentences);
   showInput(r.input);
   showNeighbours(r.neighbours || [], r.cited || []);
   $("answer").textContent = "";

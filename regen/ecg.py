@@ -13,6 +13,11 @@ STANDARD_LEADS: tuple[str, ...] = (
     "I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6",
 )
 
+# Sampling rates that can hold an ECG: below 50 Hz the QRS complex (~100 ms) is one or two
+# samples, and rates far below it made resampling allocate gigabytes; above 10 kHz no ECG device
+# records, and the resampler's rational approximation breaks down.
+MIN_FS, MAX_FS = 50.0, 10_000.0
+
 # Spellings seen in WFDB headers of PTB-XL, PTB, MIT-BIH, MIMIC-IV-ECG and device exports,
 # keyed by their normalised form (upper case, no spaces, dashes or underscores).
 _ALIASES: dict[str, str] = {
@@ -64,6 +69,10 @@ class ECG:
         if not self.fs > 0 or not np.isfinite(self.fs):
             raise ECGReadError(f"{where}: sampling rate is {self.fs}; "
                                f"expected a positive number of Hz")
+        if not MIN_FS <= self.fs <= MAX_FS:
+            raise ECGReadError(f"{where}: sampling rate is {self.fs:g} Hz; expected "
+                               f"{MIN_FS:g}-{MAX_FS:g} Hz for an ECG: correct the rate recorded "
+                               f"with the signal")
 
     @property
     def n_leads(self) -> int:

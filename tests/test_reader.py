@@ -380,3 +380,38 @@ def test_bad_edf_is_a_clear_error(tmp_path: Path) -> None:
         read_ecg(bad)
     with pytest.raises(ECGReadError, match=r"missing.edf: no such EDF file"):
         read_ecg(tmp_path / "missing.edf")
+
+
+# --- inputs that broke the reader (issue 15, item 9) ------------------------------------------
+
+def _set_header_fs(rec: Path, fs: str) -> Path:
+    hea = rec.with_suffix(".hea")
+    lines = hea.read_text().split("\n")
+    tok = lines[0].split()
+    tok[2] = fs
+    lines[0] = " ".join(tok)
+    hea.write_text("\n".join(lines))
+    return hea
+
+
+@pytest.mark.parametrize("fs", ["0.001", "0.01", "1", "1e6"])
+def test_header_sampling_rate_that_cannot_hold_an_ecg(copy_record, fs: str) -> None:
+    # 0.001 Hz made prepare allocate 23.6 GB; 1 Hz was reported as sinus rhythm; 1e6 a traceback
+    hea = _set_header_fs(copy_record(LR), fs)
+    msg = _message(hea.with_suffix(""))
+    assert str(hea) in msg and "sampling" in msg and "50" in msg and "10000" in msg
+
+
+@pytest.mark.parametrize("fs", [1.0, 2e6])
+def test_npz_sampling_rate_out_of_bounds(tmp_path: Path, fs: float) -> None:
+    p = tmp_path / "slow.npz"
+    np.savez(p, signal=np.random.default_rng(9).normal(size=(2, 1000)), fs=fs,
+             leads=np.array(["I", "II"]))
+    msg = _message(p)
+    assert str(p) in msg and "'fs'" in msg and "50" in msg
+
+
+def test_ecg_and_prepare_refuse_out_of_range_rates_directly() -> None:
+    # an ECG built in Python (the API, the server) never reaches prepare's resampler
+    with pytest.raises(ECGReadError, match="expected 50-10000 Hz"):
+        ECG(np.zeros((1, 10), np.float32), 0.001, ("I",), "x")

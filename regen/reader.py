@@ -30,13 +30,21 @@ def read_ecg(path: str | Path, *, fs: float | None = None,
     Returns an ECG with a float32 (leads, samples) signal in millivolts.
     """
     p = Path(path)
+    if p.is_dir():
+        raise ECGReadError(f"{p}: is a directory; pass a recording file (a WFDB record, .edf, "
+                           f".npy or .npz)")
     suffix = p.suffix.lower()
-    if suffix in (".npy", ".npz"):
-        ecg = _read_numpy(p, fs, leads)
-    elif suffix == ".edf":
-        ecg = _read_edf(p)
-    else:
-        ecg = _read_wfdb(p.with_suffix("") if suffix in (".hea", ".dat") else p)
+    try:
+        if suffix in (".npy", ".npz"):
+            ecg = _read_numpy(p, fs, leads)
+        elif suffix == ".edf":
+            ecg = _read_edf(p)
+        else:
+            ecg = _read_wfdb(p.with_suffix("") if suffix in (".hea", ".dat") else p)
+    except OSError as exc:  # permission denied, a directory where a file should be, I/O errors
+        where = exc.filename or p
+        raise ECGReadError(f"{where}: cannot be read ({exc.strerror or exc}); check that it is "
+                           f"a readable file") from exc
     _check_signal(ecg)
     return ecg
 
@@ -231,6 +239,9 @@ def _read_numpy(p: Path, fs: float | None, leads: tuple[str, ...] | list[str] | 
     sig = np.asarray(sig)
     if sig.ndim == 1:
         sig = sig[None, :]
+    if np.iscomplexobj(sig):
+        raise ECGReadError(f"{p}: array is complex ({sig.dtype}); expected real millivolts: "
+                           f"save the real part (np.real) if that is the signal")
     if sig.ndim != 2 or not np.issubdtype(sig.dtype, np.number):
         raise ECGReadError(f"{p}: array has shape {sig.shape} and dtype {sig.dtype}; "
                            f"expected a numeric (leads, samples) array")

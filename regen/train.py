@@ -22,7 +22,10 @@ from regen.encoder import N_LEADS, ECGEncoderModel, Encoder, EncoderConfig
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 60
+    """The training recipe. These defaults are the only ones: `regen train` starts from them
+    (then a config file's [train] table, then flags), and so does `train()` from Python."""
+
+    epochs: int = 80
     batch_size: int = 128
     lr: float = 2e-3
     weight_decay: float = 0.05
@@ -32,11 +35,11 @@ class TrainConfig:
     max_shift_s: float = 1.5       # time jitter, seconds
     snr_db: tuple[float, float] = (8.0, 40.0)
     wander_mv: float = 0.3
-    text_weight: float = 0.0       # weight of the ECG-report alignment loss (needs texts)
+    text_weight: float = 1.0       # weight of the ECG-report alignment loss (needs texts)
     text_temperature: float = 0.1
     text_target_temperature: float = 0.05   # sharpness of report-report similarity targets
-    full_first_view: bool = False  # view A keeps every recorded lead: subsets align to it
-    label_weight: float = 0.0      # weight of predicting the labels the report text states
+    full_first_view: bool = True   # view A keeps every recorded lead: subsets align to it
+    label_weight: float = 1.0      # weight of predicting the labels the report text states
 
 
 def augment(x: torch.Tensor, mask: torch.Tensor, cfg: TrainConfig, fs: float,
@@ -227,19 +230,14 @@ def knn_auc_monitor(corpus: list, corpus_y: np.ndarray, queries: list, query_y: 
     return run
 
 
-# The recipe `regen train` uses unless a config file or a flag says otherwise.
-RECIPE = {"epochs": 80, "seed": 0, "text_weight": 1.0, "label_weight": 1.0,
-          "full_first_view": True}
-
-
 def train_config(config_file: str | Path | None = None, **flags: object) -> TrainConfig:
-    """TrainConfig defaults < RECIPE < the [train] table of a TOML file < flags (None: unset)."""
+    """TrainConfig defaults < the [train] table of a TOML file < flags (None: unset)."""
     import tomllib
     from dataclasses import fields
 
     from regen.errors import ConfigError
 
-    values: dict[str, object] = dict(RECIPE)
+    values: dict[str, object] = {}
     if config_file is not None:
         path = Path(config_file)
         try:

@@ -113,6 +113,7 @@ def train(windows: np.ndarray, masks: np.ndarray, out: str | Path, *,
     Checkpoints go to out/checkpoint.pt each epoch; `resume` continues from there.
     `evaluate(encoder) -> dict` (e.g. kNN AUC on a validation fold) runs every `eval_every` epochs.
     """
+    _check_inputs(windows, masks, texts, report_labels)
     cfg = cfg or TrainConfig()
     enc_cfg = enc_cfg or EncoderConfig()
     use_text = texts is not None and cfg.text_weight > 0
@@ -202,8 +203,24 @@ def train(windows: np.ndarray, masks: np.ndarray, out: str | Path, *,
     (out / "training.json").write_text(json.dumps(
         {"config": asdict(cfg), "encoder": asdict(enc_cfg), "fingerprint": enc.fingerprint,
          "data": data_note, "history": history}, indent=2) + "\n")
-    assert N_LEADS == windows.shape[1]
     return enc
+
+
+def _check_inputs(windows: np.ndarray, masks: np.ndarray, texts: np.ndarray | None,
+                  report_labels: np.ndarray | None) -> None:
+    """Refuse inputs of the wrong shape before any epoch runs (they once failed after training)."""
+    from regen.errors import DataError
+
+    if windows.ndim != 3 or windows.shape[1] != N_LEADS or len(windows) == 0:
+        raise DataError(f"training windows have shape {windows.shape}; expected (N, {N_LEADS}, "
+                        f"T) with N >= 1, leads in STANDARD_LEADS order (regen.prepare)")
+    if masks.shape != windows.shape[:2]:
+        raise DataError(f"training masks have shape {masks.shape}; expected "
+                        f"{windows.shape[:2]}, one row of {N_LEADS} lead flags per window")
+    for name, extra in (("texts", texts), ("report_labels", report_labels)):
+        if extra is not None and (extra.ndim != 2 or len(extra) != len(windows)):
+            raise DataError(f"training {name} have shape {extra.shape}; expected one row per "
+                            f"window ({len(windows)} rows)")
 
 
 def knn_auc_monitor(corpus: list, corpus_y: np.ndarray, queries: list, query_y: np.ndarray,

@@ -9,6 +9,7 @@ from regen.errors import (
     DataError,
     ECGReadError,
     IndexMismatchError,
+    LLMError,
     MissingDependencyError,
     RegenError,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "Encoder",
     "EncoderConfig",
     "IndexMismatchError",
+    "LLMError",
     "MissingDependencyError",
     "Neighbour",
     "Prepared",

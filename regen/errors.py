@@ -27,6 +27,14 @@ class MissingDependencyError(RegenError):
     """An optional dependency is not installed; the message gives the install command."""
 
 
+class LLMError(RegenError):
+    """The LLM could not be asked (HTTP error, timeout) or its reply was not usable."""
+
+
+class InvalidReplyError(LLMError):
+    """The reply was not in the format asked for or failed a check."""
+
+
 def require(module: str, extra: str) -> object:
     """Import an optional dependency or raise with the exact install command."""
     import importlib

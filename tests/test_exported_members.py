@@ -8,6 +8,7 @@ REGEN = {
     "ECG", "Answer", "Comparison", "STANDARD_LEADS", "SUPERCLASSES", "ConfigError",
     "ConsensusRefiner", "CorpusRecord",
     "DataError", "Draft", "ECGReadError", "Encoder", "EncoderConfig", "IndexMismatchError",
+    "LLMError",
     "MissingDependencyError", "Neighbour", "Prepared", "Refiner", "Regen", "RegenError",
     "Report", "Settings", "load_folder", "load_mimic_ecg", "load_ptbxl", "load_settings",
     "prepare", "read_ecg",

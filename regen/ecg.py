@@ -31,6 +31,20 @@ _ALIASES: dict[str, str] = {
 }
 
 
+# Where a question places a finding: "... in lead aVL", "... in limb leads", "... in chest
+# leads" (any case). The one definition for questions (regen.qa) and noise questions
+# (regen.quality); group "lead" is the lower-case lead when one lead is named.
+LEAD_PHRASE = re.compile(r"\bin (?:lead (?P<lead>iii|ii|i|avr|avl|avf|v[1-6])|limb leads|"
+                         r"chest leads)\b", re.IGNORECASE)
+
+
+def lead_in(text: str) -> str | None:
+    """The standard name of the one lead a question names: "... in lead avl?" -> "aVL";
+    None when it names none, or a group of leads ("in limb leads")."""
+    m = LEAD_PHRASE.search(text)
+    return None if m is None or m["lead"] is None else standard_lead(m["lead"])
+
+
 def standard_lead(name: str) -> str | None:
     """The standard 12-lead name for a header's lead name, or None if it is not one of them.
 

@@ -29,7 +29,7 @@ import numpy as np
 from regen.corpus import CorpusRecord
 from regen.dataset import prepare_records
 from regen.encoder import Encoder
-from regen.errors import ConfigError
+from regen.errors import ConfigError, require
 from regen.prepare import Prepared
 
 ENGINES = ("local", "dask", "ray")
@@ -166,16 +166,6 @@ class RayRunner:
             yield i, result
 
 
-def _need(module: str, engine: str) -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise ConfigError(f"engine {engine!r} needs the {module!r} package; install it with "
-                          f"`pip install 'regen[{engine}]'`, or use --engine local") from None
-
-
 @contextmanager
 def open_runner(engine: str, address: str = "", workers: int = 1,
                 log: Callable[[str], None] = lambda m: None) -> Iterator[Runner]:
@@ -186,7 +176,7 @@ def open_runner(engine: str, address: str = "", workers: int = 1,
     if workers < 1:
         raise ConfigError(f"workers={workers}; expected >= 1")
     if engine == "dask":
-        distributed = _need("distributed", "dask")
+        distributed = require("distributed", "dask", "or use --engine local")
         cluster = None
         try:
             if address:
@@ -211,7 +201,7 @@ def open_runner(engine: str, address: str = "", workers: int = 1,
             if cluster is not None:
                 cluster.close()
         return
-    ray = _need("ray", "ray")
+    ray = require("ray", "ray", "or use --engine local")
     started = not ray.is_initialized()
     if started:
         try:

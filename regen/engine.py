@@ -31,8 +31,8 @@ from regen.dataset import prepare_records
 from regen.encoder import Encoder
 from regen.errors import ConfigError, require
 from regen.prepare import Prepared
+from regen.settings import CLUSTER_ENGINES
 
-ENGINES = ("local", "dask", "ray")
 CONNECT_TIMEOUT_S = 10
 MAX_RESUBMITS = 3           # times the Dask driver resubmits a chunk the cluster gave up on
 Job = tuple[int, Sequence[CorpusRecord]]          # (chunk number, its records)
@@ -171,8 +171,9 @@ def open_runner(engine: str, address: str = "", workers: int = 1,
                 log: Callable[[str], None] = lambda m: None) -> Iterator[Runner]:
     """A cluster engine's runner: a local cluster of `workers` processes (stopped on exit), or
     the cluster at `address`."""
-    if engine not in ("dask", "ray"):
-        raise ConfigError(f"engine {engine!r} has no cluster runner; expected 'dask' or 'ray'")
+    if engine not in CLUSTER_ENGINES:
+        raise ConfigError(f"engine {engine!r} has no cluster runner; expected one of "
+                          f"{list(CLUSTER_ENGINES)}")
     if workers < 1:
         raise ConfigError(f"workers={workers}; expected >= 1")
     if engine == "dask":

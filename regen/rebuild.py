@@ -39,9 +39,9 @@ from regen.builds import STAGING_DIR, home_lock
 from regen.corpus import CorpusRecord, load_folder, load_mimic_ecg, load_ptbxl
 from regen.dataset import prepare_records
 from regen.encoder import Encoder
-from regen.engine import ENGINES, StagedChunk, embed_chunk, open_runner
+from regen.engine import StagedChunk, embed_chunk, open_runner
 from regen.errors import ConfigError, DataError, IndexMismatchError
-from regen.settings import Settings
+from regen.settings import ENGINES, Settings
 
 DEFAULT_CHUNK = 1024
 Log = Callable[[str], None]

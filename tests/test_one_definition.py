@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
@@ -33,3 +34,15 @@ def test_the_lead_phrase_is_defined_once() -> None:
 def test_noise_questions_and_qa_read_leads_alike(question: str, lead: str | None) -> None:
     assert question_lead(question) == lead_in(question) == lead
     assert bool(LEAD_PHRASE.search(question)) == ("in l" in question.lower())
+
+
+def test_the_engine_names_are_listed_once() -> None:
+    # settings.ENGINES / CLUSTER_ENGINES; every other module refers to them
+    listed = set()
+    for name, text in _sources().items():
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Tuple | ast.List | ast.Set):
+                values = {e.value for e in node.elts if isinstance(e, ast.Constant)}
+                if {"dask", "ray"} <= values:
+                    listed.add(name)
+    assert listed == {"settings.py"}

@@ -43,8 +43,8 @@ nltk_data: venv
 clean:
 	rm -rf $(HOME_DIR) .pytest_cache
 
-# A real OpenAI-compatible endpoint on loopback for `--refiner llm`: SmolLM2 (the weights of the
-# "local" refiner) served by llama-cpp-python. Portable CPU flags: a -march=native build used
+# A real OpenAI-compatible endpoint on loopback for the `llm` refiner (REGEN_REFINER=llm):
+# SmolLM2 (the weights of the "local" refiner) served by llama-cpp-python. Portable CPU flags: a -march=native build used
 # AMX instructions that crashed (general protection fault) on the team's VMs.
 LLM_PORT ?= 8089
 llm-server: venv

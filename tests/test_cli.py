@@ -86,3 +86,20 @@ def test_db_current_and_upgrade(home):
     assert "revision 0002" in cur.stdout and "code head 0002" in cur.stdout
     up = regen("db", "upgrade", "--home", str(home))
     assert "at revision 0002" in up.stdout
+
+
+def test_readme_documents_the_refiner_as_report_ask_and_serve_take_it(home):
+    # the README once showed `--refiner` for report, ask and serve; only `eval report` has it.
+    # What it documents now: the `refiner` setting, e.g. REGEN_REFINER, which report reads.
+    readme = (DATA.parent / "README.md").read_text()
+    for line in readme.splitlines():
+        if "--refiner" in line:
+            assert "eval report" in line, line
+    assert "REGEN_REFINER=llm regen report" in readme
+    import os
+
+    proc = subprocess.run([sys.executable, "-m", "regen", "report", str(QUERY), "--home",
+                           str(home), "--no-log"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "REGEN_REFINER": "llm", "REGEN_LLM_BASE_URL": "",
+                               "REGEN_LLM_MODEL": ""})
+    assert proc.returncode == 1 and "refiner 'llm' needs llm_base_url" in proc.stderr

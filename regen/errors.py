@@ -25,6 +25,10 @@ class IndexMismatchError(RegenError):
     """An index was built by another encoder, or the home has no usable index."""
 
 
+class StorageError(RegenError):
+    """The home's files cannot be written (disk full, read-only, permissions)."""
+
+
 class MissingDependencyError(RegenError):
     """An optional dependency is not installed; the message gives the install command."""
 

@@ -40,7 +40,7 @@ from regen.corpus import CorpusRecord, load_folder, load_mimic_ecg, load_ptbxl
 from regen.dataset import prepare_records
 from regen.encoder import Encoder
 from regen.engine import StagedChunk, embed_chunk, open_runner
-from regen.errors import ConfigError, DataError, IndexMismatchError
+from regen.errors import ConfigError, DataError, IndexMismatchError, StorageError
 from regen.settings import ENGINES, Settings
 
 DEFAULT_CHUNK = 1024
@@ -182,11 +182,17 @@ def _chunk_file(staging: Path, i: int) -> Path:
 
 def _save_chunk(path: Path, chunk: StagedChunk) -> None:
     tmp = path.with_name(f".tmp-{path.name}")
-    with tmp.open("wb") as fh:
-        np.savez(fh, **chunk.arrays())
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)  # a reader (or a resume) sees the whole chunk or none of it
+    try:
+        with tmp.open("wb") as fh:
+            np.savez(fh, **chunk.arrays())
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)  # a reader (or a resume) sees the whole chunk or none of it
+    except OSError as exc:  # a full disk above all: leave no partial file filling it further
+        tmp.unlink(missing_ok=True)
+        raise StorageError(f"{path.parent}: cannot stage a chunk ({exc.strerror or exc}); "
+                           f"free space (or fix permissions) there, then rerun with --resume "
+                           f"to keep the chunks already embedded") from exc
 
 
 def _load_chunk(path: Path, records: Sequence[CorpusRecord], dim: int) -> dict | None:

@@ -29,6 +29,7 @@ test: venv nltk_data
 
 lint: venv
 	$(BIN)/ruff check regen index db tests bench
+	$(BIN)/mypy    # regen, index, db: [tool.mypy] in pyproject.toml
 
 # Report quality and speed on a PTB-XL folder (default: the bundled sample).
 PTBXL ?= data/ptbxl-sample

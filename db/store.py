@@ -9,9 +9,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeVar, cast
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from db.database import DatabaseError
@@ -65,6 +65,11 @@ class RecordView:
     meta: dict[str, Any]
 
 
+def _table(model: type) -> Table:
+    """A mapped class's Table, for Core bulk INSERTs (the ORM types `__table__` as FromClause)."""
+    return cast(Table, model.__table__)  # type: ignore[attr-defined]
+
+
 def _chunks(items: Sequence[_T], size: int = _CHUNK) -> Iterator[Sequence[_T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -115,7 +120,7 @@ def upsert_records(session: Session, rows: Sequence[RecordRow]) -> dict[str, int
         session.execute(update(Record), updates)  # ORM bulk UPDATE by primary key
     new_keys = [k for k in keys if k not in existing]
     if new_keys:
-        session.execute(insert(Record.__table__), [fields(by_key[k]) for k in new_keys])
+        session.execute(insert(_table(Record)), [fields(by_key[k]) for k in new_keys])
         existing.update(_ids_for_keys(session, new_keys))
 
     ids = [existing[k] for k in keys]
@@ -127,7 +132,7 @@ def upsert_records(session: Session, rows: Sequence[RecordRow]) -> dict[str, int
         for k in keys
         for lang, body in by_key[k].reports.items()
     ]
-    labels = []
+    labels: list[dict[str, Any]] = []
     for k in keys:
         # One (kind, code) per record is what the unique constraint allows; the last weight wins.
         unique = {(kind, code): weight for kind, code, weight in by_key[k].labels}
@@ -136,9 +141,9 @@ def upsert_records(session: Session, rows: Sequence[RecordRow]) -> dict[str, int
             for (kind, code), weight in unique.items()
         )
     if reports:
-        session.execute(insert(Report.__table__), reports)
+        session.execute(insert(_table(Report)), reports)
     if labels:
-        session.execute(insert(Label.__table__), labels)
+        session.execute(insert(_table(Label)), labels)
     # Bulk statements bypass the identity map; records loaded earlier must not show old values.
     for obj in list(session.identity_map.values()):
         if isinstance(obj, (Record, Report, Label)):
@@ -231,7 +236,7 @@ def create_build(
     session.flush()  # the members' foreign key needs the build row first
     members = [{"build_id": build_id, "record_id": int(r)} for r in dict.fromkeys(record_ids)]
     if members:
-        session.execute(insert(BuildMember.__table__), members)
+        session.execute(insert(_table(BuildMember)), members)
     return build_id
 
 
@@ -299,7 +304,7 @@ def delete_build(session: Session, build_id: str) -> bool:
         .where(IndexBuild.id == build_id, IndexBuild.active.is_(False))
         .execution_options(synchronize_session=False)
     )
-    if not gone.rowcount:
+    if not gone.rowcount:  # type: ignore[attr-defined]  # a CursorResult at runtime
         return False
     # Foreign keys cascade on PostgreSQL and on SQLite with PRAGMA foreign_keys; be explicit.
     session.execute(delete(BuildMember).where(BuildMember.build_id == build_id))

@@ -215,10 +215,10 @@ def open_runner(engine: str, address: str = "", workers: int = 1,
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise ConfigError(f"engine ray: cannot start or reach the cluster at "
                               f"{address or 'local'} ({exc}); check engine_address") from exc
-    runner = RayRunner(ray)
-    log(f"engine ray: {runner.workers} CPUs at {address or 'a local cluster'}")
+    ray_runner = RayRunner(ray)
+    log(f"engine ray: {ray_runner.workers} CPUs at {address or 'a local cluster'}")
     try:
-        yield runner
+        yield ray_runner
     finally:
         if started:
             ray.shutdown()

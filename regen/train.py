@@ -116,12 +116,12 @@ def train(windows: np.ndarray, masks: np.ndarray, out: str | Path, *,
     _check_inputs(windows, masks, texts, report_labels)
     cfg = cfg or TrainConfig()
     enc_cfg = enc_cfg or EncoderConfig()
-    use_text = texts is not None and cfg.text_weight > 0
-    if use_text and enc_cfg.text_dim != texts.shape[1]:
-        enc_cfg = replace(enc_cfg, text_dim=int(texts.shape[1]))
-    use_labels = report_labels is not None and cfg.label_weight > 0
-    if use_labels and enc_cfg.n_report_labels != report_labels.shape[1]:
-        enc_cfg = replace(enc_cfg, n_report_labels=int(report_labels.shape[1]))
+    text_rows = texts if texts is not None and cfg.text_weight > 0 else None
+    label_rows = report_labels if report_labels is not None and cfg.label_weight > 0 else None
+    if text_rows is not None and enc_cfg.text_dim != text_rows.shape[1]:
+        enc_cfg = replace(enc_cfg, text_dim=int(text_rows.shape[1]))
+    if label_rows is not None and enc_cfg.n_report_labels != label_rows.shape[1]:
+        enc_cfg = replace(enc_cfg, n_report_labels=int(label_rows.shape[1]))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
@@ -147,8 +147,8 @@ def train(windows: np.ndarray, masks: np.ndarray, out: str | Path, *,
         log(f"resumed from {ckpt} at epoch {start_epoch}")
     x_all = torch.from_numpy(windows)
     m_all = torch.from_numpy(masks)
-    t_all = torch.from_numpy(texts.astype(np.float32)) if use_text else None
-    y_all = torch.from_numpy(report_labels.astype(np.float32)) if use_labels else None
+    t_all = torch.from_numpy(text_rows.astype(np.float32)) if text_rows is not None else None
+    y_all = torch.from_numpy(label_rows.astype(np.float32)) if label_rows is not None else None
     t0 = time.time()
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
@@ -163,7 +163,7 @@ def train(windows: np.ndarray, masks: np.ndarray, out: str | Path, *,
             h = model(torch.cat([xa, xb]), torch.cat([ma, mb]))
             z = model.head(h)
             loss = info_nce(z[: len(idx)], z[len(idx):], cfg.temperature)
-            if use_text:
+            if t_all is not None and model.text_head is not None:
                 t = t_all[idx]
                 has = t.abs().sum(1) > 0
                 tt = t[has]
@@ -173,7 +173,7 @@ def train(windows: np.ndarray, masks: np.ndarray, out: str | Path, *,
                             + text_alignment(zt[len(idx):][has], tt, cfg.text_temperature,
                                              cfg.text_target_temperature))
                 loss = loss + cfg.text_weight * lt
-            if use_labels:
+            if y_all is not None and model.label_head is not None:
                 y = y_all[idx]
                 ok = y[:, 0] >= 0
                 logits = model.label_head(h)

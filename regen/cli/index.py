@@ -262,7 +262,7 @@ def index_info(home: Home = None, json_out: Json = False) -> None:
     active = next((b for b in builds if b["active"]), None)
     if active is None:
         raise RegenError(f"{settings.home}: no active index; run `regen index rebuild --data DIR`")
-    manifest = VectorIndex.load(active["path"]).manifest.to_json()
+    manifest = VectorIndex.load(str(active["path"])).manifest.to_json()
     info = {"home": str(settings.home), "database": store.mask_url(settings.db_url),
             "active": active, "manifest": manifest, "builds": len(builds)}
     if json_out:

@@ -103,3 +103,45 @@ def test_readme_documents_the_refiner_as_report_ask_and_serve_take_it(home):
                           env={**os.environ, "REGEN_REFINER": "llm", "REGEN_LLM_BASE_URL": "",
                                "REGEN_LLM_MODEL": ""})
     assert proc.returncode == 1 and "refiner 'llm' needs llm_base_url" in proc.stderr
+
+
+@pytest.fixture
+def read_only_home(home, tmp_path):
+    """`home` seen through a read-only mount (root: a bind mount, as permissions do not stop
+    root), or a copy without write permission (anyone else)."""
+    import os
+    import shutil
+
+    ro = tmp_path / "ro"
+    if os.geteuid() == 0:
+        ro.mkdir()
+        try:
+            subprocess.run(["mount", "--bind", str(home), str(ro)], check=True,
+                           capture_output=True)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            pytest.skip(f"cannot bind-mount a read-only home: {exc}")
+        try:
+            subprocess.run(["mount", "-o", "remount,ro,bind", str(ro)], check=True,
+                           capture_output=True)
+            yield ro
+        finally:
+            subprocess.run(["umount", str(ro)], check=False)
+        return
+    shutil.copytree(home, ro)
+    for p in [ro, *ro.rglob("*")]:
+        p.chmod(p.stat().st_mode & ~0o222)
+    try:
+        yield ro
+    finally:
+        for p in [ro, *ro.rglob("*")]:
+            p.chmod(p.stat().st_mode | 0o200)
+
+
+def test_read_only_home_still_reports_without_logging_and_lists_logs(read_only_home):
+    out = regen("report", str(QUERY), "--home", str(read_only_home), "--no-log", "--json")
+    assert json.loads(out.stdout)["text"]
+    regen("logs", "-n", "1", "--home", str(read_only_home))
+    # asking for a log row there is one clear error, not a traceback
+    proc = regen("report", str(QUERY), "--home", str(read_only_home), check=False)
+    assert proc.returncode == 1 and "readonly database" in proc.stderr
+    assert "Traceback" not in proc.stderr

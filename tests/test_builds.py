@@ -109,6 +109,17 @@ def test_cli_list_activate_gc(make_home, corpus, encoder):
     assert "deleted 1 build(s)" in out.stdout
 
 
+def test_cli_gc_warns_that_a_deleted_build_may_still_be_served(make_home, corpus, encoder):
+    # `gc --keep 1` deleted a build a running server still used, without a word
+    home = make_home("home")
+    served = _build(home, corpus[:20], encoder).build_id          # a server opened this one
+    _build(home, corpus[:25], encoder)
+    _build(home, corpus[:30], encoder)
+    out = CliRunner().invoke(app, ["index", "gc", "--keep", "1", "--home", str(home)])
+    assert out.exit_code == 0 and f"deleted build {served}" in out.stdout
+    assert "warning:" in out.stderr and served in out.stderr and "restart" in out.stderr
+
+
 def test_reader_keeps_working_through_rebuild_and_gc(make_home, corpus, encoder):
     home = make_home("home")
     old = _build(home, corpus[:60], encoder)

@@ -21,6 +21,7 @@ from db.models import BuildMember, GenerationLog, IndexBuild, Label, Record, Rep
 _CHUNK = 900
 
 _T = TypeVar("_T")
+_V = TypeVar("_V")
 
 LabelTuple: TypeAlias = tuple[str, str, float | None]
 
@@ -311,6 +312,22 @@ def delete_build(session: Session, build_id: str) -> bool:
     return True
 
 
+def _storable(value: _V) -> _V:
+    """`value` with every string made storable as UTF-8 text on every backend: a file name that
+    is not UTF-8 reaches Python as lone surrogates (PEP 383), which the drivers refuse, and
+    PostgreSQL refuses NUL. Both become visible escapes ("\\xff", "\\x00")."""
+    if isinstance(value, str):
+        if value.isascii() and "\x00" not in value:
+            return value
+        text = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        return text.replace("\x00", "\\x00")  # type: ignore[return-value]
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}  # type: ignore[return-value]
+    if isinstance(value, list | tuple):
+        return type(value)(_storable(v) for v in value)  # type: ignore[return-value]
+    return value
+
+
 def log_generation(
     session: Session,
     *,
@@ -335,17 +352,17 @@ def log_generation(
     row = GenerationLog(
         kind=kind,
         refiner=refiner,
-        output=output,
-        query=dict(query or {}),
-        question=question,
+        output=_storable(output),
+        query=_storable(dict(query or {})),
+        question=_storable(question),
         model=model,
         prompt_hash=prompt_hash,
-        settings=dict(settings or {}),
-        neighbours=list(neighbours or []),
+        settings=_storable(dict(settings or {})),
+        neighbours=_storable(list(neighbours or [])),
         confidence=None if confidence is None else float(confidence),
         abstained=bool(abstained),
         timings=dict(timings or {}),
-        error=error,
+        error=_storable(error),
     )
     session.add(row)
     session.flush()

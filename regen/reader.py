@@ -6,6 +6,7 @@ Every failure is an `ECGReadError` naming the file, the field and the fix.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +47,15 @@ def read_ecg(path: str | Path, *, fs: float | None = None,
         raise ECGReadError(f"{where}: cannot be read ({exc.strerror or exc}); check that it is "
                            f"a readable file") from exc
     _check_signal(ecg)
+    if not (ecg.source + ecg.id).isascii():
+        # A file name in another encoding reaches Python as lone surrogates (PEP 383), which no
+        # database or JSON output accepts: keep the undecodable bytes as visible escapes.
+        ecg = replace(ecg, id=_printable(ecg.id), source=_printable(ecg.source))
     return ecg
+
+
+def _printable(name: str) -> str:
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _check_fs(where: Path, fs: float, field: str) -> None:

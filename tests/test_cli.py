@@ -145,3 +145,18 @@ def test_read_only_home_still_reports_without_logging_and_lists_logs(read_only_h
     proc = regen("report", str(QUERY), "--home", str(read_only_home), check=False)
     assert proc.returncode == 1 and "readonly database" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_report_on_a_file_named_in_another_encoding(home, tmp_path):
+    import os
+
+    import numpy as np
+
+    raw = os.fsencode(tmp_path) + b"/\xff\xfe.npy"
+    with open(raw, "wb") as fh:
+        np.save(fh, np.random.default_rng(14).normal(size=(12, 1000)).astype(np.float32))
+    proc = subprocess.run([sys.executable.encode(), b"-m", b"regen", b"report", raw, b"--fs",
+                           b"100", b"--home", os.fsencode(home)], capture_output=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
+    assert b"Traceback" not in proc.stderr

@@ -466,3 +466,13 @@ def test_permission_denied_under_root(copy_record, monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(Path, "read_text", refuse)
     msg = _message(rec)
     assert str(rec) in msg and "permission" in msg.lower()
+
+
+def test_file_name_that_is_not_utf8(tmp_path: Path) -> None:
+    # the name reached the database as lone surrogates: UnicodeEncodeError from SQLAlchemy
+    raw = os.fsencode(tmp_path) + b"/\xff\xfe.npy"
+    with open(raw, "wb") as fh:
+        np.save(fh, np.random.default_rng(13).normal(size=(12, 1000)))
+    ecg = read_ecg(os.fsdecode(raw), fs=100)
+    assert ecg.id == "\\xff\\xfe" and ecg.source.endswith("/\\xff\\xfe.npy")
+    ecg.source.encode("utf-8")

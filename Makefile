@@ -37,6 +37,7 @@ browser:
 
 lint: venv
 	$(BIN)/ruff check regen index db tests bench
+	$(BIN)/mypy    # regen, index, db: [tool.mypy] in pyproject.toml
 
 # Report quality and speed on a PTB-XL folder (default: the bundled sample).
 PTBXL ?= data/ptbxl-sample
@@ -51,8 +52,8 @@ nltk_data: venv
 clean:
 	rm -rf $(HOME_DIR) .pytest_cache
 
-# A real OpenAI-compatible endpoint on loopback for `--refiner llm`: SmolLM2 (the weights of the
-# "local" refiner) served by llama-cpp-python. Portable CPU flags: a -march=native build used
+# A real OpenAI-compatible endpoint on loopback for the `llm` refiner (REGEN_REFINER=llm):
+# SmolLM2 (the weights of the "local" refiner) served by llama-cpp-python. Portable CPU flags: a -march=native build used
 # AMX instructions that crashed (general protection fault) on the team's VMs.
 LLM_PORT ?= 8089
 llm-server: venv

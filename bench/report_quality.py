@@ -26,6 +26,7 @@ from regen import SUPERCLASSES, Regen, load_ptbxl, load_settings
 from regen.baselines import RawSignalEmbedder, most_frequent, random_reports
 from regen.dataset import prepare_records
 from regen.encoder import Encoder
+from regen.labeller import label_f1
 from regen.metrics import text_scores
 from regen.rebuild import rebuild
 from regen.refine import ConsensusRefiner
@@ -33,13 +34,9 @@ from regen.types import Neighbour
 
 
 def macro_f1(pred: list[tuple[str, ...]], true: list[tuple[str, ...]]) -> float:
-    f1s = []
-    for c in SUPERCLASSES:
-        tp = sum(c in p and c in t for p, t in zip(pred, true))
-        fp = sum(c in p and c not in t for p, t in zip(pred, true))
-        fn = sum(c not in p and c in t for p, t in zip(pred, true))
-        f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
-    return float(np.mean(f1s))
+    """Superclass macro F1, as `regen eval report` scores it (regen.labeller.label_f1)."""
+    return label_f1([frozenset(p) for p in pred], [frozenset(t) for t in true],
+                    labels=SUPERCLASSES).macro_f1
 
 
 def main() -> None:

@@ -9,9 +9,11 @@ the alembic revisions, applied by `db.migrate` when a Database opens.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
@@ -114,6 +116,33 @@ def _open_engine(url: str, *, echo: bool, schema: str | None) -> Engine:
     return engine
 
 
+def _read_only_sqlite(url: str) -> str | None:
+    """For an existing SQLite file on a read-only folder or file system (a read-only home): a URL
+    opening it read-only and immutable, so SQLite needs no -wal/-shm files or locks and readers
+    (reports with no log, `regen logs`) keep working. None for any other database."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    path = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:" \
+            or path.startswith("file:") or not os.path.isfile(path):
+        return None
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.access(folder, os.W_OK) and os.access(path, os.W_OK):
+        return None
+    uri = "file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro&immutable=1"
+    return str(parsed.set(database=uri, query={**parsed.query, "uri": "true"}))
+
+
+def _sqlite_read_only_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
+
+
 @contextlib.contextmanager
 def _migration_errors(engine: Engine, masked: str) -> Iterator[None]:
     """Turns what can go wrong while reading or migrating the schema into DatabaseError."""
@@ -184,7 +213,12 @@ class Database:
 
     def __init__(self, url: str, *, echo: bool = False, schema: str | None = None) -> None:
         self._url = mask_url(url)
-        self._engine = _open_engine(url, echo=echo, schema=schema)
+        read_only = _read_only_sqlite(url)
+        if read_only is None:
+            self._engine = _open_engine(url, echo=echo, schema=schema)
+        else:  # nothing can be written: reads work, a write fails as one DatabaseError
+            self._engine = create_engine(read_only, echo=echo)
+            event.listen(self._engine, "connect", _sqlite_read_only_pragmas)
         self._schema = schema
         self._sessions = sessionmaker(bind=self._engine, expire_on_commit=False)
         with _migration_errors(self._engine, self._url):

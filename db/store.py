@@ -9,9 +9,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeVar, cast
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from db.database import DatabaseError
@@ -21,6 +21,7 @@ from db.models import BuildMember, GenerationLog, IndexBuild, Label, Record, Rep
 _CHUNK = 900
 
 _T = TypeVar("_T")
+_V = TypeVar("_V")
 
 LabelTuple: TypeAlias = tuple[str, str, float | None]
 
@@ -63,6 +64,11 @@ class RecordView:
     reports: dict[str, str]
     labels: list[LabelTuple]
     meta: dict[str, Any]
+
+
+def _table(model: type) -> Table:
+    """A mapped class's Table, for Core bulk INSERTs (the ORM types `__table__` as FromClause)."""
+    return cast(Table, model.__table__)  # type: ignore[attr-defined]
 
 
 def _chunks(items: Sequence[_T], size: int = _CHUNK) -> Iterator[Sequence[_T]]:
@@ -115,7 +121,7 @@ def upsert_records(session: Session, rows: Sequence[RecordRow]) -> dict[str, int
         session.execute(update(Record), updates)  # ORM bulk UPDATE by primary key
     new_keys = [k for k in keys if k not in existing]
     if new_keys:
-        session.execute(insert(Record.__table__), [fields(by_key[k]) for k in new_keys])
+        session.execute(insert(_table(Record)), [fields(by_key[k]) for k in new_keys])
         existing.update(_ids_for_keys(session, new_keys))
 
     ids = [existing[k] for k in keys]
@@ -127,7 +133,7 @@ def upsert_records(session: Session, rows: Sequence[RecordRow]) -> dict[str, int
         for k in keys
         for lang, body in by_key[k].reports.items()
     ]
-    labels = []
+    labels: list[dict[str, Any]] = []
     for k in keys:
         # One (kind, code) per record is what the unique constraint allows; the last weight wins.
         unique = {(kind, code): weight for kind, code, weight in by_key[k].labels}
@@ -136,9 +142,9 @@ def upsert_records(session: Session, rows: Sequence[RecordRow]) -> dict[str, int
             for (kind, code), weight in unique.items()
         )
     if reports:
-        session.execute(insert(Report.__table__), reports)
+        session.execute(insert(_table(Report)), reports)
     if labels:
-        session.execute(insert(Label.__table__), labels)
+        session.execute(insert(_table(Label)), labels)
     # Bulk statements bypass the identity map; records loaded earlier must not show old values.
     for obj in list(session.identity_map.values()):
         if isinstance(obj, (Record, Report, Label)):
@@ -231,7 +237,7 @@ def create_build(
     session.flush()  # the members' foreign key needs the build row first
     members = [{"build_id": build_id, "record_id": int(r)} for r in dict.fromkeys(record_ids)]
     if members:
-        session.execute(insert(BuildMember.__table__), members)
+        session.execute(insert(_table(BuildMember)), members)
     return build_id
 
 
@@ -299,11 +305,27 @@ def delete_build(session: Session, build_id: str) -> bool:
         .where(IndexBuild.id == build_id, IndexBuild.active.is_(False))
         .execution_options(synchronize_session=False)
     )
-    if not gone.rowcount:
+    if not gone.rowcount:  # type: ignore[attr-defined]  # a CursorResult at runtime
         return False
     # Foreign keys cascade on PostgreSQL and on SQLite with PRAGMA foreign_keys; be explicit.
     session.execute(delete(BuildMember).where(BuildMember.build_id == build_id))
     return True
+
+
+def _storable(value: _V) -> _V:
+    """`value` with every string made storable as UTF-8 text on every backend: a file name that
+    is not UTF-8 reaches Python as lone surrogates (PEP 383), which the drivers refuse, and
+    PostgreSQL refuses NUL. Both become visible escapes ("\\xff", "\\x00")."""
+    if isinstance(value, str):
+        if value.isascii() and "\x00" not in value:
+            return value
+        text = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        return text.replace("\x00", "\\x00")  # type: ignore[return-value]
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}  # type: ignore[return-value]
+    if isinstance(value, list | tuple):
+        return type(value)(_storable(v) for v in value)  # type: ignore[return-value]
+    return value
 
 
 def log_generation(
@@ -332,17 +354,17 @@ def log_generation(
     row = GenerationLog(
         kind=kind,
         refiner=refiner,
-        output=output,
-        query=dict(query or {}),
-        question=question,
+        output=_storable(output),
+        query=_storable(dict(query or {})),
+        question=_storable(question),
         model=model,
         prompt_hash=prompt_hash,
-        settings=dict(settings or {}),
-        neighbours=list(neighbours or []),
+        settings=_storable(dict(settings or {})),
+        neighbours=_storable(list(neighbours or [])),
         confidence=None if confidence is None else float(confidence),
         abstained=bool(abstained),
         timings=dict(timings or {}),
-        error=error,
+        error=_storable(error),
         findings=findings,
         input=input,
     )

@@ -32,6 +32,10 @@ from index.manifest import (
     utc_now,
 )
 
+# faiss's generated stubs type arguments narrower than its SWIG layer accepts (numpy arrays where
+# they say IDSelector, a GpuIndex where they say Index): our indexes are typed loosely.
+FaissIndex = Any
+
 _FAISS_METRIC = {"ip": faiss.METRIC_INNER_PRODUCT, "l2": faiss.METRIC_L2}
 _FACTORY_EXAMPLES = "'Flat', 'HNSW32', 'IVF256,Flat', 'IVF256,PQ32' or 'IVF256,PQ32x8,RFlat'"
 
@@ -59,7 +63,7 @@ class VectorIndex:
 
     def __init__(
         self,
-        index: faiss.IndexIDMap2,
+        index: FaissIndex,
         manifest: IndexManifest,
         *,
         use_gpu: bool | None = None,
@@ -397,8 +401,8 @@ class VectorIndex:
 
 
 def _maybe_to_gpu(
-    index: faiss.IndexIDMap2, factory: str, use_gpu: bool | None
-) -> tuple[faiss.IndexIDMap2, Any]:
+    index: FaissIndex, factory: str, use_gpu: bool | None
+) -> tuple[FaissIndex, Any]:
     """(`index` or its copy on GPU 0, the GPU resources or None), as `use_gpu` asks."""
     # faiss-cpu has get_num_gpus (always 0) but no GPU classes; check both.
     available = hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
@@ -422,7 +426,7 @@ def _maybe_to_gpu(
         return index, None  # auto mode: e.g. HNSW stays on CPU
 
 
-def _to_cpu(index: faiss.IndexIDMap2, gpu_resources: Any) -> faiss.IndexIDMap2:
+def _to_cpu(index: FaissIndex, gpu_resources: Any) -> FaissIndex:
     """`index` itself on CPU, or a CPU copy of a GPU index."""
     return faiss.index_gpu_to_cpu(index) if gpu_resources is not None else index
 
@@ -433,7 +437,7 @@ def _stores_exact_vectors(index: faiss.IndexIDMap2) -> bool:
     return isinstance(inner, (faiss.IndexFlat, faiss.IndexHNSWFlat, faiss.IndexRefineFlat))
 
 
-def _relabel_ivf_after_remove(index: faiss.IndexIDMap2, keep: np.ndarray) -> None:
+def _relabel_ivf_after_remove(index: FaissIndex, keep: np.ndarray) -> None:
     """Renumber an IVF's stored positions after the id map closed its gaps.
 
     IndexIDMap2 maps position -> id and compacts that map on removal, but IVF lists store the
@@ -441,7 +445,7 @@ def _relabel_ivf_after_remove(index: faiss.IndexIDMap2, keep: np.ndarray) -> Non
     `keep` is (ntotal_before,) bool, True for positions that survived.
     """
     try:
-        ivf = faiss.extract_index_ivf(index)
+        ivf: Any = faiss.extract_index_ivf(index)
     except RuntimeError:
         return  # flat-code indexes compact themselves in the same order as the id map
     new_position = np.cumsum(keep, dtype=np.int64) - 1
@@ -456,7 +460,7 @@ def _relabel_ivf_after_remove(index: faiss.IndexIDMap2, keep: np.ndarray) -> Non
         lists.release_ids(list_no, pointer)
 
 
-def _read_index(path: Path, manifest: IndexManifest, mmap: bool) -> faiss.IndexIDMap2:
+def _read_index(path: Path, manifest: IndexManifest, mmap: bool) -> FaissIndex:
     # IVF lists and flat code arrays are mapped by different flags; mapping IVF with the
     # flat-codes flag is refused by FAISS.
     flags = 0

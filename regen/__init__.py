@@ -9,6 +9,7 @@ from regen.errors import (
     DataError,
     ECGReadError,
     IndexMismatchError,
+    LLMError,
     MissingDependencyError,
     RegenError,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "Encoder",
     "EncoderConfig",
     "IndexMismatchError",
+    "LLMError",
     "Measurements",
     "MissingDependencyError",
     "Neighbour",

@@ -33,6 +33,15 @@ class CorpusRecord:
     # ("extra_systole", "VES"), ("pacemaker", "pacemaker"), ("infarction_stage", "Stadium III").
     attributes: tuple[tuple[str, str], ...] = ()
 
+    def __post_init__(self) -> None:
+        # Checked here, before any embedding: PostgreSQL refuses NUL in text, and did so only
+        # when the build was stored, for the whole build, without naming the record.
+        for language, text in self.reports.items():
+            if "\x00" in text:
+                raise DataError(f"{self.key}: its {language!r} report contains a NUL character "
+                                f"at position {text.index(chr(0))}; remove it from the report "
+                                f"table")
+
     def report(self, language: str = "en") -> str:
         """The report in `language`, falling back to the original text."""
         return self.reports.get(language) or self.reports.get("orig", "")
@@ -105,10 +114,27 @@ def _read_csv(path: Path, required: tuple[str, ...],
         raise DataError(f"{path}: no such file; expected {layout}")
     with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
-        missing = [c for c in required if c not in (reader.fieldnames or [])]
-        if missing:
-            raise DataError(f"{path}: missing column(s) {missing}; found {reader.fieldnames}")
-        return list(reader)
+        try:
+            missing = [c for c in required if c not in (reader.fieldnames or [])]
+            if missing:
+                raise DataError(f"{path}: missing column(s) {missing}; found "
+                                f"{reader.fieldnames}")
+            return list(reader)
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{path}: line {_first_non_utf8_line(path)}: not UTF-8 "
+                            f"({exc.reason}); save the table as UTF-8") from exc
+        except csv.Error as exc:  # e.g. a field over the csv module's limit of 131072 characters
+            raise DataError(f"{path}: line {reader.line_num + 1}: {exc}; fix or shorten that "
+                            f"row") from exc
+
+
+def _first_non_utf8_line(path: Path) -> int:
+    for number, line in enumerate(path.read_bytes().split(b"\n"), start=1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            return number
+    return 0
 
 
 def scp_superclass_map(root: str | Path) -> dict[str, str]:

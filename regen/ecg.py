@@ -13,6 +13,11 @@ STANDARD_LEADS: tuple[str, ...] = (
     "I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6",
 )
 
+# Sampling rates that can hold an ECG: below 50 Hz the QRS complex (~100 ms) is one or two
+# samples, and rates far below it made resampling allocate gigabytes; above 10 kHz no ECG device
+# records, and the resampler's rational approximation breaks down.
+MIN_FS, MAX_FS = 50.0, 10_000.0
+
 # Spellings seen in WFDB headers of PTB-XL, PTB, MIT-BIH, MIMIC-IV-ECG and device exports,
 # keyed by their normalised form (upper case, no spaces, dashes or underscores).
 _ALIASES: dict[str, str] = {
@@ -24,6 +29,20 @@ _ALIASES: dict[str, str] = {
     "LEADI": "I", "LEADII": "II", "LEADIII": "III",
     "MV1": "V1", "MV2": "V2", "MV3": "V3", "MV4": "V4", "MV5": "V5", "MV6": "V6",
 }
+
+
+# Where a question places a finding: "... in lead aVL", "... in limb leads", "... in chest
+# leads" (any case). The one definition for questions (regen.qa) and noise questions
+# (regen.quality); group "lead" is the lower-case lead when one lead is named.
+LEAD_PHRASE = re.compile(r"\bin (?:lead (?P<lead>iii|ii|i|avr|avl|avf|v[1-6])|limb leads|"
+                         r"chest leads)\b", re.IGNORECASE)
+
+
+def lead_in(text: str) -> str | None:
+    """The standard name of the one lead a question names: "... in lead avl?" -> "aVL";
+    None when it names none, or a group of leads ("in limb leads")."""
+    m = LEAD_PHRASE.search(text)
+    return None if m is None or m["lead"] is None else standard_lead(m["lead"])
 
 
 def standard_lead(name: str) -> str | None:
@@ -64,6 +83,10 @@ class ECG:
         if not self.fs > 0 or not np.isfinite(self.fs):
             raise ECGReadError(f"{where}: sampling rate is {self.fs}; "
                                f"expected a positive number of Hz")
+        if not MIN_FS <= self.fs <= MAX_FS:
+            raise ECGReadError(f"{where}: sampling rate is {self.fs:g} Hz; expected "
+                               f"{MIN_FS:g}-{MAX_FS:g} Hz for an ECG: correct the rate recorded "
+                               f"with the signal")
 
     @property
     def n_leads(self) -> int:

@@ -74,6 +74,13 @@ class ECGEncoderModel(nn.Module):
         self.label_head = (nn.Linear(cfg.dim, cfg.n_report_labels)
                            if cfg.n_report_labels else None)
 
+    def embedding_parameters(self) -> int:
+        """How many parameters `forward` (the embedding path) uses: all but the training-only
+        heads (projection, text, report labels). The model card states this number."""
+        heads = {id(p) for m in (self.head, self.text_head, self.label_head) if m is not None
+                 for p in m.parameters()}
+        return sum(p.numel() for p in self.parameters() if id(p) not in heads)
+
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """x (B, 12, T) mV, mask (B, 12) bool -> (B, dim) unnormalised embedding."""
         b, leads, t = x.shape

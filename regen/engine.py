@@ -29,10 +29,10 @@ import numpy as np
 from regen.corpus import CorpusRecord
 from regen.dataset import prepare_records
 from regen.encoder import Encoder
-from regen.errors import ConfigError
+from regen.errors import ConfigError, require
 from regen.prepare import Prepared
+from regen.settings import CLUSTER_ENGINES
 
-ENGINES = ("local", "dask", "ray")
 CONNECT_TIMEOUT_S = 10
 MAX_RESUBMITS = 3           # times the Dask driver resubmits a chunk the cluster gave up on
 Job = tuple[int, Sequence[CorpusRecord]]          # (chunk number, its records)
@@ -166,27 +166,18 @@ class RayRunner:
             yield i, result
 
 
-def _need(module: str, engine: str) -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise ConfigError(f"engine {engine!r} needs the {module!r} package; install it with "
-                          f"`pip install 'regen[{engine}]'`, or use --engine local") from None
-
-
 @contextmanager
 def open_runner(engine: str, address: str = "", workers: int = 1,
                 log: Callable[[str], None] = lambda m: None) -> Iterator[Runner]:
     """A cluster engine's runner: a local cluster of `workers` processes (stopped on exit), or
     the cluster at `address`."""
-    if engine not in ("dask", "ray"):
-        raise ConfigError(f"engine {engine!r} has no cluster runner; expected 'dask' or 'ray'")
+    if engine not in CLUSTER_ENGINES:
+        raise ConfigError(f"engine {engine!r} has no cluster runner; expected one of "
+                          f"{list(CLUSTER_ENGINES)}")
     if workers < 1:
         raise ConfigError(f"workers={workers}; expected >= 1")
     if engine == "dask":
-        distributed = _need("distributed", "dask")
+        distributed = require("distributed", "dask", "or use --engine local")
         cluster = None
         try:
             if address:
@@ -211,7 +202,7 @@ def open_runner(engine: str, address: str = "", workers: int = 1,
             if cluster is not None:
                 cluster.close()
         return
-    ray = _need("ray", "ray")
+    ray = require("ray", "ray", "or use --engine local")
     started = not ray.is_initialized()
     if started:
         try:
@@ -224,10 +215,10 @@ def open_runner(engine: str, address: str = "", workers: int = 1,
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise ConfigError(f"engine ray: cannot start or reach the cluster at "
                               f"{address or 'local'} ({exc}); check engine_address") from exc
-    runner = RayRunner(ray)
-    log(f"engine ray: {runner.workers} CPUs at {address or 'a local cluster'}")
+    ray_runner = RayRunner(ray)
+    log(f"engine ray: {ray_runner.workers} CPUs at {address or 'a local cluster'}")
     try:
-        yield runner
+        yield ray_runner
     finally:
         if started:
             ray.shutdown()

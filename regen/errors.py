@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class RegenError(Exception):
     """Base of every error regen raises on purpose; the CLI prints it as one line."""
@@ -23,12 +25,25 @@ class IndexMismatchError(RegenError):
     """An index was built by another encoder, or the home has no usable index."""
 
 
+class StorageError(RegenError):
+    """The home's files cannot be written (disk full, read-only, permissions)."""
+
+
 class MissingDependencyError(RegenError):
     """An optional dependency is not installed; the message gives the install command."""
 
 
-def require(module: str, extra: str) -> object:
-    """Import an optional dependency or raise with the exact install command."""
+class LLMError(RegenError):
+    """The LLM could not be asked (HTTP error, timeout) or its reply was not usable."""
+
+
+class InvalidReplyError(LLMError):
+    """The reply was not in the format asked for or failed a check."""
+
+
+def require(module: str, extra: str, alternative: str = "") -> Any:
+    """Import an optional dependency or raise with the exact install command (and, when given,
+    an `alternative` that needs no install, e.g. "or use --engine local")."""
     import importlib
 
     try:
@@ -36,4 +51,5 @@ def require(module: str, extra: str) -> object:
     except ImportError as exc:
         raise MissingDependencyError(
             f"{module!r} is needed for this; install it with: pip install 'regen[{extra}]'"
+            + (f", {alternative}" if alternative else "")
         ) from exc

@@ -100,11 +100,12 @@ def markdown(result: dict) -> str:
                      "| question type | n | regen | abstained | regen, answered only | "
                      "kNN vote (n) | majority answer |",
                      "|---|---|---|---|---|---|---|"]
-            rows = [("overall", r["overall"], knn.get("overall", {}), base.get("overall", {}))]
-            rows += [(t, v, knn.get("by_attribute", {}).get(t, {}),
-                      base.get("by_attribute", {}).get(t, {}))
-                     for t, v in r["by_attribute"].items()]
-            for name, v, kv, b in rows:
+            qa_rows = [("overall", r["overall"], knn.get("overall", {}),
+                        base.get("overall", {}))]
+            qa_rows += [(t, v, knn.get("by_attribute", {}).get(t, {}),
+                         base.get("by_attribute", {}).get(t, {}))
+                        for t, v in r["by_attribute"].items()]
+            for name, v, kv, b in qa_rows:
                 knn_cell = (f"{_fmt(kv['accuracy'])} ({kv['n']})" if kv.get("n") else "-")
                 lines.append(f"| {name} | {v['n']} | {_fmt(v['accuracy'])} | "
                              f"{_fmt(v['abstained'])} | {_fmt(v.get('answered_accuracy'))} | "

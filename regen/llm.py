@@ -32,7 +32,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from regen.errors import ConfigError, RegenError, require
+from regen.errors import ConfigError, InvalidReplyError, LLMError, require
 from regen.labeller import label_report
 from regen.metrics import tokenize
 from regen.prompts import load_prompt
@@ -49,14 +49,6 @@ from regen.types import Neighbour
 log = logging.getLogger(__name__)
 
 LANGUAGES = {"en": "English", "orig": "the language of the reports"}
-
-
-class LLMError(RegenError):
-    """The LLM could not be asked (HTTP error, timeout) or its reply was not usable."""
-
-
-class InvalidReplyError(LLMError):
-    """The reply was not in the format asked for or failed a check."""
 
 
 @dataclass(frozen=True)

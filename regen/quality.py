@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from regen.ecg import ECG, STANDARD_LEADS
+from regen.ecg import ECG, STANDARD_LEADS, lead_in
 from regen.errors import ConfigError, DataError
 
 NOISE_TYPES = ("baseline drift", "static noise", "burst noise", "electrodes problems")
@@ -245,13 +244,9 @@ def _noise_cells(csv_path: Path) -> dict[int, dict[str, str]]:
                 for r in csv.DictReader(fh)}
 
 
-_LEAD_IN = re.compile(r"\bin lead (iii|ii|i|avr|avl|avf|v[1-6])\b", re.I)
-
-
 def question_lead(question: str) -> str | None:
     """"... in lead aVL?" -> "aVL"."""
-    m = _LEAD_IN.search(question)
-    return None if m is None else STANDARD_LEADS[_UPPER.index(m.group(1).upper())]
+    return lead_in(question)
 
 
 MIN_QUESTIONS = 30

@@ -6,11 +6,12 @@ Every failure is an `ECGReadError` naming the file, the field and the fix.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from regen.ecg import ECG, standard_lead
+from regen.ecg import ECG, MAX_FS, MIN_FS, standard_lead
 from regen.errors import ECGReadError
 
 # Bytes per sample for the WFDB storage formats whose size is a plain multiple of the samples.
@@ -30,15 +31,38 @@ def read_ecg(path: str | Path, *, fs: float | None = None,
     Returns an ECG with a float32 (leads, samples) signal in millivolts.
     """
     p = Path(path)
+    if p.is_dir():
+        raise ECGReadError(f"{p}: is a directory; pass a recording file (a WFDB record, .edf, "
+                           f".npy or .npz)")
     suffix = p.suffix.lower()
-    if suffix in (".npy", ".npz"):
-        ecg = _read_numpy(p, fs, leads)
-    elif suffix == ".edf":
-        ecg = _read_edf(p)
-    else:
-        ecg = _read_wfdb(p.with_suffix("") if suffix in (".hea", ".dat") else p)
+    try:
+        if suffix in (".npy", ".npz"):
+            ecg = _read_numpy(p, fs, leads)
+        elif suffix == ".edf":
+            ecg = _read_edf(p)
+        else:
+            ecg = _read_wfdb(p.with_suffix("") if suffix in (".hea", ".dat") else p)
+    except OSError as exc:  # permission denied, a directory where a file should be, I/O errors
+        where = exc.filename or p
+        raise ECGReadError(f"{where}: cannot be read ({exc.strerror or exc}); check that it is "
+                           f"a readable file") from exc
     _check_signal(ecg)
+    if not (ecg.source + ecg.id).isascii():
+        # A file name in another encoding reaches Python as lone surrogates (PEP 383), which no
+        # database or JSON output accepts: keep the undecodable bytes as visible escapes.
+        ecg = replace(ecg, id=_printable(ecg.id), source=_printable(ecg.source))
     return ecg
+
+
+def _printable(name: str) -> str:
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _check_fs(where: Path, fs: float, field: str) -> None:
+    """Refuse a rate that cannot hold an ECG before any sample is read or resampled."""
+    if not MIN_FS <= fs <= MAX_FS:
+        raise ECGReadError(f"{where}: {field} is {fs:g} Hz; expected {MIN_FS:g}-{MAX_FS:g} Hz "
+                           f"for an ECG: correct it to the rate the signal was recorded at")
 
 
 def _read_wfdb(record: Path) -> ECG:
@@ -60,6 +84,7 @@ def _read_wfdb(record: Path) -> ECG:
     if not header.fs or header.fs <= 0:
         raise ECGReadError(f"{hea}: sampling frequency is {header.fs}; "
                            f"expected a positive number of Hz on the record line")
+    _check_fs(hea, float(header.fs), "the sampling frequency (record line, field 3)")
     _check_dat_size(record, header)
     try:
         rec = wfdb.rdrecord(str(record), physical=True)
@@ -147,6 +172,7 @@ def _read_format16(record: Path, hea: Path) -> ECG | None:
     sigs = [_signal_line(ln) for ln in body[1:1 + n_sig]]
     if n_sig == 0 or len(sigs) != n_sig or not all(sigs) or fs <= 0 or sig_len <= 0:
         return None  # the general path gives the precise error
+    _check_fs(hea, fs, "the sampling frequency (record line, field 3)")
     m = [x for x in sigs if x is not None]
     if {x["fmt"] for x in m} != {"16"} or len({x["file"] for x in m}) != 1:
         return None
@@ -219,7 +245,8 @@ def _read_numpy(p: Path, fs: float | None, leads: tuple[str, ...] | list[str] | 
             raise ECGReadError(f"{p}: has arrays {data.files}; expected one named 'signal' "
                                f"(leads, samples) in mV, with optional 'fs' and 'leads'")
         sig = data["signal"]
-        fs = float(data["fs"]) if "fs" in data.files else fs
+        if "fs" in data.files:
+            fs = _npz_fs(p, data["fs"])
         if "leads" in data.files:
             leads = tuple(str(x) for x in data["leads"])
     else:
@@ -230,6 +257,9 @@ def _read_numpy(p: Path, fs: float | None, leads: tuple[str, ...] | list[str] | 
     sig = np.asarray(sig)
     if sig.ndim == 1:
         sig = sig[None, :]
+    if np.iscomplexobj(sig):
+        raise ECGReadError(f"{p}: array is complex ({sig.dtype}); expected real millivolts: "
+                           f"save the real part (np.real) if that is the signal")
     if sig.ndim != 2 or not np.issubdtype(sig.dtype, np.number):
         raise ECGReadError(f"{p}: array has shape {sig.shape} and dtype {sig.dtype}; "
                            f"expected a numeric (leads, samples) array")
@@ -244,7 +274,17 @@ def _read_numpy(p: Path, fs: float | None, leads: tuple[str, ...] | list[str] | 
         raise ECGReadError(f"{p}: {sig.shape[0]} signal rows but {len(leads)} lead names")
     if not fs > 0:
         raise ECGReadError(f"{p}: sampling rate is {fs}; expected a positive number of Hz")
+    _check_fs(p, float(fs), "the sampling rate 'fs'")
     return ECG(sig.astype(np.float32), float(fs), tuple(leads), p.stem, str(p))
+
+
+def _npz_fs(p: Path, value: np.ndarray) -> float:
+    """An .npz's `fs` array as one float, or an error naming the field."""
+    if value.size != 1 or not (np.issubdtype(value.dtype, np.integer)
+                               or np.issubdtype(value.dtype, np.floating)):
+        raise ECGReadError(f"{p}: 'fs' is a {value.dtype} array of shape {value.shape}; expected "
+                           f"one number of Hz: save it as fs=100.0")
+    return float(value.reshape(()))
 
 
 def _check_signal(ecg: ECG) -> None:

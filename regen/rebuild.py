@@ -39,9 +39,9 @@ from regen.builds import STAGING_DIR, home_lock
 from regen.corpus import CorpusRecord, load_folder, load_mimic_ecg, load_ptbxl
 from regen.dataset import prepare_records
 from regen.encoder import Encoder
-from regen.engine import ENGINES, StagedChunk, embed_chunk, open_runner
-from regen.errors import ConfigError, DataError, IndexMismatchError
-from regen.settings import Settings
+from regen.engine import StagedChunk, embed_chunk, open_runner
+from regen.errors import ConfigError, DataError, IndexMismatchError, StorageError
+from regen.settings import ENGINES, Settings
 
 DEFAULT_CHUNK = 1024
 Log = Callable[[str], None]
@@ -52,7 +52,7 @@ class BuildResult:
     build_id: str | None           # None when nothing was written (already up to date)
     count: int                     # vectors in the resulting active build
     skipped: tuple[str, ...]       # messages for records left out (only with skip_bad)
-    timings: dict[str, float]
+    timings: dict[str, Any]         # seconds per stage, and the engine, workers, chunks
     path: str
     up_to_date: bool = False
     resumed: int = 0               # chunks taken from an interrupted run's staging
@@ -96,7 +96,7 @@ def load_corpus(data: str | Path, source: str = "ptbxl", folds: str | None = "1-
 def _rows(records: Sequence[CorpusRecord], infos: Sequence[dict]) -> list[store.RecordRow]:
     rows = []
     for rec, info in zip(records, infos):
-        labels = [("scp", c, w) for c, w in rec.scp.items()]
+        labels: list[tuple[str, str, float | None]] = [("scp", c, w) for c, w in rec.scp.items()]
         labels += [("superclass", c, None) for c in rec.superclasses]
         labels += [(kind, value, None) for kind, value in rec.attributes]
         rows.append(store.RecordRow(
@@ -182,11 +182,17 @@ def _chunk_file(staging: Path, i: int) -> Path:
 
 def _save_chunk(path: Path, chunk: StagedChunk) -> None:
     tmp = path.with_name(f".tmp-{path.name}")
-    with tmp.open("wb") as fh:
-        np.savez(fh, **chunk.arrays())
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)  # a reader (or a resume) sees the whole chunk or none of it
+    try:
+        with tmp.open("wb") as fh:
+            np.savez(fh, **chunk.arrays())  # type: ignore[arg-type]  # numpy's stub: allow_pickle
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)  # a reader (or a resume) sees the whole chunk or none of it
+    except OSError as exc:  # a full disk above all: leave no partial file filling it further
+        tmp.unlink(missing_ok=True)
+        raise StorageError(f"{path.parent}: cannot stage a chunk ({exc.strerror or exc}); "
+                           f"free space (or fix permissions) there, then rerun with --resume "
+                           f"to keep the chunks already embedded") from exc
 
 
 def _load_chunk(path: Path, records: Sequence[CorpusRecord], dim: int) -> dict | None:
@@ -326,7 +332,7 @@ def _new_build_dir(settings: Settings, digest: str) -> Path:
 def _write_build(settings: Settings, database: store.Database, encoder: Encoder,
                  emb: Embedded, vi: VectorIndex, *, factory: str, digest: str,
                  data_source: str, params: dict[str, Any], base_ids: Sequence[int],
-                 timings: dict[str, float], t_start: float,
+                 timings: dict[str, Any], t_start: float,
                  fail_before_commit: Callable[[], None] | None) -> tuple[str, Path]:
     """One transaction: upsert the records, add their vectors to `vi`, save it into a new
     build directory and activate the build. On failure the directory is removed."""

@@ -13,6 +13,10 @@ from typing import Any
 
 from regen.errors import ConfigError
 
+# Where an index job embeds its chunks: "local" (this process), or a cluster engine.
+CLUSTER_ENGINES = ("dask", "ray")
+ENGINES = ("local", *CLUSTER_ENGINES)
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_ENCODER = PACKAGE_DIR / "weights" / "default"
 DEFAULT_HOME = Path(".regen")
@@ -147,13 +151,15 @@ def load_settings(home: str | Path | None = None, **overrides: object) -> Settin
         unknown = sorted(set(layer) - set(names) - {"home"})
         if unknown:
             raise ConfigError(f"{where}: unknown setting(s) {unknown}; known: {sorted(names)}")
-        vals = {k: _coerce(k, v, names[k]) for k, v in layer.items() if k != "home"}
+        vals: dict[str, Any] = {k: _coerce(k, v, names[k]) for k, v in layer.items()
+                                if k != "home"}
         s = replace(s, **vals)
     if s.k < 1:
         raise ConfigError(f"k={s.k}; expected at least 1 neighbour")
     s.search_param_values  # noqa: B018 - raises ConfigError when malformed
-    if s.engine not in ("local", "dask", "ray"):
-        raise ConfigError(f"engine={s.engine!r}; expected 'local', 'dask' or 'ray'")
+    if s.engine not in ENGINES:
+        engines = ", ".join(repr(e) for e in ENGINES[:-1]) + f" or {ENGINES[-1]!r}"
+        raise ConfigError(f"engine={s.engine!r}; expected {engines}")
     if s.local_llm_budget_s <= 0:
         raise ConfigError(f"local_llm_budget_s={s.local_llm_budget_s}; expected > 0 seconds")
     if s.llm_retries < 0 or s.llm_timeout <= 0 or s.llm_max_tokens < 1:

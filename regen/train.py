@@ -22,7 +22,10 @@ from regen.encoder import N_LEADS, ECGEncoderModel, Encoder, EncoderConfig
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 60
+    """The training recipe. These defaults are the only ones: `regen train` starts from them
+    (then a config file's [train] table, then flags), and so does `train()` from Python."""
+
+    epochs: int = 80
     batch_size: int = 128
     lr: float = 2e-3
     weight_decay: float = 0.05
@@ -32,11 +35,11 @@ class TrainConfig:
     max_shift_s: float = 1.5       # time jitter, seconds
     snr_db: tuple[float, float] = (8.0, 40.0)
     wander_mv: float = 0.3
-    text_weight: float = 0.0       # weight of the ECG-report alignment loss (needs texts)
+    text_weight: float = 1.0       # weight of the ECG-report alignment loss (needs texts)
     text_temperature: float = 0.1
     text_target_temperature: float = 0.05   # sharpness of report-report similarity targets
-    full_first_view: bool = False  # view A keeps every recorded lead: subsets align to it
-    label_weight: float = 0.0      # weight of predicting the labels the report text states
+    full_first_view: bool = True   # view A keeps every recorded lead: subsets align to it
+    label_weight: float = 1.0      # weight of predicting the labels the report text states
 
 
 def augment(x: torch.Tensor, mask: torch.Tensor, cfg: TrainConfig, fs: float,
@@ -110,14 +113,15 @@ def train(windows: np.ndarray, masks: np.ndarray, out: str | Path, *,
     Checkpoints go to out/checkpoint.pt each epoch; `resume` continues from there.
     `evaluate(encoder) -> dict` (e.g. kNN AUC on a validation fold) runs every `eval_every` epochs.
     """
+    _check_inputs(windows, masks, texts, report_labels)
     cfg = cfg or TrainConfig()
     enc_cfg = enc_cfg or EncoderConfig()
-    use_text = texts is not None and cfg.text_weight > 0
-    if use_text and enc_cfg.text_dim != texts.shape[1]:
-        enc_cfg = replace(enc_cfg, text_dim=int(texts.shape[1]))
-    use_labels = report_labels is not None and cfg.label_weight > 0
-    if use_labels and enc_cfg.n_report_labels != report_labels.shape[1]:
-        enc_cfg = replace(enc_cfg, n_report_labels=int(report_labels.shape[1]))
+    text_rows = texts if texts is not None and cfg.text_weight > 0 else None
+    label_rows = report_labels if report_labels is not None and cfg.label_weight > 0 else None
+    if text_rows is not None and enc_cfg.text_dim != text_rows.shape[1]:
+        enc_cfg = replace(enc_cfg, text_dim=int(text_rows.shape[1]))
+    if label_rows is not None and enc_cfg.n_report_labels != label_rows.shape[1]:
+        enc_cfg = replace(enc_cfg, n_report_labels=int(label_rows.shape[1]))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
@@ -143,8 +147,8 @@ def train(windows: np.ndarray, masks: np.ndarray, out: str | Path, *,
         log(f"resumed from {ckpt} at epoch {start_epoch}")
     x_all = torch.from_numpy(windows)
     m_all = torch.from_numpy(masks)
-    t_all = torch.from_numpy(texts.astype(np.float32)) if use_text else None
-    y_all = torch.from_numpy(report_labels.astype(np.float32)) if use_labels else None
+    t_all = torch.from_numpy(text_rows.astype(np.float32)) if text_rows is not None else None
+    y_all = torch.from_numpy(label_rows.astype(np.float32)) if label_rows is not None else None
     t0 = time.time()
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
@@ -159,7 +163,7 @@ def train(windows: np.ndarray, masks: np.ndarray, out: str | Path, *,
             h = model(torch.cat([xa, xb]), torch.cat([ma, mb]))
             z = model.head(h)
             loss = info_nce(z[: len(idx)], z[len(idx):], cfg.temperature)
-            if use_text:
+            if t_all is not None and model.text_head is not None:
                 t = t_all[idx]
                 has = t.abs().sum(1) > 0
                 tt = t[has]
@@ -169,7 +173,7 @@ def train(windows: np.ndarray, masks: np.ndarray, out: str | Path, *,
                             + text_alignment(zt[len(idx):][has], tt, cfg.text_temperature,
                                              cfg.text_target_temperature))
                 loss = loss + cfg.text_weight * lt
-            if use_labels:
+            if y_all is not None and model.label_head is not None:
                 y = y_all[idx]
                 ok = y[:, 0] >= 0
                 logits = model.label_head(h)
@@ -199,8 +203,24 @@ def train(windows: np.ndarray, masks: np.ndarray, out: str | Path, *,
     (out / "training.json").write_text(json.dumps(
         {"config": asdict(cfg), "encoder": asdict(enc_cfg), "fingerprint": enc.fingerprint,
          "data": data_note, "history": history}, indent=2) + "\n")
-    assert N_LEADS == windows.shape[1]
     return enc
+
+
+def _check_inputs(windows: np.ndarray, masks: np.ndarray, texts: np.ndarray | None,
+                  report_labels: np.ndarray | None) -> None:
+    """Refuse inputs of the wrong shape before any epoch runs (they once failed after training)."""
+    from regen.errors import DataError
+
+    if windows.ndim != 3 or windows.shape[1] != N_LEADS or len(windows) == 0:
+        raise DataError(f"training windows have shape {windows.shape}; expected (N, {N_LEADS}, "
+                        f"T) with N >= 1, leads in STANDARD_LEADS order (regen.prepare)")
+    if masks.shape != windows.shape[:2]:
+        raise DataError(f"training masks have shape {masks.shape}; expected "
+                        f"{windows.shape[:2]}, one row of {N_LEADS} lead flags per window")
+    for name, extra in (("texts", texts), ("report_labels", report_labels)):
+        if extra is not None and (extra.ndim != 2 or len(extra) != len(windows)):
+            raise DataError(f"training {name} have shape {extra.shape}; expected one row per "
+                            f"window ({len(windows)} rows)")
 
 
 def knn_auc_monitor(corpus: list, corpus_y: np.ndarray, queries: list, query_y: np.ndarray,
@@ -227,19 +247,14 @@ def knn_auc_monitor(corpus: list, corpus_y: np.ndarray, queries: list, query_y: 
     return run
 
 
-# The recipe `regen train` uses unless a config file or a flag says otherwise.
-RECIPE = {"epochs": 80, "seed": 0, "text_weight": 1.0, "label_weight": 1.0,
-          "full_first_view": True}
-
-
 def train_config(config_file: str | Path | None = None, **flags: object) -> TrainConfig:
-    """TrainConfig defaults < RECIPE < the [train] table of a TOML file < flags (None: unset)."""
+    """TrainConfig defaults < the [train] table of a TOML file < flags (None: unset)."""
     import tomllib
     from dataclasses import fields
 
     from regen.errors import ConfigError
 
-    values: dict[str, object] = dict(RECIPE)
+    values: dict[str, object] = {}
     if config_file is not None:
         path = Path(config_file)
         try:

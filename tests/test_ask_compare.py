@@ -23,11 +23,14 @@ def home(sample_home):
 
 
 def test_verify_question_answers_with_evidence(home):
+    # Q1 (ecg 1469, fold 9) is in sinus rhythm by its own report ("sinus rhythm. prolonged pr
+    # interval. ..."), and no report in the sample near it says atrial fibrillation
     with Regen.open(home) as rg:
         ans = rg.ask(Q1, "Does this ECG show sinus rhythm?", k=10)
-    assert ans.options[0] in ("yes", "no", "not sure")
-    assert "sinus rhythm" in ans.evidence and 0 <= ans.evidence["sinus rhythm"] <= 1
-    assert ans.options == (("yes",) if ans.evidence["sinus rhythm"] >= 0.6 else ans.options)
+        af = rg.ask(Q1, "Does this ECG show atrial fibrillation?", k=10)
+    assert ans.options == ("yes",) and not ans.abstained
+    assert ans.evidence["sinus rhythm"] >= 0.6
+    assert af.options == ("no",) and af.evidence["atrial fibrillation"] <= 0.4
     assert len(ans.neighbours) == 1 and len(ans.neighbours[0]) == 10
 
 

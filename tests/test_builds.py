@@ -109,6 +109,17 @@ def test_cli_list_activate_gc(make_home, corpus, encoder):
     assert "deleted 1 build(s)" in out.stdout
 
 
+def test_cli_gc_warns_that_a_deleted_build_may_still_be_served(make_home, corpus, encoder):
+    # `gc --keep 1` deleted a build a running server still used, without a word
+    home = make_home("home")
+    served = _build(home, corpus[:20], encoder).build_id          # a server opened this one
+    _build(home, corpus[:25], encoder)
+    _build(home, corpus[:30], encoder)
+    out = CliRunner().invoke(app, ["index", "gc", "--keep", "1", "--home", str(home)])
+    assert out.exit_code == 0 and f"deleted build {served}" in out.stdout
+    assert "warning:" in out.stderr and served in out.stderr and "restart" in out.stderr
+
+
 def test_reader_keeps_working_through_rebuild_and_gc(make_home, corpus, encoder):
     home = make_home("home")
     old = _build(home, corpus[:60], encoder)
@@ -285,3 +296,30 @@ def test_build_and_query_time_index_parameters(make_home, corpus, encoder):
         load_settings(home, search_params="efSearch")
     with pytest.raises(ConfigError, match="search_params='nprobe=4'.*does not apply"):
         Regen.open(home, search_params="nprobe=4")
+
+
+def test_full_disk_while_staging_is_one_error_and_leaves_no_partial_chunk(make_home, corpus,
+                                                                         encoder, monkeypatch):
+    # a full disk once gave an OSError traceback and left .tmp-chunk-*.npz filling the disk
+    import errno
+
+    import regen.rebuild as rb
+
+    home = make_home("home")
+    real_savez = np.savez
+    calls = []
+
+    def savez_until_full(fh, **arrays):
+        calls.append(1)
+        if len(calls) == 2:                        # the second chunk meets a full disk midway
+            fh.write(b"\0" * 1024)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_savez(fh, **arrays)
+
+    monkeypatch.setattr(rb.np, "savez", savez_until_full)
+    with pytest.raises(RegenError, match="No space left on device.*--resume"):
+        _build(home, corpus[:36], encoder, chunk=12)
+    assert not list(home.rglob(".tmp-chunk-*"))
+    assert len(list(home.rglob("chunk-*.npz"))) == 1   # the first chunk is kept for --resume
+    monkeypatch.setattr(rb.np, "savez", real_savez)
+    assert _build(home, corpus[:36], encoder, chunk=12, resume=True).resumed == 1

@@ -11,6 +11,7 @@ import pytest
 
 from regen.corpus import (
     SUPERCLASSES,
+    CorpusRecord,
     load_folder,
     load_ptbxl,
     parse_folds,
@@ -246,3 +247,35 @@ def test_load_folder_csv_without_report_column(tmp_path: Path, copy_record) -> N
     (root / "reports.csv").write_text("path,text\na/00028_lr,x\n")
     with pytest.raises(DataError, match="report"):
         load_folder(root)
+
+
+# --- report tables that broke the loaders (issue 15, item 9) -------------------------------------
+
+def test_non_utf8_csv_is_a_data_error(tmp_path: Path, copy_record) -> None:
+    root = _folder(tmp_path, copy_record, [])
+    (root / "reports.csv").write_bytes("path,report\na/00028_lr,Sinusrhythmus. Lagetyp überdreht\n"
+                                       .encode("latin-1"))
+    with pytest.raises(DataError) as err:
+        load_folder(root)
+    msg = str(err.value)
+    assert str(root / "reports.csv") in msg and "UTF-8" in msg and "line 2" in msg
+
+
+def test_report_longer_than_the_csv_field_limit(tmp_path: Path, copy_record) -> None:
+    root = _folder(tmp_path, copy_record, ["a/00028_lr,short,p1,,", "b/00029_lr," + "x" * 140_000
+                                           + ",p2,,"])
+    with pytest.raises(DataError) as err:
+        load_folder(root)
+    msg = str(err.value)
+    assert str(root / "reports.csv") in msg and "line 3" in msg and "131072" in msg
+
+
+def test_report_with_nul_names_the_record_before_any_embedding(tmp_path: Path,
+                                                              copy_record) -> None:
+    # PostgreSQL rejected the whole build after embedding, without naming the record
+    root = _folder(tmp_path, copy_record, ["a/00028_lr,fine,p1,,", "b/00029_lr,bad\x00text,p2,,"])
+    with pytest.raises(DataError) as err:
+        load_folder(root)
+    assert "folder:b/00029_lr" in str(err.value) and "NUL" in str(err.value)
+    with pytest.raises(DataError, match="ptbxl:1.*NUL"):
+        CorpusRecord("ptbxl:1", "ptbxl", "x", None, None, {"en": "a\x00b"})

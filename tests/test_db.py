@@ -323,6 +323,20 @@ def test_generation_log_round_trip(database: Database) -> None:
     assert report.created_at.tzinfo is not None
 
 
+def test_generation_log_stores_undecodable_file_names_and_nul(database: Database) -> None:
+    # a query file whose name is not UTF-8 reaches Python as lone surrogates (os.fsdecode), and
+    # SQLAlchemy's drivers raised UnicodeEncodeError; PostgreSQL also refuses NUL in text
+    name = b"/data/\xff\xfe.npy".decode("utf-8", "surrogateescape")
+    with database.session() as s:
+        db.log_generation(s, kind="report", refiner="consensus", output="sinus\x00 rhythm",
+                          query={"paths": [name]}, question=name, error=f"{name}: bad")
+    with database.session() as s:
+        (row,) = db.list_generations(s, 1)
+    assert row.query == {"paths": ["/data/\\xff\\xfe.npy"]}
+    assert row.question == "/data/\\xff\\xfe.npy" and row.error.startswith("/data/\\xff")
+    assert row.output == "sinus\\x00 rhythm"
+
+
 def test_unreachable_server_is_a_database_error_with_masked_password() -> None:
     with pytest.raises(DatabaseError) as info:
         Database("postgresql+psycopg://u:s3cret@127.0.0.1:1/x")

@@ -191,3 +191,18 @@ def test_bad_engine_settings_are_clear_errors(tmp_path, corpus, encoder, monkeyp
         embed_records(corpus[:2], encoder, tmp_path / "a", engine="dask",
                       engine_address="tcp://127.0.0.1:9", progress=False)
     assert not list((tmp_path / "a").glob("chunk-*.npz"))   # nothing half-written
+
+
+def test_missing_cluster_package_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # one import-or-explain helper (errors.require), not a second one in the engine module
+    import sys
+
+    from regen.engine import open_runner
+    from regen.errors import MissingDependencyError
+
+    for engine, package in (("dask", "distributed"), ("ray", "ray")):
+        monkeypatch.setitem(sys.modules, package, None)   # `import package` raises ImportError
+        with pytest.raises(MissingDependencyError,
+                           match=rf"pip install 'regen\[{engine}\]', or use --engine local"):
+            with open_runner(engine):
+                pass

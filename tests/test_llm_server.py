@@ -68,3 +68,7 @@ def test_llm_refiner_on_a_real_local_endpoint(server, sample_home):
         supported = set().union(*(label_report(n.report) for n in r.neighbours))
         assert label_report(r.text) <= supported and r.neighbours
         assert r.model == "smollm2" or r.fallback_reason
+    # the LLM path is used, not only tried: at least one reply passed every check
+    used = [r for r in reports if r.fallback_reason is None]
+    assert used, [r.fallback_reason for r in reports]
+    assert all(r.model == "smollm2" and r.refiner == "llm" for r in used)

@@ -258,3 +258,9 @@ def test_with_leads_masks_and_zeros() -> None:
     np.testing.assert_array_equal(q.windows[:, :2], p.windows[:, :2])
     assert not q.windows[:, 2:].any()
     assert q.with_id("other").id == "other" and p.id == "00095_lr"
+
+
+def test_resample_bounds_the_output_before_allocating() -> None:
+    # a header rate of 0.001 Hz made a 24 KB record resample to tens of GB (issue 15)
+    with pytest.raises(ECGReadError, match="would become 100000000 at"):
+        resample(np.zeros((12, 100), np.float32), 100.0, 1e8)

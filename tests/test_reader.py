@@ -395,3 +395,99 @@ def test_a_header_naming_a_file_outside_its_folder_is_refused(copy_record, tmp_p
     hea.write_text("\n".join(fixed) + "\n")
     with pytest.raises(ECGReadError, match="is not a plain file name"):
         read_ecg(rec)
+
+
+# --- inputs that broke the reader (issue 15, item 9) ------------------------------------------
+
+def _set_header_fs(rec: Path, fs: str) -> Path:
+    hea = rec.with_suffix(".hea")
+    lines = hea.read_text().split("\n")
+    tok = lines[0].split()
+    tok[2] = fs
+    lines[0] = " ".join(tok)
+    hea.write_text("\n".join(lines))
+    return hea
+
+
+@pytest.mark.parametrize("fs", ["0.001", "0.01", "1", "1e6"])
+def test_header_sampling_rate_that_cannot_hold_an_ecg(copy_record, fs: str) -> None:
+    # 0.001 Hz made prepare allocate 23.6 GB; 1 Hz was reported as sinus rhythm; 1e6 a traceback
+    hea = _set_header_fs(copy_record(LR), fs)
+    msg = _message(hea.with_suffix(""))
+    assert str(hea) in msg and "sampling" in msg and "50" in msg and "10000" in msg
+
+
+@pytest.mark.parametrize("fs", [1.0, 2e6])
+def test_npz_sampling_rate_out_of_bounds(tmp_path: Path, fs: float) -> None:
+    p = tmp_path / "slow.npz"
+    np.savez(p, signal=np.random.default_rng(9).normal(size=(2, 1000)), fs=fs,
+             leads=np.array(["I", "II"]))
+    msg = _message(p)
+    assert str(p) in msg and "'fs'" in msg and "50" in msg
+
+
+def test_ecg_and_prepare_refuse_out_of_range_rates_directly() -> None:
+    # an ECG built in Python (the API, the server) never reaches prepare's resampler
+    with pytest.raises(ECGReadError, match="expected 50-10000 Hz"):
+        ECG(np.zeros((1, 10), np.float32), 0.001, ("I",), "x")
+
+
+@pytest.mark.parametrize("fs", ["'100'", "[100.0, 200.0]"])
+def test_npz_whose_fs_is_a_string_or_an_array(tmp_path: Path, fs: str) -> None:
+    p = tmp_path / "fs.npz"
+    value = np.array("100") if fs.startswith("'") else np.array([100.0, 200.0])
+    np.savez(p, signal=np.random.default_rng(10).normal(size=(2, 1000)), fs=value,
+             leads=np.array(["I", "II"]))
+    msg = _message(p)
+    assert str(p) in msg and "'fs'" in msg and "one number" in msg
+
+
+def test_complex_npy_is_refused_not_truncated(tmp_path: Path) -> None:
+    p = tmp_path / "complex.npy"
+    np.save(p, np.random.default_rng(11).normal(size=(12, 1000)) * (1 + 1j))
+    msg = _message(p, fs=100)
+    assert str(p) in msg and "complex" in msg
+
+
+def test_directory_named_like_a_header(tmp_path: Path) -> None:
+    (tmp_path / "x.hea").mkdir()
+    msg = _message(tmp_path / "x.hea")
+    assert str(tmp_path / "x.hea") in msg and "directory" in msg
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_permission_denied_is_a_read_error(copy_record, tmp_path: Path) -> None:
+    rec = copy_record(LR)
+    npy = tmp_path / "locked.npy"
+    np.save(npy, np.random.default_rng(12).normal(size=(12, 1000)))
+    for path in (rec.with_suffix(".hea"), rec.with_suffix(".dat"), npy):
+        path.chmod(0)
+    try:
+        if os.geteuid() == 0:  # root reads anything: simulate the kernel's refusal instead
+            pytest.skip("running as root; see test_permission_denied_under_root")
+        assert "permission" in _message(rec).lower()
+        assert "permission" in _message(npy, fs=100).lower()
+    finally:
+        for path in (rec.with_suffix(".hea"), rec.with_suffix(".dat"), npy):
+            path.chmod(0o644)
+
+
+def test_permission_denied_under_root(copy_record, monkeypatch: pytest.MonkeyPatch) -> None:
+    rec = copy_record(LR)
+
+    def refuse(*args: object, **kwargs: object) -> object:
+        raise PermissionError(13, "Permission denied", str(rec.with_suffix(".hea")))
+
+    monkeypatch.setattr(Path, "read_text", refuse)
+    msg = _message(rec)
+    assert str(rec) in msg and "permission" in msg.lower()
+
+
+def test_file_name_that_is_not_utf8(tmp_path: Path) -> None:
+    # the name reached the database as lone surrogates: UnicodeEncodeError from SQLAlchemy
+    raw = os.fsencode(tmp_path) + b"/\xff\xfe.npy"
+    with open(raw, "wb") as fh:
+        np.save(fh, np.random.default_rng(13).normal(size=(12, 1000)))
+    ecg = read_ecg(os.fsdecode(raw), fs=100)
+    assert ecg.id == "\\xff\\xfe" and ecg.source.endswith("/\\xff\\xfe.npy")
+    ecg.source.encode("utf-8")

@@ -182,6 +182,12 @@ def index_gc(keep: Annotated[int, typer.Option(help="inactive builds to keep (ne
     from regen.settings import load_settings
 
     res = gc(load_settings(home), keep, dry_run=dry_run, staging=staging)
+    served = [b.id for b in res.deleted if b.status == "ready"]
+    if served:  # gc cannot see running servers; say what deleting a once-active build means
+        _err(f"warning: {'would delete' if dry_run else 'deleted'} build(s) {', '.join(served)}, "
+             f"which were active at some point: a server or process opened on one of them "
+             f"answers from the copy it loaded until restarted, and can no longer reopen it; "
+             f"restart such servers (they then open the active build)")
     if json_out:
         typer.echo(json.dumps(res.to_json()))
         return
@@ -262,7 +268,7 @@ def index_info(home: Home = None, json_out: Json = False) -> None:
     active = next((b for b in builds if b["active"]), None)
     if active is None:
         raise RegenError(f"{settings.home}: no active index; run `regen index rebuild --data DIR`")
-    manifest = VectorIndex.load(active["path"]).manifest.to_json()
+    manifest = VectorIndex.load(str(active["path"])).manifest.to_json()
     info = {"home": str(settings.home), "database": store.mask_url(settings.db_url),
             "active": active, "manifest": manifest, "builds": len(builds)}
     if json_out:

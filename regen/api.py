@@ -189,8 +189,12 @@ class Regen:
 
             assert self.build_path is not None
             self._answers = AnswerModel.load_or_fit(self.build_path, self._corpus_views,
-                                                    lambda v: self._neighbour(v, 0.0))
+                                                    self._corpus_neighbour)
         return self._answers
+
+    def _corpus_neighbour(self, view: object) -> Neighbour:
+        assert isinstance(view, store.RecordView)
+        return self._neighbour(view, 0.0)
 
     def _corpus_views(self) -> tuple[np.ndarray, np.ndarray, list[store.RecordView]]:
         ids, vectors = self.index.vectors()
@@ -319,7 +323,7 @@ class Regen:
                          text=f"not sure: {why}")
         elif any(n.implausible for n in notes):
             ans = Answer(question, ("not sure",), 0.0, True, tuple(tuple(h) for h in hits),
-                         parsed.question_type,
+                         question_type=parsed.question_type,
                          text="not sure: " + "; ".join(w for n in notes for w in n.warnings
                                                        if "implausible" in w))
         elif parsed.measured:

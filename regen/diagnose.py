@@ -238,8 +238,8 @@ class Diagnoser:
             i = idx[c]
             if not (present[i] or p[i] >= 0.1 or c in stated):
                 continue
-            mf = by_measure.get(c)
-            ev = (mf.evidence,) if mf else supporters.get(c, ())
+            got = by_measure.get(c)
+            ev = (got.evidence,) if got else supporters.get(c, ())
             src = tuple(s.key for s, labs in zip(composed.sentences, sent_labels)
                         if c in labs) if composed else ()
             note = why[i] or ""
@@ -247,8 +247,8 @@ class Diagnoser:
                 note = "decided, but no corpus sentence states it together with the rest"
             findings.append(Finding(
                 name=NAMES.get(c, c), label=c, probability=float(p[i]),
-                present=bool(present[i]), source="measured" if mf else "retrieved", evidence=ev,
-                threshold=0.5 if mf else float(thr[i]), assessable=bool(ok[i]),
+                present=bool(present[i]), source="measured" if got else "retrieved", evidence=ev,
+                threshold=0.5 if got else float(thr[i]), assessable=bool(ok[i]),
                 note=note, sentence_sources=src,
                 parts={"neighbours": round(float(pk[i]), 4), "probe": round(float(pp[i]), 4)}))
         findings.sort(key=lambda f: (not f.present, -f.probability))

@@ -63,10 +63,10 @@ def findings_scores(p: np.ndarray, present: np.ndarray, true: Sequence[frozenset
     abstained (M,) of the reports -> JSON-ready scores."""
     col = {c: i for i, c in enumerate(findings)}
     y = np.array([[c in t for c in LABELS] for t in true])
-    calib = {}
+    calib_ece: dict[str, float] = {}
+    calib_bins: dict[str, list[dict]] = {}
     for c in SUPERCLASSES:
-        e, rows = ece(p[:, col[c]], y[:, LABELS.index(c)])
-        calib[c] = {"ece": e, "bins": rows}
+        calib_ece[c], calib_bins[c] = ece(p[:, col[c]], y[:, LABELS.index(c)])
     decided = [frozenset(c for c in LABELS if present[i, col[c]]) for i in range(len(true))]
     dec = label_f1(decided, list(true))
     curve = risk_coverage(conf, decided, true)
@@ -74,8 +74,8 @@ def findings_scores(p: np.ndarray, present: np.ndarray, true: Sequence[frozenset
     at80 = next(r for r in curve if r["coverage"] >= 0.8 - 1e-9)
     return {"decisions_label_f1_macro": dec.macro_f1,
             "decisions_f1_per_class": {c: round(dec.per_label[c]["f1"], 4) for c in LABELS},
-            "ece": {c: round(calib[c]["ece"], 4) for c in SUPERCLASSES},
-            "reliability": {c: calib[c]["bins"] for c in SUPERCLASSES},
+            "ece": {c: round(calib_ece[c], 4) for c in SUPERCLASSES},
+            "reliability": calib_bins,
             "risk_coverage": curve, "label_f1_at_80pct_coverage": at80["label_f1_macro"],
             "operating_point": {"coverage": float(answered.mean()),
                                 "label_f1_macro": label_f1(

@@ -490,8 +490,8 @@ def group_of(split: str | None, patient_id: str | None, key: str, n_groups: int 
     return f"h{h[0] % n_groups}"
 
 
-def corpus_labels(ids: Sequence[int], reports: Sequence[str | None], axes: Sequence[str | None],
-                  groups: Sequence[str]) -> CorpusLabels:
+def corpus_labels(ids: Sequence[int] | np.ndarray, reports: Sequence[str | None],
+                  axes: Sequence[str | None], groups: Sequence[str]) -> CorpusLabels:
     """Targets of a corpus from its report texts (labelled here) and heart-axis codes."""
     from regen.labeller import label_report
 

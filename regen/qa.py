@@ -240,9 +240,9 @@ def parse_question(text: str, options: Sequence[str] | None = None,
                 return ParsedQuestion("single-query", _ATTRIBUTE_TYPE[group], group, opts, text)
     for pattern in _VERIFY:
         if m := pattern.match(q):
-            a = re.sub(rf"\s+(?:on|in) {_ECG}$|\s+present$", "", m["a"])
-            a = re.sub(r"^(?:any )?(?:signs?|symptoms?|evidence|features?) of ", "", a)
-            if found := match_attribute(a, options):
+            said = re.sub(rf"\s+(?:on|in) {_ECG}$|\s+present$", "", m["a"])
+            said = re.sub(r"^(?:any )?(?:signs?|symptoms?|evidence|features?) of ", "", said)
+            if found := match_attribute(said, options):
                 group, name = found
                 if name in ANY_KIND:
                     group = ANY_KIND[name]
@@ -382,8 +382,9 @@ def answer_knn(question: QAItem | ParsedQuestion, neighbours: Sequence[Sequence[
     calibrated = False
     if probabilities is not None:
         for i, pr in enumerate(probabilities):
-            if pr and per_ecg[i] is not None:
-                per_ecg[i] = {o: pr.get(o, v) for o, v in per_ecg[i].items()}
+            vote = per_ecg[i]
+            if pr and vote is not None:
+                per_ecg[i] = {o: pr.get(o, v) for o, v in vote.items()}
                 calibrated = True
             elif pr:
                 per_ecg[i] = {o: pr.get(o, 0.0) for o in q.options}
@@ -397,6 +398,7 @@ def answer_knn(question: QAItem | ParsedQuestion, neighbours: Sequence[Sequence[
     margins = [abs(v - 0.5) * 2 for v in shares.values()]
     confidence = float(np.mean(margins)) if margins else 0.0
     abstained = False
+    options: tuple[str, ...]
     if q.kind == "verify":
         share = shares[q.options[0]]
         if abs(share - 0.5) < abstain_below:
@@ -453,6 +455,7 @@ def answer_measured(q: ParsedQuestion, probs: Mapping[str, Mapping[str, float]],
     gaps = {o: _logit(scores[o] or 0.0) - _logit(thresholds[o]) for o in q.options}
     confidence = float(np.mean([min(1.0, abs(g) / 4) for g in gaps.values()]))
     abstained = False
+    options: tuple[str, ...]
     if q.kind == "verify":
         o = q.options[0]
         if abs(gaps[o]) < abstain_logit:

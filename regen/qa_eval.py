@@ -70,7 +70,8 @@ def evaluate_qa(rg: Regen, items: Sequence[QAItem], records_by_id: Mapping[int, 
     Baselines on the same items: "knn_vote" (the plain vote of the same neighbours, for every
     item its template maps to labels, noise too, lead-specific ones excepted) and, with
     `train_items`, "majority" (each template's most frequent training answer)."""
-    todo, skipped = [], Counter()
+    todo: list[QAItem] = []
+    skipped: Counter[str] = Counter()
     for it in items:
         if it.attribute_type == "numeric_feature":
             skipped["numeric_feature (measured intervals and amplitudes)"] += 1

@@ -161,7 +161,7 @@ def serve(home: str | Path | None, host: str, port: int,
           announce: Callable[[str], None] = print) -> None:
     with Regen.open(home) as rg:
         httpd = make_server(rg, host, port)
-        h, p = httpd.server_address[:2]
+        h, p = str(httpd.server_address[0]), httpd.server_address[1]
         announce(f"regen serving build {rg.build_id} ({rg.index.ntotal} ECGs) on "
                  f"http://{h}:{p} (POST /v1/report, /v1/ask, /v1/compare; GET /health)")
         try:

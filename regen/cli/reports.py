@@ -147,8 +147,9 @@ def logs(n: Annotated[int, typer.Option("-n", help="how many")] = 20, home: Home
             typer.echo(json.dumps(r, default=str))
         else:
             conf = "-" if r["confidence"] is None else f"{r['confidence']:.2f}"
-            typer.echo(f"{r['id']:>5} {r['created_at'][:19]} {r['kind']:<7} {conf} "
-                       f"{r['query'].get('source', '')}: {r['output'][:80]}")
+            query = r["query"] if isinstance(r["query"], dict) else {}
+            typer.echo(f"{r['id']:>5} {str(r['created_at'])[:19]} {r['kind']:<7} {conf} "
+                       f"{query.get('source', '')}: {str(r['output'])[:80]}")
 
 
 @app.command()

@@ -353,17 +353,16 @@ def test_evaluate_qa_end_to_end_on_the_bundled_sample(tmp_path, corpus, queries,
         pytest.approx(sum(hits) / len(test))
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15 item 2 (qa_eval.py, another engineer's): the "
-                   "eval answers choose questions through item_question, which Regen.ask does "
-                   "not have; drop this marker with that fix")
 def test_qa_eval_scores_what_ask_answers(sample_home, queries):
-    # gold set to what `Regen.ask` answers: every item must be scored right
+    # gold set to what `Regen.ask` answers (the item's words and options, as a user passes
+    # them): every item must be scored right (issue 15 item 2)
     from dataclasses import replace
 
     by_id = {record_ecg_id(r): r for r in queries}
     test = derive_questions(queries, seed=1, per_template=20)
     with Regen.open(sample_home) as rg:
         own = [replace(it, answer=rg.ask(by_id[it.ecg_ids[0]].path, it.question,
+                                         options=it.attribute or None, k=10,
                                          log=False).options) for it in test]
         right = evaluate_qa(rg, own, by_id, k=10)
     assert right["answered"] == len(test) and right["overall"]["accuracy"] == 1.0

@@ -420,9 +420,17 @@ def answer_knn(question: QAItem | ParsedQuestion, neighbours: Sequence[Sequence[
                   refiner="calibrated" if calibrated else "knn-vote", text=text)
 
 
+# "not sure" band around a noise threshold (log-odds). Chosen on ECG-QA's noise questions about
+# PTB-XL folds 1-8 (912 items; python bench/noise_band.py --data PTBXL --ecgqa ECGQA):
+# accuracy 0.776 / 0.753 / 0.725 / 0.681 for bands 0 / 0.1 / 0.25 / 0.5. A "not sure" there was
+# wrong more often than the answer it replaced, so none: the answer's confidence says how near
+# the threshold it was.
+ABSTAIN_LOGIT = 0.0
+
+
 def answer_measured(q: ParsedQuestion, probs: Mapping[str, Mapping[str, float]],
                     model: QualityModel, neighbours: Sequence[Sequence[Neighbour]] = (), *,
-                    abstain_logit: float = 0.25) -> Answer:
+                    abstain_logit: float = ABSTAIN_LOGIT) -> Answer:
     """Answer a noise question from the signal-quality model's per-lead probabilities
     (`QualityModel.probabilities` of the ECG): an option holds when its score (`noise_score`)
     reaches the model's threshold for that kind of question. verify says "not sure" when the

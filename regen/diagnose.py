@@ -79,6 +79,8 @@ def needs(label: str, leads: set[str]) -> str | None:
         return "needs the limb leads (two of I, II, III)"
     if label == "MI" and not (limb or len(chest & {"V1", "V2", "V3", "V4"}) >= 2):
         return "no inferior or anterior lead group is complete"
+    if label in ("STTC", "STD_", "INVT", "LOWT", "DIG") and not (limb or len(leads) >= 3):
+        return "ST-T changes are read across lead groups: needs the limb leads or 3 leads"
     return None
 
 

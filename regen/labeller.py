@@ -251,6 +251,15 @@ def _codes(text: str) -> set[str]:
     return found
 
 
+def explicit_labels(text: str) -> frozenset[str]:
+    """label_report without the default NORM of a bare sinus rhythm: the labels a clause says
+    itself ("sinus rhythm" alone states SR, not a normal ECG), for composing text from clauses."""
+    labels = label_report(text)
+    if "NORM" in labels and "NORM" not in _codes(normalise(text)):
+        labels = labels - {"NORM"}
+    return labels
+
+
 def stated_codes(text: str) -> frozenset[str]:
     """Every SCP code the patterns read in `text` (also those outside LABELS, such as LNGQT or
     ISC_) and every superclass it asserts."""

@@ -53,3 +53,11 @@ def require(module: str, extra: str, alternative: str = "") -> Any:
             f"{module!r} is needed for this; install it with: pip install 'regen[{extra}]'"
             + (f", {alternative}" if alternative else "")
         ) from exc
+
+
+class BadRequest(RegenError):
+    """An HTTP request the service cannot use; its message is the 400 body."""
+
+
+class Forbidden(RegenError):
+    """An HTTP request for something the settings do not allow; its message is the 403 body."""

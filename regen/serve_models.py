@@ -18,7 +18,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from regen.ecg import ECG, STANDARD_LEADS
-from regen.errors import RegenError
+from regen.errors import BadRequest, Forbidden, RegenError  # noqa: F401 - the server's errors
 
 FS_MIN, FS_MAX = 50.0, 10_000.0     # Hz: below, no QRS survives; above, no ECG device records
 MAX_LEADS = 24
@@ -28,14 +28,6 @@ MAX_QUESTION = 1000                 # characters: the longest ECG-QA question is
 MAX_OPTIONS, MAX_OPTION = 32, 200
 LeadName = Annotated[str, Field(min_length=1, max_length=32)]
 Option = Annotated[str, Field(min_length=1, max_length=MAX_OPTION)]
-
-
-class BadRequest(RegenError):
-    """A request the service cannot use; its message is the 400 body."""
-
-
-class Forbidden(RegenError):
-    """A request for something the settings do not allow; its message is the 403 body."""
 
 
 class ECGIn(BaseModel):

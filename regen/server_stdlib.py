@@ -32,13 +32,9 @@ import numpy as np
 
 from regen.api import Regen
 from regen.ecg import ECG
-from regen.errors import RegenError
+from regen.errors import BadRequest, RegenError
 
 MAX_BODY = 64 * 2**20        # 64 MiB: a 24-hour 12-lead recording at 100 Hz as JSON fits
-
-
-class BadRequest(RegenError):
-    """A request the service cannot use; its message is the 400 body."""
 
 
 def ecg_from_json(obj: Any, where: str) -> ECG | str:

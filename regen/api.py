@@ -117,7 +117,12 @@ class Regen:
     @classmethod
     def open(cls, home: str | Path | None = None, **overrides: object) -> Regen:
         """Open HOME (default: $REGEN_HOME or ./.regen) with settings merged as documented."""
-        settings = load_settings(home, **overrides)
+        return cls.from_settings(load_settings(home, **overrides))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Regen:
+        """Open the home and database that `settings` name, with exactly these settings (no
+        config file or environment read again)."""
         database = settings.open_database()
         with database.session() as s:
             build = store.active_build(s)

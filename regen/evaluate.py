@@ -32,16 +32,25 @@ def eval_home(settings: Settings, data: Path, folds: str, rate: int) -> Path:
     return settings.home / "eval" / f"ptbxl-{folds.replace(',', '_')}-{rate}hz-{slug}"
 
 
+def eval_settings(settings: Settings, data: Path, folds: str, rate: int = 100) -> Settings:
+    """The one Settings object an eval uses end to end: the user's (encoder, refiner, llm_*,
+    factory, ...) with a home of its own and that home's SQLite database, so an eval never
+    writes into the user's database (a `database_url` in config.toml) or index."""
+    home = eval_home(settings, data, folds, rate)
+    return replace(settings, home=home, database_url="", database_schema="")
+
+
 def corpus_index(settings: Settings, data: Path, folds: str, rate: int = 100,
-                 log: Callable[[str], None] = lambda m: None) -> tuple[Path, list[CorpusRecord]]:
-    """Build (or reuse, when up to date) the index of the corpus folds; returns (home, records)."""
+                 log: Callable[[str], None] = lambda m: None) -> tuple[Settings,
+                                                                    list[CorpusRecord]]:
+    """Build (or reuse, when up to date) the index of the corpus folds in the eval's own home;
+    returns (the eval's settings, records)."""
     records = load_ptbxl(data, folds=folds, rate=rate)
     if not records:
         raise DataError(f"{data}: no records with signals in folds {folds} at {rate} Hz")
-    home = eval_home(settings, data, folds, rate)
-    rebuild(replace(settings, home=home), records, data_source=f"{data}:{folds}:{rate}",
-            progress=False, log=log)
-    return home, records
+    own = eval_settings(settings, data, folds, rate)
+    rebuild(own, records, data_source=f"{data}:{folds}:{rate}", progress=False, log=log)
+    return own, records
 
 
 def label_oracle(query: CorpusRecord, corpus: Sequence[CorpusRecord], language: str) -> str:
@@ -81,7 +90,7 @@ def eval_report(settings: Settings, data: Path, *, corpus_folds: str = "1-8",
     against that reference, beside the baselines. Returns the JSON-ready result."""
     if language not in ("en", "orig"):
         raise ConfigError(f"--lang {language!r}; expected 'en' or 'orig'")
-    home, corpus = corpus_index(settings, data, corpus_folds, log=log)
+    own, corpus = corpus_index(settings, data, corpus_folds, log=log)
     queries = [q for q in load_ptbxl(data, folds=query_folds) if q.reports.get(language)]
     queries = queries[:limit] if limit else queries
     if not queries:
@@ -89,8 +98,7 @@ def eval_report(settings: Settings, data: Path, *, corpus_folds: str = "1-8",
     corpus = [r for r in corpus if r.report(language)]
     refs = [q.reports[language] for q in queries]
     log(f"eval report: {len(corpus)} corpus ECGs, {len(queries)} queries, k={k}")
-    with Regen.open(home, k=k, language=language, refiner=settings.refiner,
-                    min_confidence=settings.min_confidence) as rg:
+    with Regen.from_settings(replace(own, k=k, language=language)) as rg:
         # An in-process model is loaded once per process; that is not a report's time.
         load = getattr(getattr(rg.refiner, "backend", None), "load", None)
         t0 = time.perf_counter()
@@ -219,13 +227,13 @@ def eval_classify(settings: Settings, data: Path, *, corpus_folds: str = "1-8",
     earlier runs; `eval_cv` prints the out-of-fold superclass AUC per k inside the corpus);
     macro ROC-AUC over the five superclasses. Lead subset and noise are applied to the queries
     only; the raw-signal kNN is measured on the same degraded queries."""
-    home, corpus = corpus_index(settings, data, corpus_folds, log=log)
+    own, corpus = corpus_index(settings, data, corpus_folds, log=log)
     queries = load_ptbxl(data, folds=query_folds)
     lead_names = parse_leads(leads)
     rng = np.random.default_rng(seed)
     ecgs = [degrade(read_ecg(q.path), lead_names, snr_db, rng) for q in queries]
     y = superclass_matrix(queries)
-    with Regen.open(home, k=k) as rg:
+    with Regen.from_settings(replace(own, k=k)) as rg:
         hits = rg.retrieve_many(ecgs, k)
     sims = np.array([[n.score for n in h] for h in hits], dtype=np.float32)
     lab = np.array([[[c in n.superclasses for c in SUPERCLASSES] for n in h] for h in hits],
@@ -260,9 +268,9 @@ def eval_retrieval(settings: Settings, data: Path, *, corpus_folds: str = "1-8",
     with exact search over the same embeddings."""
     from index import VectorIndex, exact_search, recall_at_k
 
-    home, corpus = corpus_index(settings, data, corpus_folds, log=log)
+    own, corpus = corpus_index(settings, data, corpus_folds, log=log)
     queries = load_ptbxl(data, folds=query_folds)
-    with Regen.open(home, k=k) as rg:
+    with Regen.from_settings(replace(own, k=k)) as rg:
         hits = rg.retrieve_many([q.path for q in queries], k)
         ids = rg.index.ids
         vecs = np.stack([rg.index.reconstruct(int(i)) for i in ids])
@@ -302,14 +310,14 @@ def eval_qa(settings: Settings, data: Path, *, ecgqa: Path | None = None,
     from regen.qa_data import derive_questions, load_ecgqa, record_ecg_id
     from regen.qa_eval import evaluate_qa
 
-    home, corpus = corpus_index(settings, data, corpus_folds, log=log)
+    own, corpus = corpus_index(settings, data, corpus_folds, log=log)
     queries = load_ptbxl(data, folds=query_folds)
     by_id = {record_ecg_id(r): r for r in queries}
     derived = derive_questions(queries, seed=0, per_template=per_template)
     train = derive_questions(corpus, seed=0, per_template=per_template * 4)
     out: dict = {"task": "qa", "k": k, "corpus_folds": corpus_folds,
                  "query_folds": query_folds}
-    with Regen.open(home, k=k) as rg:
+    with Regen.from_settings(replace(own, k=k)) as rg:
         out["derived"] = evaluate_qa(rg, derived, by_id, k, train_items=train)
         if ecgqa is not None:
             items = load_ecgqa(ecgqa)
@@ -331,8 +339,8 @@ def eval_cv(settings: Settings, data: Path, *, corpus_folds: str = "1-8",
     vote, the embedding probe and their fusion. No query fold takes part."""
     from regen.findings import corpus_labels, fit, group_of
 
-    home, _ = corpus_index(settings, data, corpus_folds, log=log)
-    with Regen.open(home) as rg:
+    own, _ = corpus_index(settings, data, corpus_folds, log=log)
+    with Regen.from_settings(own) as rg:
         ids, vectors, views = rg._corpus_views()
     reports = [v.reports.get(settings.language) or v.reports.get("orig") for v in views]
     axes = [next((c for kind, c, _ in v.labels if kind == "axis"), None) for v in views]

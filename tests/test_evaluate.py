@@ -74,3 +74,30 @@ def test_outputs_written(settings, tmp_path):
     assert json.loads((tmp_path / "classify.json").read_text())["macro_auc"] == pytest.approx(
         res["macro_auc"])
     assert "| regen kNN |" in (tmp_path / "classify.md").read_text()
+
+
+def test_an_eval_never_writes_the_users_database_and_keeps_their_settings(tmp_path):
+    """Issue 15 item 1: a config.toml with database_url, encoder and llm_* settings. The eval
+    used to rebuild with the user's database (240 records and an activated build written
+    there), then reopen its home with other settings and fail."""
+    import sqlite3
+
+    from regen.evaluate import eval_settings
+    from regen.settings import DEFAULT_ENCODER
+
+    home = tmp_path / "home"
+    home.mkdir()
+    user_db = tmp_path / "users.db"
+    sqlite3.connect(user_db).close()                    # the user's (empty) database file
+    before = user_db.read_bytes()
+    (home / "config.toml").write_text(
+        f'database_url = "sqlite:///{user_db}"\nencoder = "{DEFAULT_ENCODER}"\n'
+        'llm_base_url = "http://127.0.0.1:9/v1"\nllm_model = "someones-model"\n')
+    settings = load_settings(home)
+    own = eval_settings(settings, SAMPLE, "1-8")
+    assert own.database_url == "" and own.home != settings.home
+    assert (own.encoder, own.llm_base_url, own.llm_model) == (
+        settings.encoder, settings.llm_base_url, settings.llm_model)
+    res = eval_retrieval(settings, SAMPLE, k=5, factory="Flat")
+    assert res["n_corpus"] == 240
+    assert user_db.read_bytes() == before               # untouched: no table, no row, no build

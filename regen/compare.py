@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from regen.qa_data import neighbour_answers
-from regen.refine import neighbour_weights
+from regen.refine import MIN_CONFIDENCE, neighbour_weights
 from regen.types import Comparison, Neighbour
 
 # Recording quality is not a clinical change; infarction stage follows from the MI statements.
@@ -31,7 +31,7 @@ def finding_shares(nbrs: Sequence[Neighbour], temperature: float = 0.05) -> dict
 
 
 def compare_neighbours(na: Sequence[Neighbour], nb: Sequence[Neighbour], *,
-                       min_confidence: float = 0.35) -> Comparison:
+                       min_confidence: float = MIN_CONFIDENCE) -> Comparison:
     """new: present in the second only; resolved: in the first only; persisting: in both.
     Confidence: the mean certainty 2|share - 0.5| over the findings that either ECG's
     neighbours mention (low when both ECGs' neighbours are split)."""

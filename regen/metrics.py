@@ -46,11 +46,20 @@ def macro_auc(y: np.ndarray, scores: np.ndarray) -> tuple[float, list[float]]:
     return (float(np.mean(valid)) if valid else float("nan")), per
 
 
-def knn_label_scores(sims: np.ndarray, neighbour_labels: np.ndarray) -> np.ndarray:
+def softmax_weights(scores: np.ndarray, temperature: float) -> np.ndarray:
+    """Softmax of similarity scores over the last axis: closer neighbours weigh more. The one
+    definition of neighbour weights (the consensus refiner uses temperature 0.05, the kNN label
+    vote 0.1, the findings model the temperature its CV chose)."""
+    z = (scores - scores.max(axis=-1, keepdims=True)) / temperature
+    w = np.exp(z)
+    return w / w.sum(axis=-1, keepdims=True)
+
+
+def knn_label_scores(sims: np.ndarray, neighbour_labels: np.ndarray,
+                     temperature: float = 0.1) -> np.ndarray:
     """sims (M, k) similarities, neighbour_labels (M, k, C) {0,1} -> (M, C) weighted vote in [0,1].
-    Weights are softmax(sims / 0.1), so closer neighbours count more."""
-    w = np.exp((sims - sims.max(1, keepdims=True)) / 0.1)
-    w = w / w.sum(1, keepdims=True)
+    Weights are softmax(sims / temperature), so closer neighbours count more."""
+    w = softmax_weights(sims, temperature)
     return (w[..., None] * neighbour_labels).sum(1)
 
 

@@ -23,6 +23,8 @@ from difflib import SequenceMatcher
 
 import numpy as np
 
+from regen.ecg import LEAD_PHRASE
+from regen.errors import QuestionError
 from regen.qa_data import (
     ALL_SCP_NAMES,
     ANY_KIND,
@@ -95,8 +97,6 @@ _ALIASES = {
 }
 _STOP = {"a", "an", "the", "any", "some", "signs", "sign", "evidence", "symptoms", "symptom",
          "features", "of"}
-_LEAD = re.compile(r"\bin (?:lead (?P<lead>iii|ii|i|avr|avl|avf|v[1-6])|limb leads|"
-                   r"chest leads)\b")
 
 
 def _norm(text: str) -> str:
@@ -220,7 +220,7 @@ def parse_question(text: str, options: Sequence[str] | None = None,
         one = parse_question(text, options)
         return replace(one, relation="new") if one is not None and not one.measured else None
     q = " ".join(text.strip().lower().rstrip("?.! ").split())
-    if m := _LEAD.search(q):
+    if m := LEAD_PHRASE.search(q):
         # Only noise is answered per lead (measured from the signal); findings per lead are not
         # stored for the neighbours.
         inner = parse_question(q[:m.start()].rstrip() + q[m.end():], options)
@@ -285,7 +285,7 @@ def item_question(item: QAItem) -> ParsedQuestion | None:
     """The ParsedQuestion of a QA item, or None when labels cannot answer it."""
     if item.attribute_type == "numeric_feature":
         return None
-    if m := _LEAD.search(item.question.lower()):
+    if m := LEAD_PHRASE.search(item.question.lower()):
         if item.attribute_type != "noise" or item.question_type != "single-verify" \
                 or not m["lead"] or not item.attribute:
             return None
@@ -353,7 +353,8 @@ def _combine(relation: str, first: dict[str, float], second: dict[str, float]) -
         return {o: first[o] * (1 - second[o]) for o in first}
     if relation == "persisting":
         return {o: first[o] * second[o] for o in first}
-    raise ValueError(f"relation {relation!r} is unknown; expected new, resolved or persisting")
+    raise QuestionError(f"relation {relation!r} is unknown; expected new, resolved or "
+                        "persisting")
 
 
 def answer_knn(question: QAItem | ParsedQuestion, neighbours: Sequence[Sequence[Neighbour]], *,
@@ -372,11 +373,11 @@ def answer_knn(question: QAItem | ParsedQuestion, neighbours: Sequence[Sequence[
     """
     q = item_question(question) if isinstance(question, QAItem) else question
     if q is None:
-        raise ValueError(f"question {question.question!r} ({question.attribute_type}) cannot be "
+        raise QuestionError(f"question {question.question!r} ({question.attribute_type}) cannot be "
                          f"answered from labels; check with item_question() first")
     want = 2 if q.relation else 1
     if len(neighbours) != want:
-        raise ValueError(f"{q.question_type} needs neighbours for {want} ECG(s); got "
+        raise QuestionError(f"{q.question_type} needs neighbours for {want} ECG(s); got "
                          f"{len(neighbours)}")
     per_ecg = [_shares(q, ns, temperature) for ns in neighbours]
     calibrated = False

@@ -9,22 +9,11 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from regen.corpus import CorpusRecord
-from regen.qa import _LEAD, answer_knn, item_question
+from regen.qa import answer_knn, item_question
 from regen.qa_data import QAItem
 
 if TYPE_CHECKING:    # the API pulls in torch; scoring answers does not need it
     from regen.api import Regen
-
-
-def _skip_reason(item: QAItem, records_by_id: Mapping[int, CorpusRecord]) -> str | None:
-    if item.attribute_type == "numeric_feature":
-        return "numeric_feature (measured intervals and amplitudes)"
-    if item_question(item) is None:
-        return ("lead-specific finding (leads are not stored)" if _LEAD.search(
-            item.question.lower()) else "not parsed")
-    if any(e not in records_by_id for e in item.ecg_ids):
-        return "ECG not in records_by_id"
-    return None
 
 
 def majority_answers(train_items: Sequence[QAItem]) -> dict[Any, frozenset[str]]:

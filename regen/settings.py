@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from regen.errors import ConfigError
+from regen.refine import MIN_CONFIDENCE
 
 # Where an index job embeds its chunks: "local" (this process), or a cluster engine.
 CLUSTER_ENGINES = ("dask", "ray")
@@ -38,7 +39,7 @@ class Settings:
     # "findings" (calibrated findings, text from corpus sentences), "consensus" (the neighbour
     # report most agreed on), "llm" (OpenAI-compatible server), "local"
     refiner: str = "findings"
-    min_confidence: float = 0.35      # below this the refiner abstains
+    min_confidence: float = MIN_CONFIDENCE   # consensus abstains below this
     use_gpu: bool | None = None       # None: GPU FAISS when present
     batch_size: int = 256
     # index jobs: where chunks are embedded ("local": this process; "dask", "ray": a cluster)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import db as store
-from regen import Regen, load_settings
+from regen import Regen, load_ptbxl, load_settings
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "ptbxl-sample"
 Q1 = str(SAMPLE / "records100" / "01000" / "01469_lr")
@@ -96,11 +96,21 @@ def test_eval_report_has_every_metric_and_baseline(tmp_path):
 
 
 def test_eval_qa_reports_per_type_with_majority_baseline(home, tmp_path):
-    from regen.evaluate import eval_qa
+    from regen.evaluate import eval_qa, eval_settings
+    from regen.qa_data import derive_questions, record_ecg_id
 
-    res = eval_qa(load_settings(tmp_path), SAMPLE, per_template=5)
+    settings = load_settings(tmp_path)
+    res = eval_qa(settings, SAMPLE, per_template=5)
     d = res["derived"]
-    assert d["answered"] > 0 and 0 <= d["overall"]["accuracy"] <= 1
+    # the same items asked as a user asks them: the eval's accuracy is exactly theirs
+    queries = load_ptbxl(SAMPLE, folds="9")
+    by_id = {record_ecg_id(r): r for r in queries}
+    items = derive_questions(queries, seed=0, per_template=5)
+    with Regen.from_settings(eval_settings(settings, SAMPLE, "1-8")) as rg:
+        right = [set(rg.ask([by_id[e].path for e in it.ecg_ids], it.question,
+                            options=it.attribute or None, k=10, log=False).options)
+                 == set(it.answer) for it in items]
+    assert d["answered"] == len(items) and d["overall"]["accuracy"] == sum(right) / len(right)
     assert set(d["by_type"]) <= {"single-verify", "single-choose", "single-query"}
     assert "majority" in d["baselines"] and "knn_vote" in d["baselines"]
     assert all("answered_accuracy" in v for v in d["by_type"].values())

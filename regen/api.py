@@ -315,6 +315,16 @@ class Regen:
         t0 = time.perf_counter()
         loaded = [e if isinstance(e, ECG) else read_ecg(e) for e in items]
         k = k or self.settings.k
+        from regen.qa_measured import answer_measurement, parse_measured
+
+        if len(loaded) == 1 and (mq := parse_measured(question)) is not None:
+            # rate, regularity, intervals, axis in degrees: measured, not retrieved
+            ans = replace_timings(answer_measurement(mq, question, loaded[0]),
+                                  {"total_s": round(time.perf_counter() - t0, 5)})
+            if log:
+                self._log("ask", ans.refiner, ans.text, [loaded[0].source or loaded[0].id], [],
+                          ans.confidence, ans.abstained, ans.timings, question=question)
+            return ans
         z, notes = self._embed_noted(loaded)
         am = self.answers
         hits = self._search(loaded, z, k)

@@ -78,3 +78,27 @@ def test_an_implausible_amplitude_gets_not_sure(rg) -> None:
     ans = rg.ask(replace(ecg, signal=ecg.signal * 1000),
                  "Does this ECG show atrial fibrillation?", log=False)
     assert ans.abstained and ans.options == ("not sure",) and "microvolts" in ans.text
+
+
+@pytest.mark.parametrize("question, field", [
+    ("What is the heart rate?", "hr_bpm"), ("What is the PR interval?", "pr_ms"),
+    ("How long is the QRS?", "qrs_ms"), ("What is the QTc?", "qtc_bazett_ms"),
+    ("What is the axis in degrees?", "axis_deg")])
+def test_numeric_questions_are_measured(rg, question, field) -> None:
+    from regen.measure import measure
+    from regen.reader import read_ecg
+
+    m = measure(read_ecg(SAMPLE / "records100/01000/01469_lr")).to_json()
+    ans = rg.ask(SAMPLE / "records100/01000/01469_lr", question, log=False)
+    assert ans.refiner == "measured" and not ans.abstained
+    assert ans.evidence[field] == pytest.approx(m[field])
+    assert "measured from the signal" in ans.text
+
+
+def test_rhythm_regularity_is_measured(rg) -> None:
+    assert rg.ask(NORMAL, "Is the rhythm regular?", log=False).options == ("yes",)
+    assert rg.ask(AFIB, "Is the rhythm regular?", log=False).options == ("no",)
+    flat = __import__("regen").ECG(__import__("numpy").zeros((1, 1000), "float32"), 100.0,
+                                   ("II",), "flat")
+    unsure = rg.ask(flat, "What is the heart rate?", log=False)
+    assert unsure.options == ("not sure",) and "cannot be measured" in unsure.text

@@ -245,8 +245,10 @@ class Composer:
         while True:
             # New labels covered, weighed by how common the wording is and against length:
             # short, frequent clauses read like the corpus; run-on ones do not.
-            gain = [(len(u.labels - covered) * np.log1p(u.count) / (1 + len(u.text.split()) / 8),
-                     u) for u in candidates if u.labels - covered]
+            # A clause that repeats what is already said ("sinus rhythm" twice) counts against.
+            gain = [((len(u.labels - covered) - 0.5 * len(u.labels & covered))
+                     * np.log1p(u.count) / (1 + len(u.text.split()) / 8), u)
+                    for u in candidates if u.labels - covered]
             if not gain:
                 break
             _, best = max(gain, key=lambda g: g[0])

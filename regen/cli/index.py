@@ -24,6 +24,7 @@ from regen.errors import RegenError
 
 if TYPE_CHECKING:
     from regen.rebuild import BuildResult
+    from regen.settings import Settings
 
 
 Chunk = Annotated[int, typer.Option(help="records embedded and staged together (the unit "
@@ -91,11 +92,26 @@ def index_rebuild(data: CorpusDir,
                                  else settings.search_param_values),
                   progress=sys.stderr.isatty(),
                   log=_err)
+    _fit_findings(settings)
     if json_out:
         typer.echo(json.dumps(_build_json(res)))
     else:
         typer.echo(f"{'up to date' if res.up_to_date else 'built'}: {res.count} ECGs -> "
                    f"{res.path}")
+
+
+def _fit_findings(settings: Settings) -> None:
+    """Fit (or load) the active build's findings and answer models now, by CV in the corpus,
+    so the first report does not wait for it; a build that cannot hold them (too few folds or
+    records) is fitted, or refused, on first use instead."""
+    from regen.api import Regen
+
+    try:
+        with Regen.from_settings(settings) as rg:
+            fitted = (rg.diagnoser, rg.answers)      # loading fits and saves them
+            del fitted
+    except (RegenError, ValueError) as exc:
+        _err(f"findings not fitted now ({exc}); they are fitted on first use")
 
 
 @index_app.command("add")
@@ -121,6 +137,7 @@ def index_add(data: CorpusDir,
     res = add(settings, records, data_source=f"{source}:{data}:{folds}:{rate}",
               skip_bad=skip_bad, resume=resume, chunk=chunk, workers=workers,
               progress=sys.stderr.isatty(), log=_err)
+    _fit_findings(settings)
     if json_out:
         typer.echo(json.dumps(_build_json(res)))
     elif res.up_to_date:

@@ -11,11 +11,13 @@ import numpy as np
 
 # Episode rule: a finding's episode starts at a window whose probability reaches the threshold
 # and goes on while windows stay at or above OFF x threshold (hysteresis); it is kept when it
-# spans at least MIN_WINDOWS windows. An unreadable window always ends an episode. Chosen on
+# spans at least MIN_WINDOWS windows, or a shorter one reaches SINGLE (a 10-s ECG of the
+# finding covers only one whole window). An unreadable window always ends an episode. Chosen on
 # spliced records of PTB-XL fold-8 ECGs scanned against an index of folds 1-7
 # (`python bench/scan_bench.py --tune`); fold 9 never chose anything.
-OFF = 0.7
+OFF = 0.5
 MIN_WINDOWS = 2
+SINGLE = 1.01     # > 1: never
 PAUSE_S = 2.0      # an RR interval longer than this is a pause
 RUN_BEATS = 3      # this many consecutive premature beats make a run
 
@@ -196,5 +198,5 @@ def summarise(duration_s: float, core_s: np.ndarray, core_e: np.ndarray, readabl
         longest_pause_at_s=longest.time_s if longest else None, episodes=counts)
 
 
-__all__ = ["MIN_WINDOWS", "OFF", "PAUSE_S", "RUN_BEATS", "BeatEvent", "Episode", "Summary",
-           "beat_events", "clock", "find_episodes", "summarise"]
+__all__ = ["MIN_WINDOWS", "OFF", "PAUSE_S", "RUN_BEATS", "SINGLE", "BeatEvent", "Episode",
+           "Summary", "beat_events", "clock", "find_episodes", "summarise"]

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from regen.ecg import ECG, standard_lead
-from regen.errors import ECGReadError
+from regen.errors import ConfigError, ECGReadError
 from regen.scan_events import (
     MIN_WINDOWS,
     OFF,
@@ -110,10 +110,11 @@ class Scan:
 
 class _Source:
     """Random access to a record's samples, (leads, samples) float32 mV; NaN where missing.
-    WFDB records are read CHUNK_S at a time; other inputs are held whole."""
+    WFDB records are read chunk_s seconds at a time; other inputs are held whole."""
 
-    def __init__(self, src: ECG | str | Path):
+    def __init__(self, src: ECG | str | Path, chunk_s: float = CHUNK_S):
         self._ecg: ECG | None = None
+        self._chunk_s = chunk_s
         self._buf = np.zeros((0, 0), np.float32)
         self._at = 0
         if isinstance(src, ECG):
@@ -157,7 +158,7 @@ class _Source:
         if a < self._at or b > self._at + self._buf.shape[1]:
             import wfdb
 
-            end = min(self.n, max(b, a + int(CHUNK_S * self.fs)))
+            end = min(self.n, max(b, a + int(self._chunk_s * self.fs)))
             try:
                 r = wfdb.rdrecord(self._rec, sampfrom=a, sampto=end, physical=True)
             except Exception as exc:
@@ -197,12 +198,13 @@ def _windows(n: int, w: int, s: int) -> list[int]:
 
 def scan(rg: Regen, ecg_or_path: ECG | str | Path, window_s: float = 10.0,
          step_s: float = 5.0, progress: bool | None = None,
-         findings: tuple[str, ...] = SCAN_FINDINGS) -> Scan:
-    """Scan a long record (an ECG, or a path: WFDB streamed in chunks, EDF / numpy read whole).
-    progress: a tqdm bar on stderr (None: when the record is longer than 30 minutes)."""
+         findings: tuple[str, ...] = SCAN_FINDINGS, chunk_s: float = CHUNK_S) -> Scan:
+    """Scan a long record (an ECG, or a path: WFDB streamed `chunk_s` seconds at a time, EDF /
+    numpy read whole). progress: a tqdm bar on stderr (None: when the record is longer than
+    30 minutes). findings: the labeller's codes to follow (FINDINGS of `regen.findings`)."""
     if window_s <= 0 or step_s <= 0 or step_s > window_s:
         raise ECGReadError(f"window {window_s} s, step {step_s} s; expected 0 < step <= window")
-    src = _Source(ecg_or_path)
+    src = _Source(ecg_or_path, chunk_s)
     fs = src.fs
     w, s = int(round(window_s * fs)), int(round(step_s * fs))
     starts = _windows(src.n, w, s)
@@ -242,6 +244,10 @@ class _Accumulator:
 
         self.findings, self.dg, self.rg, self.fs, self.w, self.s, self.n = \
             findings, dg, rg, fs, w, s, n
+        unknown = [c for c in findings if c not in FINDINGS]
+        if unknown:
+            raise ConfigError(f"scan findings {unknown} are not findings of the model; "
+                              f"expected codes among {list(FINDINGS)}")
         self.idx = [FINDINGS.index(c) for c in findings]
         self.windows: list[Window] = []
         self.core: list[tuple[float, float]] = []

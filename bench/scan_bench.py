@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from regen.api import Regen
+from regen.ecg import ECG
 from regen.measure import measure
 from regen.measured import irregularity
 from regen.reader import read_ecg
@@ -55,7 +56,7 @@ def fold_ecgs(data: Path, fold: int) -> dict[str, list[tuple[int, frozenset[str]
 
 
 def make_records(data: Path, fold: int, n_records: int, per: int, seed: int = 0
-                 ) -> list[tuple[object, tuple[Piece, ...]]]:
+                 ) -> list[tuple[ECG, tuple[Piece, ...]]]:
     """n_records spliced records of `per` ECGs: normal ECGs with, per record, two AF episodes
     of 1-3 consecutive AFIB ECGs, two PVC ECGs and one STACH ECG at random places."""
     import pandas as pd
@@ -63,9 +64,9 @@ def make_records(data: Path, fold: int, n_records: int, per: int, seed: int = 0
     db = pd.read_csv(data / "ptbxl_database.csv", index_col="ecg_id")
     pool = fold_ecgs(data, fold)
     rng = random.Random(seed)
-    cache: dict[int, object] = {}
+    cache: dict[int, ECG] = {}
 
-    def load(i: int) -> object:
+    def load(i: int) -> ECG:
         if i not in cache:
             cache[i] = read_ecg(data / db.loc[i, "filename_lr"])
         return cache[i]
@@ -127,6 +128,7 @@ def score(records: list[tuple[Scan, tuple[Piece, ...]]], eps: list[list[Episode]
         rec, prec = tp_t / max(n_t, 1), tp_d / max(n_d, 1) if n_d else 0.0
         out[f"{code} recall"], out[f"{code} precision"] = rec, prec
         out[f"{code} F1"] = 2 * rec * prec / (rec + prec) if rec + prec else 0.0
+        out[f"{code} n"], out[f"{code} detected"] = n_t, n_d
     normal_s = false_t = false_all = 0.0
     for (_, pieces), ep in zip(records, eps):
         abnormal = [(p.start_s, p.end_s) for p in pieces if p.labels & set(TARGETS)]
@@ -158,13 +160,10 @@ def pvc_beats_recall(records: list[tuple[Scan, tuple[Piece, ...]]]) -> tuple[flo
     return hit / max(n, 1), false / (normal_s / 600)
 
 
-def baseline_af(sc: Scan, ecg: object) -> list[Episode]:
+def baseline_af(sc: Scan, ecg: ECG) -> list[Episode]:
     """RR irregularity >= BASELINE_IRR per window as AF (probability 1/0), same episode rule."""
     from dataclasses import replace
 
-    from regen.ecg import ECG
-
-    assert isinstance(ecg, ECG)
     wins: list[Window] = []
     for w in sc.windows:
         a, b = int(w.start_s * ecg.fs), int(w.end_s * ecg.fs)
@@ -201,14 +200,17 @@ def spliced(rg: Regen, args: argparse.Namespace, fold: int) -> None:
                          for (sc, _), (e, _) in zip(runs, made)])
         rec, false_ve = pvc_beats_recall(runs)
         print(f"  {name} ({dt:.1f} s, OFF {OFF}, MIN_WINDOWS {MIN_WINDOWS}, SINGLE {SINGLE})")
-        print(f"    AFIB episode F1 {s['AFIB F1']:.3f} (recall {s['AFIB recall']:.3f}, "
-              f"precision {s['AFIB precision']:.3f});  baseline RR irregularity >= "
+        print(f"    AFIB episode F1 {s['AFIB F1']:.3f} (recall {s['AFIB recall']:.3f} of "
+              f"{s['AFIB n']:.0f} AF segments, precision {s['AFIB precision']:.3f} of "
+              f"{s['AFIB detected']:.0f} episodes);  baseline RR irregularity >= "
               f"{BASELINE_IRR}: F1 {b['AFIB F1']:.3f} (recall {b['AFIB recall']:.3f}, "
               f"precision {b['AFIB precision']:.3f})")
-        print(f"    PVC segments: recall by PVC episode {s['PVC recall']:.3f}, by a ventricular "
+        print(f"    PVC segments ({s['PVC n']:.0f}): recall by PVC episode "
+              f"{s['PVC recall']:.3f}, by a ventricular "
               f"premature beat event {rec:.3f} (such events in normal ECG: {false_ve:.2f} "
               f"per 10 min)")
-        print(f"    STACH episode F1 {s['STACH F1']:.3f} (recall {s['STACH recall']:.3f})")
+        print(f"    STACH episode F1 {s['STACH F1']:.3f} (recall {s['STACH recall']:.3f} of "
+              f"{s['STACH n']:.0f})")
         print(f"    false episodes per 10 min of normal ECG: AFIB/PVC/STACH "
               f"{s['false/10min (AFIB,PVC,STACH)']:.2f}, all of {'/'.join(SCAN_FINDINGS)} "
               f"{s['false/10min (all five)']:.2f}; baseline AF "

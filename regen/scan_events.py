@@ -89,9 +89,9 @@ def beat_events(r_s: np.ndarray, premature: np.ndarray, origin: Sequence[str],
             events.append(BeatEvent(round(float(t), 3), "premature", o))
     if len(r_s) > 1:
         rr = np.diff(r_s)
-        for k in np.flatnonzero((rr > PAUSE_S) & (segment[1:] == segment[:-1])):
-            events.append(BeatEvent(round(float(r_s[k]), 3), "pause", "",
-                                    round(float(rr[k]), 3), 0))
+        for g in np.flatnonzero((rr > PAUSE_S) & (segment[1:] == segment[:-1])):
+            events.append(BeatEvent(round(float(r_s[g]), 3), "pause", "",
+                                    round(float(rr[g]), 3), 0))
     k = 0
     while k < len(r_s):
         if not premature[k]:

@@ -280,7 +280,8 @@ def scale(args: argparse.Namespace) -> None:
               f"({size:.0f} MiB on disk), streamed in a child process (progress bar on stderr)")
         t = time.perf_counter()
         subprocess.run([sys.executable, __file__, "--scale-child", str(rec), "--home",
-                        str(args.home)], check=True)
+                        str(args.home)] + (["--plot", str(args.plot)] if args.plot else []),
+                       check=True)
         dt = time.perf_counter() - t
         rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         print(f"    wall {dt:.0f} s (with start-up), {args.hours / (dt / 60):.2f} h of ECG per "
@@ -288,12 +289,16 @@ def scale(args: argparse.Namespace) -> None:
               f"{rss:.0f} MiB")
 
 
-def scale_child(rec: str, home: Path) -> None:
+def scale_child(rec: str, home: Path, plot: Path | None) -> None:
     with Regen.open(home) as rg:
         _ = rg.diagnoser    # fitted or loaded before the clock starts
         t = time.perf_counter()
         sc = scan(rg, rec, progress=True)
         dt = time.perf_counter() - t
+    if plot:
+        from regen.scan_plot import plot_scan
+
+        print(f"    timeline: {plot_scan(sc, plot)}")
     print(f"    scan alone {dt:.0f} s for {len(sc.windows)} windows; summary: "
           + "; ".join(sc.summary.lines()[:2]))
 
@@ -308,10 +313,11 @@ def main() -> None:
     ap.add_argument("--hours", type=float, default=2.0)
     ap.add_argument("--tune", action="store_true")
     ap.add_argument("--skip", default="", help="parts to skip: a, b, c")
+    ap.add_argument("--plot", type=Path, help="write the long record's timeline here")
     ap.add_argument("--scale-child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.scale_child:
-        scale_child(args.scale_child, args.home)
+        scale_child(args.scale_child, args.home, args.plot)
         return
     with Regen.open(args.home) as rg:
         if args.data and "a" not in args.skip:

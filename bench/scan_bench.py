@@ -137,6 +137,7 @@ def score(records: list[tuple[Scan, tuple[Piece, ...]]], eps: list[list[Episode]
             if not any(overlaps((e.start_s, e.end_s), a) for a in abnormal):
                 false_all += 1
                 false_t += e.finding in TARGETS
+                out[f"false {e.finding}"] = out.get(f"false {e.finding}", 0) + 1
     out["false/10min (AFIB,PVC,STACH)"] = false_t / (normal_s / 600)
     out["false/10min (all five)"] = false_all / (normal_s / 600)
     return out
@@ -192,7 +193,7 @@ def spliced(rg: Regen, args: argparse.Namespace, fold: int) -> None:
                                          for sc, _ in runs])
                         print(f"    OFF {off:.1f} MIN_WINDOWS {mw} SINGLE {single:.2f}: "
                               + ", ".join(f"{k} {v:.2f}" for k, v in s.items()
-                                          if "precision" not in k and "recall" not in k)
+                                          if "F1" in k or "/10min" in k)
                               + f", PVC recall {s['PVC recall']:.2f}")
             continue
         s = score(runs, [list(sc.episodes) for sc, _ in runs])
@@ -213,8 +214,10 @@ def spliced(rg: Regen, args: argparse.Namespace, fold: int) -> None:
               f"{s['STACH n']:.0f})")
         print(f"    false episodes per 10 min of normal ECG: AFIB/PVC/STACH "
               f"{s['false/10min (AFIB,PVC,STACH)']:.2f}, all of {'/'.join(SCAN_FINDINGS)} "
-              f"{s['false/10min (all five)']:.2f}; baseline AF "
-              f"{b['false/10min (all five)']:.2f}")
+              f"{s['false/10min (all five)']:.2f} ("
+              + ", ".join(f"{k[6:]} {v:.0f}" for k, v in s.items() if k.startswith("false "))
+              + f" over {sum(q[-1].end_s for _, q in runs) / 60:.0f} min of records); "
+              f"baseline AF {b['false/10min (all five)']:.2f}")
 
 
 def mitdb(rg: Regen, record: Path) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -287,7 +287,11 @@ class _Accumulator:
             m = measure(e)
             probs = {c: float(p[j, k]) for k, c in enumerate(self.findings)}
             thr = dict(thr0)
-            measured = {mf.label: mf for mf in measured_findings(m)}
+            # premature beats count in the window whose core holds them, so one early beat
+            # (or a splice) does not make two overlapping windows PAC
+            own = tuple(b for b in m.premature_beats if lo <= t0 + b.time_s < hi)
+            measured = {mf.label: mf
+                        for mf in measured_findings(replace(m, premature_beats=own))}
             if "AFIB" in probs and irregularity(m) < AF_REGULAR:
                 probs["AFIB"] = 0.0
             for c in self.findings:

@@ -176,3 +176,30 @@ def test_cli_scan_json_and_timeline(sample_home: Path, tmp_path: Path) -> None:
                           "--home", str(sample_home)], capture_output=True, text=True,
                          cwd=ROOT, check=False)
     assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_pause_inserted_into_mitdb_is_found_with_its_length(rg: Regen) -> None:
+    """2.5 s of baseline inserted into MIT-BIH 100 right after a T wave (an arrest of that
+    length) -> one pause of RR + 2.5 s at that beat, the longest in the summary."""
+    import wfdb
+
+    e = read_ecg(MITDB)
+    fs = 360
+    ann = wfdb.rdann(str(MITDB), "atr", sampto=200 * fs)
+    beats = ann.sample[np.isin(ann.symbol, ["N"])]
+    k = int(np.searchsorted(beats, 100 * fs))
+    r0, r1 = int(beats[k]), int(beats[k + 1])
+    cut = r0 + int(0.45 * fs)                      # after the T wave
+    base = np.median(e.signal[:, cut - 20:cut + 20], axis=1, keepdims=True)
+    rng = np.random.default_rng(0)
+    gap = base + rng.normal(0, 0.005, (2, int(2.5 * fs))).astype(np.float32)
+    sig = np.concatenate([e.signal[:, cut - 60 * fs:cut], gap, e.signal[:, cut:cut + 60 * fs]],
+                         axis=1)
+    sc = scan(rg, ECG(sig, 360.0, e.leads, "paused"), progress=False)
+    pauses = [x for x in sc.events if x.kind == "pause"]
+    assert len(pauses) == 1
+    expect_at = (r0 - (cut - 60 * fs)) / fs
+    assert abs(pauses[0].time_s - expect_at) < 0.1
+    assert abs(pauses[0].duration_s - ((r1 - r0) / fs + 2.5)) < 0.1
+    assert sc.summary.longest_pause_s == pauses[0].duration_s
+    assert sc.summary.unreadable_share == 0

@@ -50,6 +50,7 @@ BATCH = 64           # windows embedded together
 # team's copy) 0.05 keeps 94.5% of the AFIB ECGs and drops 88% of the others; it is the
 # REGULAR cut `regen.measured` fitted on folds 1-8 for the rate rules.
 AF_REGULAR = 0.05
+MEASURED_FIELDS = ("rr_sd_ms", "pr_ms", "qrs_ms", "qtc_bazett_ms", "n_beats")
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,8 @@ class Window:
     probability (empty when unreadable); threshold: finding -> the level that decides it
     (0.5 where the measurement decides). core: the part of the window that owns its beats and
     its share of episodes (see the module's docstring). noise: the quality model's largest
-    per-lead noise probability (NaN when unreadable)."""
+    per-lead noise probability (NaN when unreadable). measured: MEASURED_FIELDS of the
+    window's `regen.measure.Measurements` (None: not measurable)."""
 
     start_s: float
     end_s: float
@@ -69,6 +71,7 @@ class Window:
     hr_bpm: float | None = None
     noise: float = float("nan")
     leads_used: tuple[str, ...] = ()
+    measured: dict[str, float | None] = field(default_factory=dict)
 
     def present(self) -> list[str]:
         return [c for c, p in self.probabilities.items() if p >= self.thresholds[c]]
@@ -88,8 +91,20 @@ class Scan:
     events: tuple[BeatEvent, ...]
     summary: Summary
 
+    def unreadable_spans(self) -> list[tuple[float, float]]:
+        """(start_s, end_s) of each stretch of consecutive unreadable windows' cores."""
+        spans: list[tuple[float, float]] = []
+        for w in self.windows:
+            if not w.unreadable:
+                continue
+            if spans and abs(spans[-1][1] - w.core[0]) < 1e-6:
+                spans[-1] = (spans[-1][0], w.core[1])
+            else:
+                spans.append(w.core)
+        return spans
+
     def to_json(self) -> dict[str, Any]:
-        """{summary, episodes, windows, events, record}: JSON-ready."""
+        """{summary, episodes, windows, events, unreadable, record}: JSON-ready."""
         from dataclasses import asdict
 
         def win(w: Window) -> dict[str, Any]:
@@ -105,7 +120,8 @@ class Scan:
                 "episodes": [asdict(e) | {"duration_s": round(e.duration_s, 3)}
                              for e in self.episodes],
                 "windows": [win(w) for w in self.windows],
-                "events": [asdict(e) for e in self.events]}
+                "events": [asdict(e) for e in self.events],
+                "unreadable": [{"start_s": a, "end_s": b} for a, b in self.unreadable_spans()]}
 
 
 class _Source:
@@ -305,7 +321,8 @@ class _Accumulator:
                 round(t0, 3), round(t1, 3), False, (round(lo, 3), round(hi, 3)),
                 {c: round(v, 4) for c, v in probs.items()}, thr,
                 None if m.hr_bpm is None else round(float(m.hr_bpm), 1), float(noise),
-                e.leads))
+                e.leads, {k: None if getattr(m, k) is None else round(float(getattr(m, k)), 1)
+                          for k in MEASURED_FIELDS}))
             j += 1
             for r in m.r_peaks_s:
                 t = t0 + r

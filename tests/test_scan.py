@@ -132,6 +132,8 @@ def test_flat_and_disconnected_hours_are_unreadable_not_episodes(rg: Regen,
     assert inside and all(w.unreadable for w in inside)
     assert all(not w.unreadable for w in sc.windows if w.end_s <= bad[0] or w.start_s >= bad[1])
     assert abs(sc.summary.unreadable_share - 720 / 1320) < 0.02
+    (a, b), = sc.unreadable_spans()
+    assert abs(a - bad[0]) <= 5 and abs(b - bad[1]) <= 5
     for e in sc.episodes:
         assert _overlap((e.start_s, e.end_s), (bad[0] + 5, bad[1] - 5)) <= 0, e
     assert not [e for e in sc.events if e.kind == "pause"]
@@ -171,6 +173,9 @@ def test_cli_scan_json_and_timeline(sample_home: Path, tmp_path: Path) -> None:
     out = json.loads(proc.stdout)
     assert {"summary", "episodes", "windows"} <= set(out)
     assert len(out["windows"]) == 23 and out["summary"]["duration_s"] == 120.0
+    w = out["windows"][5]
+    assert 10 <= w["measured"]["n_beats"] <= 16 and 60 < w["hr_bpm"] < 95
+    assert set(w["probabilities"]) == {"AFIB", "PVC", "PAC", "STACH", "SBRAD"}
     assert png.stat().st_size > 10_000 and png.read_bytes()[:4] == b"\x89PNG"
     bad = subprocess.run([sys.executable, "-m", "regen", "scan", str(tmp_path / "none"),
                           "--home", str(sample_home)], capture_output=True, text=True,

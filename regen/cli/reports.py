@@ -193,13 +193,14 @@ def scan(path: Annotated[Path, typer.Argument(help="a long record: WFDB (streame
         typer.echo(f"timeline: {plot_scan(sc, plot_to)}", err=json_out)
     if json_out:
         out = sc.to_json()
-        typer.echo(json.dumps({k: out[k] for k in ("summary", "episodes", "windows", "events",
-                                                   "record")}))
+        typer.echo(json.dumps(out))
         return
     typer.echo(f"== {path}: {len(sc.windows)} windows of {window:g} s every {step:g} s, "
                f"leads {','.join(sc.leads)}")
     for line in sc.summary.lines():
         typer.echo(line)
+    for a, b in sc.unreadable_spans():
+        typer.echo(f"  unreadable {clock(a)} - {clock(b)} ({b - a:.0f} s)")
     if not sc.episodes:
         typer.echo("no episodes")
     for e in sc.episodes:

@@ -16,7 +16,7 @@ overlapping windows count each beat once, away from the window's edges.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -219,7 +219,8 @@ def scan(rg: Regen, ecg_or_path: ECG | str | Path, window_s: float = 10.0,
     numpy read whole). progress: a tqdm bar on stderr (None: when the record is longer than
     30 minutes). findings: the labeller's codes to follow (FINDINGS of `regen.findings`)."""
     if window_s <= 0 or step_s <= 0 or step_s > window_s:
-        raise ECGReadError(f"window {window_s} s, step {step_s} s; expected 0 < step <= window")
+        raise ConfigError(f"window {window_s} s, step {step_s} s; expected 0 < step <= window "
+                          f"(for example --window 10 --step 5)")
     src = _Source(ecg_or_path, chunk_s)
     fs = src.fs
     w, s = int(round(window_s * fs)), int(round(step_s * fs))
@@ -383,11 +384,5 @@ def merge(windows: Sequence[Window], findings: Sequence[str], off: float = OFF,
     return episodes
 
 
-def iter_windows(n: int, fs: float, window_s: float, step_s: float) -> Iterator[float]:
-    """Window start times in seconds (what `scan` would use for a record of n samples)."""
-    w, s = int(round(window_s * fs)), int(round(step_s * fs))
-    return (a / fs for a in _windows(n, w, s))
-
-
 __all__ = ["SCAN_FINDINGS", "BeatEvent", "Episode", "Scan", "Summary", "Window",
-           "iter_windows", "merge", "scan", "usable_leads"]
+           "merge", "scan", "usable_leads"]

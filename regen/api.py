@@ -479,6 +479,16 @@ class Regen:
 
         return measure(ecg if isinstance(ecg, ECG) else read_ecg(ecg))
 
+    def scan(self, ecg: EcgLike, window_s: float = 10.0, step_s: float = 5.0, *,
+             progress: bool | None = None) -> Scan:
+        """Findings per window along a long record, merged into episodes, with beat events
+        and a summary; `ecg` may be a path (WFDB records are streamed in chunks). See
+        `regen.scan.scan`."""
+        from regen.scan import scan
 
-if TYPE_CHECKING:    # for Regen.measure's annotation; the module loads on first use
+        return scan(self, ecg, window_s, step_s, progress)
+
+
+if TYPE_CHECKING:    # for Regen.measure's and Regen.scan's annotations; loaded on first use
     from regen.measure import Measurements
+    from regen.scan import Scan

@@ -1,4 +1,4 @@
-"""`regen report | ask | compare | measure | logs | plot | serve`: the API's answers on the
+"""`regen report | ask | compare | measure | scan | logs | plot | serve`: the API's answers on the
 command line."""
 
 from __future__ import annotations
@@ -168,6 +168,51 @@ def plot(path: Annotated[Path, typer.Argument(help="ECG file: WFDB record, .edf,
 
     ecg = read_ecg(path, fs=fs, leads=tuple(leads.split(",")) if leads else None)
     typer.echo(save_plot(ecg, out, start_s=start))
+
+
+@app.command()
+def scan(path: Annotated[Path, typer.Argument(help="a long record: WFDB (streamed), .edf, "
+                                                   ".npy or .npz")],
+         window: Annotated[float, typer.Option(help="window length, seconds")] = 10.0,
+         step: Annotated[float, typer.Option(help="step between windows, seconds")] = 5.0,
+         json_out: Json = False, home: Home = None,
+         plot_to: Annotated[Path | None, typer.Option("--plot", help="timeline picture to "
+                                                      "write (.png, .svg, .pdf)")] = None,
+         progress: Annotated[bool | None, typer.Option(
+             "--progress/--no-progress", help="progress bar on stderr (default: records "
+                                              "over 30 min)")] = None) -> None:
+    """Scan a long (Holter, patch) record: findings per window, episodes, premature beats,
+    pauses and runs, heart rate and unreadable share, as a summary or --json."""
+    from regen.api import Regen
+    from regen.scan_events import clock
+
+    with Regen.open(home) as rg:
+        sc = rg.scan(path, window, step, progress=progress)
+    if plot_to is not None:
+        from regen.scan_plot import plot_scan
+
+        typer.echo(f"timeline: {plot_scan(sc, plot_to)}", err=json_out)
+    if json_out:
+        out = sc.to_json()
+        typer.echo(json.dumps(out))
+        return
+    typer.echo(f"== {path}: {len(sc.windows)} windows of {window:g} s every {step:g} s, "
+               f"leads {','.join(sc.leads)}")
+    for line in sc.summary.lines():
+        typer.echo(line)
+    for a, b in sc.unreadable_spans():
+        typer.echo(f"  unreadable {clock(a)} - {clock(b)} ({b - a:.0f} s)")
+    if not sc.episodes:
+        typer.echo("no episodes")
+    for e in sc.episodes:
+        typer.echo(f"  {e.finding:<6} {clock(e.start_s)} - {clock(e.end_s)} "
+                   f"({e.duration_s:.0f} s)  peak p={e.peak_probability:.2f} "
+                   f"mean p={e.mean_probability:.2f}")
+    for e in sc.events:
+        if e.kind != "premature":
+            what = (f"pause {e.duration_s:.1f} s" if e.kind == "pause"
+                    else f"{e.origin} run of {e.n_beats} beats")
+            typer.echo(f"  {clock(e.time_s)} {what}")
 
 
 @app.command()

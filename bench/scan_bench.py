@@ -1,0 +1,337 @@
+"""Benchmark `regen scan` (issue 13): episodes on spliced PTB-XL records, APC/PVC localisation
+on MIT-BIH 100, and streaming speed / memory on a long tiled record. Prints figures beside a
+baseline run in the same process.
+
+    python bench/scan_bench.py --data /work/shared/data/ptbxl \\
+        --mitdb /work/shared/data/other/mitdb/100 --home HOME [--hours 24]
+
+HOME indexes PTB-XL folds 1-8; the spliced records use fold-9 ECGs only. `--tune --home H17`
+(a home of folds 1-7) splices fold-8 ECGs instead and prints the episode-rule grid that chose
+`regen.scan_events.OFF` and `MIN_WINDOWS`; fold 9 chooses nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from regen.api import Regen
+from regen.ecg import ECG
+from regen.measure import measure
+from regen.measured import irregularity
+from regen.reader import read_ecg
+from regen.scan import SCAN_FINDINGS, Scan, Window, merge, scan
+from regen.scan_events import MIN_WINDOWS, OFF, SINGLE, Episode
+from regen.splice import Piece, splice
+
+TARGETS = ("AFIB", "PVC", "STACH")
+BASELINE_IRR = 0.10   # RR irregularity with the best AF F1 per ECG on folds 1-8 (0.59)
+
+
+def fold_ecgs(data: Path, fold: int) -> dict[str, list[tuple[int, frozenset[str]]]]:
+    """Fold's ECGs with signals, by role: normal (NORM and nothing but SR), AFIB, PVC, STACH."""
+    import pandas as pd
+
+    db = pd.read_csv(data / "ptbxl_database.csv", index_col="ecg_id")
+    out: dict[str, list[tuple[int, frozenset[str]]]] = {k: [] for k in ("normal",) + TARGETS}
+    for i, r in db[db.strat_fold == fold].iterrows():
+        if not (data / (r.filename_lr + ".hea")).exists():
+            continue
+        lab = frozenset(ast.literal_eval(r.scp_codes))
+        if "NORM" in lab and lab <= {"NORM", "SR"}:
+            out["normal"].append((int(i), lab))
+        for c in TARGETS:
+            if c in lab and not (c != "AFIB" and "AFIB" in lab):
+                out[c].append((int(i), lab))
+    return out
+
+
+def make_records(data: Path, fold: int, n_records: int, per: int, seed: int = 0
+                 ) -> list[tuple[ECG, tuple[Piece, ...]]]:
+    """n_records spliced records of `per` ECGs: normal ECGs with, per record, two AF episodes
+    of 1-3 consecutive AFIB ECGs, two PVC ECGs and one STACH ECG at random places."""
+    import pandas as pd
+
+    db = pd.read_csv(data / "ptbxl_database.csv", index_col="ecg_id")
+    pool = fold_ecgs(data, fold)
+    rng = random.Random(seed)
+    cache: dict[int, ECG] = {}
+
+    def load(i: int) -> ECG:
+        if i not in cache:
+            cache[i] = read_ecg(data / db.loc[i, "filename_lr"])
+        return cache[i]
+
+    records = []
+    for r in range(n_records):
+        blocks: list[list[tuple[int, frozenset[str]]]] = []
+        for _ in range(2):
+            blocks.append(rng.sample(pool["AFIB"], rng.randint(1, min(3, len(pool["AFIB"])))))
+        blocks += [[rng.choice(pool["PVC"])] for _ in range(2)]
+        blocks.append([rng.choice(pool["STACH"])])
+        n_norm = per - sum(len(b) for b in blocks)
+        normals = [[x] for x in rng.sample(pool["normal"], min(n_norm, len(pool["normal"])))]
+        while len(normals) < n_norm:
+            normals.append([rng.choice(pool["normal"])])
+        # abnormal blocks never touch each other: each sits between normal ECGs
+        slots = sorted(rng.sample(range(1, len(normals)), len(blocks)))
+        seq: list[tuple[int, frozenset[str]]] = []
+        k = 0
+        for j, nb in enumerate(normals):
+            while k < len(blocks) and slots[k] == j:
+                seq += blocks[k]
+                k += 1
+            seq += nb
+        ecgs = [load(i) for i, _ in seq]
+        records.append(splice(ecgs, [lab for _, lab in seq], f"spliced-{fold}-{r}"))
+    return records
+
+
+def truth_segments(pieces: tuple[Piece, ...], code: str) -> list[tuple[float, float]]:
+    """Consecutive pieces holding `code`, merged."""
+    segs: list[tuple[float, float]] = []
+    for p in pieces:
+        if code in p.labels:
+            if segs and abs(segs[-1][1] - p.start_s) < 1e-6:
+                segs[-1] = (segs[-1][0], p.end_s)
+            else:
+                segs.append((p.start_s, p.end_s))
+    return segs
+
+
+def overlaps(a: tuple[float, float], b: tuple[float, float], min_s: float = 1.0) -> bool:
+    return min(a[1], b[1]) - max(a[0], b[0]) >= min_s
+
+
+def score(records: list[tuple[Scan, tuple[Piece, ...]]], eps: list[list[Episode]]
+          ) -> dict[str, float]:
+    """Episode F1 for AFIB, PVC and STACH segment recall, false episodes per 10 min normal."""
+    out: dict[str, float] = {}
+    for code in ("AFIB", "STACH", "PVC"):
+        tp_t = n_t = tp_d = n_d = 0
+        for (_, pieces), ep in zip(records, eps):
+            truth = truth_segments(pieces, code)
+            mine = [(e.start_s, e.end_s) for e in ep if e.finding == code]
+            n_t += len(truth)
+            n_d += len(mine)
+            tp_t += sum(any(overlaps(t, d) for d in mine) for t in truth)
+            tp_d += sum(any(overlaps(t, d) for t in truth) for d in mine)
+        rec, prec = tp_t / max(n_t, 1), tp_d / max(n_d, 1) if n_d else 0.0
+        out[f"{code} recall"], out[f"{code} precision"] = rec, prec
+        out[f"{code} F1"] = 2 * rec * prec / (rec + prec) if rec + prec else 0.0
+        out[f"{code} n"], out[f"{code} detected"] = n_t, n_d
+    normal_s = false_t = false_all = 0.0
+    for (_, pieces), ep in zip(records, eps):
+        abnormal = [(p.start_s, p.end_s) for p in pieces if p.labels & set(TARGETS)]
+        normal_s += sum(p.end_s - p.start_s for p in pieces if not p.labels & set(TARGETS))
+        for e in ep:
+            if not any(overlaps((e.start_s, e.end_s), a) for a in abnormal):
+                false_all += 1
+                false_t += e.finding in TARGETS
+                out[f"false {e.finding}"] = out.get(f"false {e.finding}", 0) + 1
+    out["false/10min (AFIB,PVC,STACH)"] = false_t / (normal_s / 600)
+    out["false/10min (all five)"] = false_all / (normal_s / 600)
+    return out
+
+
+def pvc_beats_recall(records: list[tuple[Scan, tuple[Piece, ...]]]) -> tuple[float, float]:
+    """Share of PVC ECGs holding >= 1 ventricular premature beat event; such events per 10 min
+    of normal ECG (splice points included)."""
+    hit = n = 0
+    false = normal_s = 0.0
+    for sc, pieces in records:
+        ve = [e.time_s for e in sc.events if e.kind == "premature" and e.origin == "ventricular"]
+        for p in pieces:
+            inside = sum(p.start_s <= t < p.end_s for t in ve)
+            if "PVC" in p.labels:
+                n += 1
+                hit += inside > 0
+            elif not p.labels & set(TARGETS):
+                false += inside
+                normal_s += p.end_s - p.start_s
+    return hit / max(n, 1), false / (normal_s / 600)
+
+
+def baseline_af(sc: Scan, ecg: ECG) -> list[Episode]:
+    """RR irregularity >= BASELINE_IRR per window as AF (probability 1/0), same episode rule."""
+    from dataclasses import replace
+
+    wins: list[Window] = []
+    for w in sc.windows:
+        a, b = int(w.start_s * ecg.fs), int(w.end_s * ecg.fs)
+        m = measure(ECG(ecg.signal[:, a:b], ecg.fs, ecg.leads, "w"))
+        p = 1.0 if irregularity(m) >= BASELINE_IRR else 0.0
+        wins.append(replace(w, probabilities={"AFIB": p}, thresholds={"AFIB": 0.5}))
+    return merge(wins, ["AFIB"])
+
+
+def spliced(rg: Regen, args: argparse.Namespace, fold: int) -> None:
+    made = make_records(args.data, fold, args.records, args.per)
+    print(f"(a) spliced PTB-XL fold-{fold} records: {len(made)} x {args.per} ECGs "
+          f"({sum(p[-1].end_s for _, p in made) / 60:.0f} min per lead set); index {args.home}")
+    for leads in (None, ("II",)):
+        name = "12-lead" if leads is None else "lead II"
+        t = time.perf_counter()
+        runs = [(scan(rg, e if leads is None else e.select(list(leads)), progress=False), p)
+                for e, p in made]
+        dt = time.perf_counter() - t
+        if args.tune:
+            print(f"  {name}: grid of the episode rule (OFF x MIN_WINDOWS x SINGLE)")
+            for off in (1.0, 0.7, 0.5):
+                for mw in (2, 3):
+                    for single in (1.01, 0.99, 0.95, 0.9):
+                        s = score(runs, [merge(sc.windows, SCAN_FINDINGS, off, mw, single)
+                                         for sc, _ in runs])
+                        print(f"    OFF {off:.1f} MIN_WINDOWS {mw} SINGLE {single:.2f}: "
+                              + ", ".join(f"{k} {v:.2f}" for k, v in s.items()
+                                          if "F1" in k or "/10min" in k)
+                              + f", PVC recall {s['PVC recall']:.2f}")
+            continue
+        s = score(runs, [list(sc.episodes) for sc, _ in runs])
+        b = score(runs, [baseline_af(sc, e if leads is None else e.select(list(leads)))
+                         for (sc, _), (e, _) in zip(runs, made)])
+        rec, false_ve = pvc_beats_recall(runs)
+        print(f"  {name} ({dt:.1f} s, OFF {OFF}, MIN_WINDOWS {MIN_WINDOWS}, SINGLE {SINGLE})")
+        print(f"    AFIB episode F1 {s['AFIB F1']:.3f} (recall {s['AFIB recall']:.3f} of "
+              f"{s['AFIB n']:.0f} AF segments, precision {s['AFIB precision']:.3f} of "
+              f"{s['AFIB detected']:.0f} episodes);  baseline RR irregularity >= "
+              f"{BASELINE_IRR}: F1 {b['AFIB F1']:.3f} (recall {b['AFIB recall']:.3f}, "
+              f"precision {b['AFIB precision']:.3f})")
+        print(f"    PVC segments ({s['PVC n']:.0f}): recall by PVC episode "
+              f"{s['PVC recall']:.3f}, by a ventricular "
+              f"premature beat event {rec:.3f} (such events in normal ECG: {false_ve:.2f} "
+              f"per 10 min)")
+        print(f"    STACH episode F1 {s['STACH F1']:.3f} (recall {s['STACH recall']:.3f} of "
+              f"{s['STACH n']:.0f})")
+        print(f"    false episodes per 10 min of normal ECG: AFIB/PVC/STACH "
+              f"{s['false/10min (AFIB,PVC,STACH)']:.2f}, all of {'/'.join(SCAN_FINDINGS)} "
+              f"{s['false/10min (all five)']:.2f} ("
+              + ", ".join(f"{k[6:]} {v:.0f}" for k, v in s.items() if k.startswith("false "))
+              + f" over {sum(q[-1].end_s for _, q in runs) / 60:.0f} min of records); "
+              f"baseline AF {b['false/10min (all five)']:.2f}")
+
+
+def mitdb(rg: Regen, record: Path) -> None:
+    import wfdb
+
+    ann = wfdb.rdann(str(record), "atr")
+    sym = np.array(ann.symbol)
+    fs = float(wfdb.rdheader(str(record)).fs)
+    truth = {k: ann.sample[sym == k] / fs for k in ("A", "V")}
+    t = time.perf_counter()
+    sc = scan(rg, record, progress=False)
+    dt = time.perf_counter() - t
+    m = measure(read_ecg(record))
+    print(f"(b) MIT-BIH {record.name}: {len(truth['A'])} APCs, {len(truth['V'])} PVC "
+          f"(.atr); scan {dt:.1f} s")
+    for name, beats in (("regen scan", [(e.time_s, e.origin) for e in sc.events
+                                        if e.kind == "premature"]),
+                        ("baseline: one measure() over the whole record",
+                         [(b.time_s, b.kind) for b in m.premature_beats])):
+        t_all = np.array([b[0] for b in beats])
+        found = {k: sum(len(t_all) and np.abs(t_all - x).min() <= 1.0 for x in v)
+                 for k, v in truth.items()}
+        kinds = {k: sum(len(t_all) and np.abs(t_all - x).min() <= 1.0
+                        and beats[int(np.abs(t_all - x).argmin())][1]
+                        == ("ventricular" if k == "V" else "supraventricular") for x in v)
+                 for k, v in truth.items()}
+        print(f"    {name}: {len(beats)} premature beats; APCs within 1 s "
+              f"{found['A']}/{len(truth['A'])} ({kinds['A']} as supraventricular), PVC "
+              f"{found['V']}/{len(truth['V'])} ({kinds['V']} as ventricular)")
+    af = [e for e in sc.episodes if e.finding == "AFIB"]
+    print(f"    AF episodes {len(af)} (truth 0); AF burden {sc.summary.af_burden:.1%}; "
+          f"episodes {sc.summary.episodes}")
+
+
+def tile(record: Path, hours: float, out: Path) -> Path:
+    """A WFDB record of `hours` made by repeating `record`'s samples (format 16), written
+    tile by tile so memory stays small."""
+    import wfdb
+
+    r = wfdb.rdrecord(str(record), physical=False)
+    d = np.asarray(r.d_signal, np.int16)                    # (samples, leads)
+    total = int(hours * 3600 * r.fs)
+    name = out / f"tiled{hours:g}h"
+    with open(str(name) + ".dat", "wb") as f:
+        done = 0
+        while done < total:
+            part = d[: total - done]
+            f.write(part.astype("<i2").tobytes())
+            done += len(part)
+    lines = [f"{name.name} {r.n_sig} {r.fs:g} {total}"]
+    for i in range(r.n_sig):
+        lines.append(f"{name.name}.dat 16 {r.adc_gain[i]:g}/{r.units[i]} 11 "
+                     f"{r.baseline[i]} 0 0 0 {r.sig_name[i]}")
+    Path(str(name) + ".hea").write_text("\n".join(lines) + "\n")
+    return name
+
+
+def scale(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        rec = tile(args.mitdb, args.hours, Path(tmp))
+        size = Path(str(rec) + ".dat").stat().st_size / 2**20
+        print(f"(c) scale: {args.hours:g} h of MIT-BIH 100 tiled, 2 leads at 360 Hz "
+              f"({size:.0f} MiB on disk), streamed in a child process (progress bar on stderr)")
+        t = time.perf_counter()
+        subprocess.run([sys.executable, __file__, "--scale-child", str(rec), "--home",
+                        str(args.home)] + (["--plot", str(args.plot)] if args.plot else []),
+                       check=True)
+        dt = time.perf_counter() - t
+        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        print(f"    wall {dt:.0f} s (with start-up), {args.hours / (dt / 60):.2f} h of ECG per "
+              f"minute -> 24 h in {24 / (args.hours / (dt / 60)):.1f} min; peak RSS "
+              f"{rss:.0f} MiB")
+
+
+def scale_child(rec: str, home: Path, plot: Path | None) -> None:
+    with Regen.open(home) as rg:
+        _ = rg.diagnoser    # fitted or loaded before the clock starts
+        t = time.perf_counter()
+        sc = scan(rg, rec, progress=True)
+        dt = time.perf_counter() - t
+    if plot:
+        from regen.scan_plot import plot_scan
+
+        print(f"    timeline: {plot_scan(sc, plot)}")
+    print(f"    scan alone {dt:.0f} s for {len(sc.windows)} windows; summary: "
+          + "; ".join(sc.summary.lines()[:2]))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path)
+    ap.add_argument("--mitdb", type=Path)
+    ap.add_argument("--home", type=Path, required=True)
+    ap.add_argument("--records", type=int, default=6)
+    ap.add_argument("--per", type=int, default=60)
+    ap.add_argument("--hours", type=float, default=2.0)
+    ap.add_argument("--tune", action="store_true")
+    ap.add_argument("--skip", default="", help="parts to skip: a, b, c")
+    ap.add_argument("--plot", type=Path, help="write the long record's timeline here")
+    ap.add_argument("--scale-child", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.scale_child:
+        scale_child(args.scale_child, args.home, args.plot)
+        return
+    with Regen.open(args.home) as rg:
+        if args.data and "a" not in args.skip:
+            spliced(rg, args, 8 if args.tune else 9)
+        if args.tune:
+            return
+        if args.mitdb and "b" not in args.skip:
+            mitdb(rg, args.mitdb)
+    if args.mitdb and "c" not in args.skip:
+        scale(args)
+
+
+if __name__ == "__main__":
+    main()

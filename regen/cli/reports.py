@@ -208,11 +208,11 @@ def scan(path: Annotated[Path, typer.Argument(help="a long record: WFDB (streame
         typer.echo(f"  {e.finding:<6} {clock(e.start_s)} - {clock(e.end_s)} "
                    f"({e.duration_s:.0f} s)  peak p={e.peak_probability:.2f} "
                    f"mean p={e.mean_probability:.2f}")
-    for e in sc.events:
-        if e.kind != "premature":
-            what = (f"pause {e.duration_s:.1f} s" if e.kind == "pause"
-                    else f"{e.origin} run of {e.n_beats} beats")
-            typer.echo(f"  {clock(e.time_s)} {what}")
+    for ev in sc.events:
+        if ev.kind != "premature":
+            what = (f"pause {ev.duration_s:.1f} s" if ev.kind == "pause"
+                    else f"{ev.origin} run of {ev.n_beats} beats")
+            typer.echo(f"  {clock(ev.time_s)} {what}")
 
 
 @app.command()

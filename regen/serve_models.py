@@ -70,6 +70,16 @@ class CompareIn(BaseModel):
     log: bool | str | None = Field(None, description="ignored: the server always logs")
 
 
+class MeasureIn(BaseModel):
+    ecg: ECGIn
+
+
+class ScanIn(BaseModel):
+    ecg: ECGIn
+    window: float = Field(10.0, ge=2.0, le=60.0, description="window length, s")
+    step: float = Field(5.0, ge=1.0, le=60.0, description="step between windows, s")
+
+
 class PlotIn(BaseModel):
     ecg: ECGIn
     format: Literal["png", "svg"] = "png"

@@ -62,10 +62,12 @@ from regen.serve_models import (
     ExampleOut,
     Forbidden,
     HealthOut,
+    MeasureIn,
     Paths,
     PlotIn,
     ReportIn,
     ReportOut,
+    ScanIn,
     check_fs,
     ecg_from_request,
     upload_name,
@@ -229,6 +231,30 @@ def make_app(rg: Regen, settings: Settings | None = None,
         a, b = ecg_from_request(body.a, "a", paths), ecg_from_request(body.b, "b", paths)
         return JSONBytes(await compute(lambda: answer(rg.compare(a, b, k_of(body.k),
                                                                   log=True).to_json())))
+
+    @app.post("/v1/measure", response_model=dict[str, Any])
+    async def measure(body: MeasureIn) -> Response:
+        """Rate, intervals, QTc, axis and premature beats measured from the signal, with the
+        findings they imply (no retrieval)."""
+        from regen.measured import measured_findings
+
+        ecg = ecg_from_request(body.ecg, "ecg", paths)
+
+        def run() -> bytes:
+            m = rg.measure(ecg)
+            return answer({**m.to_json(), "line": m.line(), "findings": [
+                {"label": f.label, "probability": f.probability, "present": f.present,
+                 "evidence": f.evidence} for f in measured_findings(m)]})
+
+        return JSONBytes(await compute(run))
+
+    @app.post("/v1/scan", response_model=dict[str, Any])
+    async def scan(body: ScanIn) -> Response:
+        """A long recording scanned window by window: summary, episodes, windows, events (a
+        record longer than request_timeout_s allows answers 504: scan it with `regen scan`)."""
+        ecg = ecg_from_request(body.ecg, "ecg", paths)
+        return JSONBytes(await compute(lambda: answer(rg.scan(
+            ecg, window_s=body.window, step_s=body.step).to_json())))
 
     @app.post("/v1/plot", response_class=Response,
               responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}})

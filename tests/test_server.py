@@ -402,3 +402,15 @@ def test_serve_refuses_a_public_address_without_a_token(home):
                            "--host", "0.0.0.0", "--port", str(free_port())], env=env,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and "REGEN_API_TOKEN" in done.stderr
+
+
+def test_measure_and_scan_answer_over_http(url):
+    code, m = call(url, "/v1/measure", {"ecg": {"path": Q1}})
+    assert code == 200 and m["pr_ms"] > 210 and m["line"].startswith("HR ")
+    assert any(f["label"] == "LPR" and f["present"] for f in m["findings"])
+    code, sc = call(url, "/v1/scan", {"ecg": {"path": Q1}, "window": 5, "step": 5},
+                    timeout=120)
+    assert code == 200 and {"summary", "episodes", "windows"} <= set(sc)
+    assert len(sc["windows"]) == 2
+    code, bad = call(url, "/v1/scan", {"ecg": {"path": Q1}, "window": 0.1})
+    assert code == 400 and "window" in bad["error"]

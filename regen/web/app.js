@@ -124,7 +124,7 @@ function showSentences(sentences) {
   }
 }
 
-function showNeighbours(neighbours, cited) {
+function showNeighbours(neighbours, cited, sources) {
   const ol = $("neighbours");
   ol.replaceChildren();
   for (const n of neighbours) {
@@ -137,7 +137,8 @@ function showNeighbours(neighbours, cited) {
     if (cited.includes(n.key)) {
       li.className = "cited";
       const tag = document.createElement("span"); tag.className = "tag";
-      tag.textContent = cited[0] === n.key ? "  cited (report used)" : "  cited";
+      tag.textContent = (sources || []).includes(n.key) ? "  cited (a sentence is from it)" :
+        (!sources || !sources.length) && cited[0] === n.key ? "  cited (report used)" : "  cited";
       li.append(tag);
     }
     const text = document.createElement("div"); text.textContent = n.report;
@@ -161,7 +162,7 @@ function showReport(r, title) {
   showMeasurements(r.measurements);
   showSentences(r.sentences);
   showInput(r.input);
-  showNeighbours(r.neighbours || [], r.cited || []);
+  showNeighbours(r.neighbours || [], r.cited || [], (r.sentences || []).map(x => x.key));
   $("answer").textContent = "";
 }
 

@@ -265,7 +265,9 @@ def test_answer_knn_comparisons_combine_the_two_ecgs():
     assert ask("persisting") == ("complete left bundle branch block",)
     assert ask("resolved") == ("none",)
     assert ask("new", "verify", ("complete left bundle branch block",)) == ("no",)
-    with pytest.raises(ValueError, match="2 ECG"):
+    from regen.errors import QuestionError
+
+    with pytest.raises(QuestionError, match="2 ECG"):
         answer_knn(ParsedQuestion("comparison_irrelevant-query", "scp_code", "scp_code", names,
                                   relation="new"), [first])
 

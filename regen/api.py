@@ -472,6 +472,14 @@ class Regen:
                      "stated.]")
         return Draft(text, dx.confidence, cited, False)
 
+    def plot(self, ecg: EcgLike, out: str | Path, *, start_s: float = 0.0) -> Path:
+        """Draw the ECG as on paper (12 leads in 3x4 and a lead-II rhythm strip, 25 mm/s,
+        10 mm/mV; the window from `start_s` on long records) to `out` (.png, .svg or .pdf)."""
+        from regen.plot import save_plot
+
+        return Path(save_plot(ecg if isinstance(ecg, ECG) else read_ecg(ecg), out,
+                              start_s=start_s))
+
     def measure(self, ecg: EcgLike) -> Measurements:
         """Rate, intervals, QTc, axis and premature beats measured from the signal itself (no
         retrieval); `ecg` may be a path. See `regen.measure.measure`."""

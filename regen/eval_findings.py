@@ -95,10 +95,13 @@ def plot_findings(scores: dict, path: Path) -> Path:
     a.plot([0, 1], [0, 1], color="0.6", lw=1, ls="--", label="perfect")
     for c in SUPERCLASSES:
         rows = scores["reliability"][c]
-        a.plot([r["mean_p"] for r in rows], [r["rate"] for r in rows], marker="o", ms=4,
-               label=f"{c} (ECE {scores['ece'][c]:.3f})")
+        line, = a.plot([r["mean_p"] for r in rows], [r["rate"] for r in rows], lw=1,
+                       label=f"{c} (ECE {scores['ece'][c]:.3f})")
+        # marker area by the bin's ECGs: a swing in a bin of three ECGs should look small
+        a.scatter([r["mean_p"] for r in rows], [r["rate"] for r in rows],
+                  s=[6 + 6 * r["n"] ** 0.5 for r in rows], color=line.get_color(), alpha=0.7)
     a.set(xlabel="predicted probability", ylabel="observed rate", xlim=(0, 1), ylim=(0, 1),
-          title="Reliability (query folds)")
+          title="Reliability (query folds; marker area: ECGs in the bin)")
     a.legend(fontsize=8, loc="upper left")
     curve = scores["risk_coverage"]
     for key, name in (("label_f1_macro", "macro label F1"), ("label_f1_micro", "micro label F1"),

@@ -75,3 +75,14 @@ def test_plot_command_writes_the_picture(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert out.read_text().startswith("<?xml") and "V6" in out.read_text()
+
+
+def test_regen_plot_draws_a_path_or_an_ecg(sample_home, tmp_path):
+    from regen import Regen
+
+    rec = Path(__file__).resolve().parent.parent / "data/ptbxl-sample/records100/01000/01469_lr"
+    with Regen.open(sample_home) as rg:
+        out = rg.plot(rec, tmp_path / "ecg.png")
+        svg = rg.plot(rec, tmp_path / "ecg.svg")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 50_000
+    assert b"<svg" in svg.read_bytes()[:500]

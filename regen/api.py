@@ -29,6 +29,7 @@ if TYPE_CHECKING:    # loaded on first use: most callers never ask about noise
     from regen.refine import Draft
 
 EcgLike = ECG | str | Path
+Searched = tuple[np.ndarray, np.ndarray]     # an index search: (scores (M, w), ids (M, w))
 
 
 def make_refiner(settings: Settings) -> Refiner:
@@ -221,12 +222,21 @@ class Regen:
         return self._search(loaded, z, k or self.settings.k, exclude_patients)
 
     def _search(self, loaded: Sequence[ECG], z: np.ndarray, k: int,
-                exclude_patients: Iterable[str] = ()) -> list[list[Neighbour]]:
-        own = self._corpus_identity(loaded)
+                exclude_patients: Iterable[str] = (), *, searched: Searched | None = None,
+                own: list[tuple[int | None, str | None]] | None = None
+                ) -> list[list[Neighbour]]:
+        """The k shown neighbours with their stored reports. `searched`: an index search of
+        `z` already made (scores, ids), used first when it is wide enough; `own`: the queries'
+        `_corpus_identity`, when already known."""
+        own = self._corpus_identity(loaded) if own is None else own
         extra = set(exclude_patients)
         want = k + 8
         while True:
-            scores, ids = self.index.search(z, min(want, max(1, self.index.ntotal)))
+            if searched is not None and searched[1].shape[1] >= min(want, self.index.ntotal):
+                scores, ids = searched
+            else:
+                scores, ids = self.index.search(z, min(want, max(1, self.index.ntotal)))
+            searched = None
             with self.db.session() as s:
                 rows = store.fetch_records(s, sorted({int(i) for i in ids.ravel() if i >= 0}))
             out = []
@@ -256,19 +266,35 @@ class Regen:
         return Neighbour(row.id, row.key, score, text, scp, supers, row.patient_id, row.path,
                          attrs)
 
-    def _voters(self, loaded: Sequence[ECG], z: np.ndarray, k: int, targets: Targets
+    def _voters(self, loaded: Sequence[ECG], z: np.ndarray, k: int, targets: Targets, *,
+                searched: Searched | None = None,
+                own: list[tuple[int | None, str | None]] | None = None
                 ) -> tuple[np.ndarray, np.ndarray]:
         """The k neighbours that vote on findings, as corpus rows and cosines (M, k), without
         the query's own record and patient; the database is not read (the targets hold keys
-        and patients)."""
+        and patients). `searched`, `own`: as for `_search`."""
+        own = self._corpus_identity(loaded) if own is None else own
         want = min(self.index.ntotal, k + 64)
         while True:
-            sims, ids = self.index.search(z, max(1, want))
-            rows, s = targets.exclude(ids, sims.astype(np.float64), k,
-                                      self._corpus_identity(loaded))
+            if searched is not None and searched[1].shape[1] >= want:
+                sims, ids = searched
+            else:
+                sims, ids = self.index.search(z, max(1, want))
+            searched = None
+            rows, s = targets.exclude(ids, sims.astype(np.float64), k, own)
             if (rows[:, -1] >= 0).all() or want >= self.index.ntotal:
                 return rows, s
             want = min(self.index.ntotal, want * 4)
+
+    def _neighbours_and_voters(self, loaded: Sequence[ECG], z: np.ndarray, k: int,
+                               targets: Targets, k_vote: int
+                               ) -> tuple[list[list[Neighbour]], np.ndarray, np.ndarray]:
+        """The shown neighbours and the voters (rows, cosines) from one index search."""
+        own = self._corpus_identity(loaded)
+        searched = self.index.search(z, max(1, min(self.index.ntotal, max(k + 8, k_vote + 64))))
+        hits = self._search(loaded, z, k, searched=searched, own=own)
+        rows, sims = self._voters(loaded, z, k_vote, targets, searched=searched, own=own)
+        return hits, rows, sims
 
     def _corpus_identity(self, ecgs: Sequence[ECG]) -> list[tuple[int | None, str | None]]:
         """(record id, patient id) for queries that are files of the corpus, else (None, None)."""
@@ -326,9 +352,15 @@ class Regen:
                           ans.confidence, ans.abstained, ans.timings, question=question)
             return ans
         z, notes = self._embed_noted(loaded)
-        am = self.answers
-        hits = self._search(loaded, z, k)
         parsed = parse_question(question, options, n_ecgs=len(loaded))
+        by_findings = (parsed is not None and not parsed.measured
+                       and (2 if parsed.relation else 1) == len(loaded)
+                       and not any(n.implausible for n in notes))
+        if by_findings:             # the answer model votes: one search for both
+            am = self.answers
+            hits, rows, sims = self._neighbours_and_voters(loaded, z, k, am.targets, am.k)
+        else:
+            hits = self._search(loaded, z, k)
         if parsed is None or (2 if parsed.relation else 1) != len(loaded):
             want = "two ECGs" if parsed is not None and parsed.relation else "one ECG"
             why = ("not understood as a verify / choose / query question about SCP statements, "
@@ -345,7 +377,6 @@ class Regen:
             ans = answer_measured(parsed, self.quality.probabilities(loaded[0]), self.quality,
                                   hits)
         else:
-            rows, sims = self._voters(loaded, z, am.k, am.targets)
             p = am.probabilities(z, rows, sims)
             probs = [am.option_probabilities(p[i], parsed.group, parsed.options)
                      for i in range(len(loaded))]
@@ -405,8 +436,7 @@ class Regen:
         loaded = [e if isinstance(e, ECG) else read_ecg(e) for e in ecgs]
         z, notes = self._embed_noted(loaded)
         dg = self.diagnoser
-        hits = self._search(loaded, z, k)
-        rows, sims = self._voters(loaded, z, dg.k, dg.targets)
+        hits, rows, sims = self._neighbours_and_voters(loaded, z, k, dg.targets, dg.k)
         p, pk, pp = dg.probabilities(z, rows, sims)
         t_ret = (time.perf_counter() - t0) / len(loaded)
         reports, drafts = [], []

@@ -37,7 +37,7 @@ def main() -> int:
     import db as store
     from regen import Regen, load_settings
     from regen.corpus import load_ptbxl
-    from regen.findings import FINDINGS, corpus_labels, fit, group_of
+    from regen.findings import FINDINGS, fit, view_labels
     from regen.measure import measure
     from regen.measured import measured_findings
     from regen.reader import read_ecg
@@ -51,10 +51,7 @@ def main() -> int:
         with rg.db.session() as s:
             rows = store.fetch_records(s, ids.tolist())
     views = [rows[int(i)] for i in ids]
-    reports = [v.reports.get("en") or v.reports.get("orig") for v in views]
-    axes = [next((c for k, c, _ in v.labels if k == "axis"), None) for v in views]
-    groups = [group_of(v.split, v.patient_id, v.key) for v in views]
-    targets = corpus_labels(ids, reports, axes, groups)
+    targets = view_labels(ids, views, "en")
     oof: dict = {}
     model = fit(targets, vecs, oof=oof)
     measured = []

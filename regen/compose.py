@@ -101,12 +101,13 @@ class Sentence:
 @dataclass(frozen=True)
 class Composed:
     """Text and its provenance. `how`: "neighbour", "corpus" or "sentences"; `stated`: the
-    labels the text states (read back by the labeller)."""
+    labels the text states; `sentence_labels`: those each sentence states."""
 
     text: str
     sentences: tuple[Sentence, ...]
     how: str
     stated: frozenset[str]
+    sentence_labels: tuple[frozenset[str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -233,7 +234,7 @@ class Composer:
                   if usable(u.text, u.codes)]
         if cands:
             text, key, how = _medoid(cands, neighbours)
-            return Composed(text, (Sentence(text, key),), how, want)
+            return Composed(text, (Sentence(text, key),), how, want, (want,))
         return self._from_clauses(want, usable)
 
     def _from_clauses(self, want: frozenset[str], usable: Callable[..., bool]
@@ -263,7 +264,8 @@ class Composer:
         # what the clauses say themselves (a bare "sinus rhythm" beside a premature beat does
         # not claim a normal ECG, though the labeller's PTB-XL convention would read one)
         return Composed(text, tuple(Sentence(u.text, u.key) for u in chosen), "sentences",
-                        frozenset().union(*(explicit_labels(u.text) for u in chosen)))
+                        frozenset().union(*(u.labels for u in chosen)),
+                        tuple(u.labels for u in chosen))
 
 
 def _medoid(cands: Sequence[tuple[str, str, str]], neighbours: Sequence[tuple[str, str, float]]

@@ -24,10 +24,10 @@ from regen.findings import (
     NAMES,
     FindingsModel,
     Targets,
-    corpus_labels,
     fit,
-    group_of,
     logit,
+    report_text,
+    view_labels,
 )
 from regen.labeller import LABELS, SCP_SUPERCLASS
 from regen.types import Finding, InputNotes, Neighbour
@@ -234,7 +234,7 @@ class Diagnoser:
             margins={c: float(mg[i]) if ok[i] else -1e9 for i, c in enumerate(FINDINGS)},
             forbid={mf.label for mf in measured or () if not mf.present} - set(decided))
         stated = composed.stated if composed else frozenset()
-        sent_labels = [_labels_of(s.text) for s in composed.sentences] if composed else []
+        sent_labels = composed.sentence_labels if composed else ()
         findings = []
         for c in FINDINGS:
             i = idx[c]
@@ -272,34 +272,25 @@ class Diagnoser:
         if all(f.exists() for f in files.values()):
             try:
                 model = FindingsModel.load(files["model"])
-                arr = np.load(files["labels"], allow_pickle=False)
                 comp = Composer.from_json(json.loads(files["composer"].read_text()))
-                return cls(model, Targets(arr["ids"], arr["y"], arr["known"], arr["keys"],
-                                          arr["patients"]), comp)
+                return cls(model, Targets.load(files["labels"]), comp)
             except (KeyError, ValueError, OSError):
                 pass        # written by another version: fit again
         log = log or (lambda m: print(m, file=sys.stderr))
         ids, vectors, views = records()
-        reports = [v.reports.get(language) or v.reports.get("orig") for v in views]
-        axes = [next((c for kind, c, _ in v.labels if kind == "axis"), None) for v in views]
-        groups = [group_of(v.split, v.patient_id, v.key) for v in views]
-        targets = corpus_labels(ids, reports, axes, groups)
-        keys = np.array([v.key for v in views], dtype=str)
-        patients = np.array([v.patient_id or "" for v in views], dtype=str)
-        model = fit(targets, vectors, log=log)
-        comp = Composer.build([v.key for v in views], reports)
+        labels = view_labels(ids, views, language)
+        targets = Targets.of_views(labels.ids, labels.y, labels.known, views)
+        model = fit(labels, vectors, log=log)
+        comp = Composer.build([v.key for v in views], [report_text(v, language) for v in views])
         try:
             model.save(files["model"])
-            tmp = files["labels"].with_name(f".labels.{os.getpid()}.npz")
-            np.savez(tmp, ids=targets.ids, y=targets.y, known=targets.known, keys=keys,
-                     patients=patients)
-            os.replace(tmp, files["labels"])
+            targets.save(files["labels"])
             tmpc = files["composer"].with_name(f".composer.{os.getpid()}.tmp")
             tmpc.write_text(json.dumps(comp.to_json()))
             os.replace(tmpc, files["composer"])
         except OSError as exc:          # a read-only build still answers, fitting each open
             log(f"findings model not saved in {build_dir}: {exc}")
-        return cls(model, Targets(targets.ids, targets.y, targets.known, keys, patients), comp)
+        return cls(model, targets, comp)
 
 
 def _files(build_dir: Path, language: str) -> dict[str, Path]:
@@ -307,11 +298,6 @@ def _files(build_dir: Path, language: str) -> dict[str, Path]:
             "labels": build_dir / f"findings-labels-{language}.npz",
             "composer": build_dir / f"composer-{language}.json"}
 
-
-def _labels_of(text: str) -> frozenset[str]:
-    from regen.labeller import label_report
-
-    return label_report(text)
 
 
 __all__ = ["Diagnoser", "Diagnosis", "LABELS", "needs", "resolve"]

@@ -337,15 +337,12 @@ def eval_cv(settings: Settings, data: Path, *, corpus_folds: str = "1-8",
     temperature, thresholds, calibration, the abstention level) and the out-of-fold scores
     behind each choice, among them superclass macro AUC per fold (mean ± sd) for the neighbour
     vote, the embedding probe and their fusion. No query fold takes part."""
-    from regen.findings import corpus_labels, fit, group_of
+    from regen.findings import fit, view_labels
 
     own, _ = corpus_index(settings, data, corpus_folds, log=log)
     with Regen.from_settings(own) as rg:
         ids, vectors, views = rg._corpus_views()
-    reports = [v.reports.get(settings.language) or v.reports.get("orig") for v in views]
-    axes = [next((c for kind, c, _ in v.labels if kind == "axis"), None) for v in views]
-    groups = [group_of(v.split, v.patient_id, v.key) for v in views]
-    model = fit(corpus_labels(ids, reports, axes, groups), vectors, coverage=coverage, log=log)
+    model = fit(view_labels(ids, views, own.language), vectors, coverage=coverage, log=log)
     return {"task": "cv", "corpus_folds": corpus_folds, "k": model.k,
             "temperature": model.temperature, "abstain_below": model.abstain_below,
             "coverage": coverage, **model.cv}

@@ -29,11 +29,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
 from regen.labeller import LABELS, SCP_SUPERCLASS
-from regen.metrics import macro_auc
+from regen.metrics import macro_auc, softmax_weights
 
 AXIS_FINDINGS = ("LAD", "RAD")      # left (< -30) / right (> +90) axis deviation
 FINDINGS: tuple[str, ...] = LABELS + AXIS_FINDINGS
@@ -102,9 +103,7 @@ def vote(sims: np.ndarray, labels: np.ndarray, temperature: float) -> np.ndarray
     """sims (M, k) cosine (-inf: no neighbour), labels (M, k, F) {0,1} (NaN where unknown) ->
     (M, F) weighted share of the neighbours with each finding, over the neighbours where it is
     known (0.5 if none)."""
-    top = np.max(sims, axis=1, keepdims=True)
-    z = (sims - np.where(np.isfinite(top), top, 0.0)) / temperature
-    w = np.exp(z)[..., None] * ~np.isnan(labels)                           # (M, k, F)
+    w = softmax_weights(sims, temperature)[..., None] * ~np.isnan(labels)   # (M, k, F)
     tot = w.sum(1)
     share = (w * np.nan_to_num(labels)).sum(1)
     return np.where(tot > 0, share / np.maximum(tot, 1e-12), 0.5)
@@ -500,6 +499,47 @@ def corpus_labels(ids: Sequence[int] | np.ndarray, reports: Sequence[str | None]
     return CorpusLabels(np.asarray(ids, dtype=np.int64), y, known, np.asarray(groups))
 
 
+class CorpusView(Protocol):
+    """What the fitting reads of a stored corpus record (db.RecordView has it)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def split(self) -> str | None: ...
+    @property
+    def patient_id(self) -> str | None: ...
+    @property
+    def reports(self) -> dict[str, str]: ...
+    @property
+    def labels(self) -> Sequence[tuple[str, str, float | None]]: ...
+
+
+def report_text(view: CorpusView, language: str) -> str | None:
+    """A record's report in `language`, else its original text."""
+    return view.reports.get(language) or view.reports.get("orig")
+
+
+def view_groups(views: Sequence[CorpusView]) -> np.ndarray:
+    """The CV group of each record (`group_of`)."""
+    return np.array([group_of(v.split, v.patient_id, v.key) for v in views])
+
+
+def view_labels(ids: Sequence[int] | np.ndarray, views: Sequence[CorpusView],
+                language: str) -> CorpusLabels:
+    """`corpus_labels` of stored records: their reports, heart-axis notes and CV groups."""
+    axes = [next((c for kind, c, _ in v.labels if kind == "axis"), None) for v in views]
+    return corpus_labels(ids, [report_text(v, language) for v in views], axes,
+                         list(view_groups(views)))
+
+
+def save_arrays(path: Path, **arrays: np.ndarray) -> None:
+    """np.savez, atomically: a reader never sees half a file."""
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.npz")
+    savez: Any = np.savez          # numpy's stub reads **arrays as its allow_pickle flag
+    savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
 class Targets:
     """A corpus's targets keyed by index id, for voting: y/known (N, F) bool, with each
     record's key and patient (the leakage guard works on them in memory)."""
@@ -513,6 +553,21 @@ class Targets:
         self._order = np.argsort(self.ids, kind="stable")
         self._sorted = self.ids[self._order]
 
+    @classmethod
+    def of_views(cls, ids: np.ndarray, y: np.ndarray, known: np.ndarray,
+                 views: Sequence[CorpusView]) -> Targets:
+        return cls(ids, y, known, np.array([v.key for v in views], dtype=str),
+                   np.array([v.patient_id or "" for v in views], dtype=str))
+
+    @classmethod
+    def load(cls, path: Path) -> Targets:
+        arr = np.load(path, allow_pickle=False)
+        return cls(arr["ids"], arr["y"], arr["known"], arr["keys"], arr["patients"])
+
+    def save(self, path: Path) -> None:
+        save_arrays(path, ids=self.ids, y=self.y, known=self.known, keys=self.keys,
+                    patients=np.asarray(self.patients, dtype=str))
+
     def rows_of(self, ids: np.ndarray) -> np.ndarray:
         """Index ids (any shape) -> row positions, -1 where an id is not in the corpus."""
         if len(self._sorted) == 0:
@@ -522,8 +577,7 @@ class Targets:
 
     def tensor(self, rows: np.ndarray) -> np.ndarray:
         """(M, k) rows -> (M, k, F) float targets, NaN where unknown or no row."""
-        safe = np.maximum(rows, 0)
-        lab = np.where(self.known[safe], self.y[safe], np.nan).astype(np.float32)
+        lab = neighbour_label_tensor(self.y, self.known, np.maximum(rows, 0))
         lab[rows < 0] = np.nan
         return lab
 

@@ -49,10 +49,12 @@ def macro_auc(y: np.ndarray, scores: np.ndarray) -> tuple[float, list[float]]:
 def softmax_weights(scores: np.ndarray, temperature: float) -> np.ndarray:
     """Softmax of similarity scores over the last axis: closer neighbours weigh more. The one
     definition of neighbour weights (the consensus refiner uses temperature 0.05, the kNN label
-    vote 0.1, the findings model the temperature its CV chose)."""
-    z = (scores - scores.max(axis=-1, keepdims=True)) / temperature
-    w = np.exp(z)
-    return w / w.sum(axis=-1, keepdims=True)
+    vote 0.1, the findings model the temperature its CV chose). A score of -inf (no neighbour)
+    weighs 0; a row with none gets all-zero weights."""
+    top = scores.max(axis=-1, keepdims=True)
+    w = np.exp((scores - np.where(np.isfinite(top), top, 0.0)) / temperature)
+    tot = w.sum(axis=-1, keepdims=True)
+    return w / np.where(tot > 0, tot, 1.0)
 
 
 def knn_label_scores(sims: np.ndarray, neighbour_labels: np.ndarray,

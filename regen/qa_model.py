@@ -10,14 +10,13 @@ not here: it is measured from the signal (`regen.quality`).
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from regen.findings import FindingsModel, Targets, fit, group_of
+from regen.findings import CorpusLabels, FindingsModel, Targets, fit, view_groups
 from regen.qa_data import ANY_KIND, SINGLE_ANSWER_GROUPS, neighbour_answers
 from regen.types import Neighbour
 
@@ -68,10 +67,7 @@ class AnswerModel:
         mfile, lfile = build_dir / "qa-model.json", build_dir / "qa-labels.npz"
         if mfile.exists() and lfile.exists():
             try:
-                model = FindingsModel.load(mfile)
-                arr = np.load(lfile, allow_pickle=False)
-                return cls(model, Targets(arr["ids"], arr["y"], arr["known"], arr["keys"],
-                                          arr["patients"]))
+                return cls(FindingsModel.load(mfile), Targets.load(lfile))
             except (KeyError, ValueError, OSError):
                 pass
         log = log or (lambda m: print(m, file=sys.stderr))
@@ -94,21 +90,16 @@ class AnswerModel:
                             known[i, col[n]] = False
                 for o in a.get(g, ()):
                     y[i, col[f"{g}{SEP}{o}"]] = True
-        from regen.findings import CorpusLabels
-
-        groups = np.array([group_of(v.split, v.patient_id, v.key) for v in views])
-        keys = np.array([v.key for v in views], dtype=str)
-        patients = np.array([v.patient_id or "" for v in views], dtype=str)
+        groups = view_groups(views)
+        targets = Targets.of_views(np.asarray(ids), y, known, views)
         model = fit(CorpusLabels(np.asarray(ids), y, known, groups), vectors, names=names,
                     thresholds="accuracy", log=lambda m: None)
         log(f"answer model: {len(names)} options, k={model.k}, temperature "
             f"{model.temperature} by leave-one-fold-out CV in the corpus")
         try:
             model.save(mfile)
-            tmp = lfile.with_name(f".qa-labels.{os.getpid()}.npz")
-            np.savez(tmp, ids=np.asarray(ids), y=y, known=known, keys=keys, patients=patients)
-            os.replace(tmp, lfile)
+            targets.save(lfile)
         except OSError as exc:
             log(f"answer model not saved in {build_dir}: {exc}")
-        return cls(model, Targets(np.asarray(ids), y, known, keys, patients))
+        return cls(model, targets)
 

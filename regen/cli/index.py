@@ -108,8 +108,7 @@ def _fit_findings(settings: Settings) -> None:
 
     try:
         with Regen.from_settings(settings) as rg:
-            fitted = (rg.diagnoser, rg.answers)      # loading fits and saves them
-            del fitted
+            _ = (rg.diagnoser, rg.answers)      # loading them fits and saves them
     except (RegenError, ValueError) as exc:
         _err(f"findings not fitted now ({exc}); they are fitted on first use")
 

@@ -19,14 +19,25 @@ from regen.prepare import prepare
 from regen.reader import read_ecg
 from regen.refine import ConsensusRefiner, Refiner
 from regen.settings import Settings, load_settings
-from regen.types import Answer, Comparison, InputNotes, Neighbour, Report
+from regen.types import (
+    Answer,
+    Classification,
+    Comparison,
+    InputNotes,
+    Neighbour,
+    Report,
+    SearchHit,
+)
 
 if TYPE_CHECKING:    # loaded on first use: most callers never ask about noise
     from regen.diagnose import Diagnoser, Diagnosis
     from regen.findings import Targets
+    from regen.qa import ParsedQuestion
+    from regen.qa_free import FreeQuestion
     from regen.qa_model import AnswerModel
     from regen.quality import QualityModel
     from regen.refine import Draft
+    from regen.zeroshot import TextIndex
 
 EcgLike = ECG | str | Path
 Searched = tuple[np.ndarray, np.ndarray]     # an index search: (scores (M, w), ids (M, w))
@@ -93,6 +104,24 @@ def _measured(ecg: ECG) -> tuple[dict | None, list | None]:
     return {**m.to_json(), "line": m.line()}, measured_findings(m)
 
 
+def _not_assessable(parsed: ParsedQuestion, notes: Sequence[InputNotes]) -> str | None:
+    """Why a verify question about a finding cannot be answered from the leads given (the
+    report's lead rules, `regen.diagnose.needs`), or None."""
+    from regen.diagnose import needs
+    from regen.qa_data import SCP_NAMES, SUPERCLASS_NAMES
+
+    if parsed.kind != "verify" or parsed.group not in ("scp_code", "superclass"):
+        return None
+    names = SCP_NAMES if parsed.group == "scp_code" else SUPERCLASS_NAMES
+    code = next((c for c, n in names.items() if n == parsed.options[0]), None)
+    for n in notes:
+        why = needs(code, set(n.leads_used)) if code else None
+        if why:
+            return f"{parsed.options[0]} cannot be judged from leads {', '.join(n.leads_used)}: " \
+                   f"{why}"
+    return None
+
+
 def replace_timings(ans: Answer, timings: dict) -> Answer:
     from dataclasses import replace
 
@@ -113,6 +142,8 @@ class Regen:
         self._quality: QualityModel | None = None
         self._diagnoser: Diagnoser | None = None
         self._answers: AnswerModel | None = None
+        self._text_index: TextIndex | None = None
+        self._corpus_proj: tuple[np.ndarray, np.ndarray] | None = None
         self.build_path: Path | None = None
 
     @classmethod
@@ -197,6 +228,25 @@ class Regen:
             self._answers = AnswerModel.load_or_fit(self.build_path, self._corpus_views,
                                                     self._corpus_neighbour)
         return self._answers
+
+    @property
+    def text_index(self) -> TextIndex:
+        """The build's corpus reports in report-text space, for zero-shot scores and search
+        (`regen.zeroshot`; made on first use when the build has none saved)."""
+        if self._text_index is None:
+            from regen.zeroshot import TextIndex
+
+            assert self.build_path is not None
+            dg = self.diagnoser
+
+            def voters(vectors: np.ndarray, targets: Targets, own: list
+                       ) -> tuple[np.ndarray, np.ndarray]:
+                return self._voters([], vectors, dg.k, targets, own=own)
+
+            self._text_index = TextIndex.load_or_build(
+                self.build_path, self._corpus_views, self.settings.language, self.encoder,
+                dg.k, dg.model.temperature, voters)
+        return self._text_index
 
     def _corpus_neighbour(self, view: object) -> Neighbour:
         assert isinstance(view, store.RecordView)
@@ -351,8 +401,19 @@ class Regen:
                 self._log("ask", ans.refiner, ans.text, [loaded[0].source or loaded[0].id], [],
                           ans.confidence, ans.abstained, ans.timings, question=question)
             return ans
-        z, notes = self._embed_noted(loaded)
         parsed = parse_question(question, options, n_ecgs=len(loaded))
+        if parsed is None and len(loaded) == 1 and options is None:
+            from regen.qa_free import parse_free
+
+            if (free := parse_free(question)) is not None:
+                ans = self._ask_free(loaded[0], question, free, k)
+                ans = replace_timings(ans, {"total_s": round(time.perf_counter() - t0, 5)})
+                if log:
+                    self._log("ask", ans.refiner, ans.text, [loaded[0].source or loaded[0].id],
+                              list(ans.neighbours), ans.confidence, ans.abstained,
+                              ans.timings, question=question)
+                return ans
+        z, notes = self._embed_noted(loaded)
         by_findings = (parsed is not None and not parsed.measured
                        and (2 if parsed.relation else 1) == len(loaded)
                        and not any(n.implausible for n in notes))
@@ -376,6 +437,9 @@ class Regen:
         elif parsed.measured:
             ans = answer_measured(parsed, self.quality.probabilities(loaded[0]), self.quality,
                                   hits)
+        elif (why := _not_assessable(parsed, notes)) is not None:
+            ans = Answer(question, ("not sure",), 0.0, True, tuple(tuple(h) for h in hits),
+                         question_type=parsed.question_type, text=f"not sure: {why}")
         else:
             p = am.probabilities(z, rows, sims)
             probs = [am.option_probabilities(p[i], parsed.group, parsed.options)
@@ -387,6 +451,19 @@ class Regen:
                       [e.source or e.id for e in loaded], hits, ans.confidence, ans.abstained,
                       ans.timings, question=question)
         return ans
+
+    def _ask_free(self, ecg: ECG, question: str, free: FreeQuestion, k: int) -> Answer:
+        """A plain-word question (`regen.qa_free`): from the ECG's report findings, or from the
+        zero-shot score of its words."""
+        from regen.qa_free import answer_free
+        from regen.zeroshot import label_vectors
+
+        rep = next(self._report_chunk([ecg], k, log=False))
+        if free.kind != "words":
+            return answer_free(free, question, rep)
+        best, _ = self.text_index.search(label_vectors([free.phrase])[0], 1)
+        return answer_free(free, question, rep, self.classify(ecg, [free.phrase]),
+                           float(best[0]) if len(best) else 0.0)
 
     @property
     def quality(self) -> QualityModel:
@@ -416,6 +493,118 @@ class Regen:
             self._log("compare", "knn-vote", cmp.text, list(cmp.queries), [na, nb],
                       cmp.confidence, cmp.abstained, cmp.timings)
         return cmp
+
+    def classify(self, ecg: EcgLike, labels: Sequence[str], *, path: str = "auto"
+                 ) -> Classification:
+        """Zero-shot scores of one ECG against text labels ("atrial fibrillation", "old
+        inferior infarction|inferior q waves"): see `regen.zeroshot`. path: "text",
+        "text+neighbours", or "auto" (text+neighbours when the build has a corpus)."""
+        return self.classify_many([ecg], labels, path=path)[0]
+
+    def classify_many(self, ecgs: Sequence[EcgLike], labels: Sequence[str], *,
+                      path: str = "auto") -> list[Classification]:
+        from regen.qa_free import finding_codes
+        from regen.zeroshot import PATHS, check_labels, classify_scores, label_vectors
+        from regen.zeroshot import text_projection as project
+
+        if path not in PATHS:
+            raise ConfigError(f"path {path!r}; expected one of {', '.join(PATHS)}")
+        labels = check_labels(labels)
+        t0 = time.perf_counter()
+        loaded = [e if isinstance(e, ECG) else read_ecg(e) for e in ecgs]
+        z, notes = self._embed_noted(loaded)
+        t = label_vectors(labels)
+        t1 = time.perf_counter()
+        ti = self.text_index
+        dg = self.diagnoser
+        rows, sims = self._voters(loaded, z, dg.k, dg.targets)
+        use_nb = path != "text"
+        vrows = ti.targets.rows_of(dg.targets.ids[np.maximum(rows, 0)])
+        vrows[rows < 0] = -1
+        scores, parts = classify_scores(project(self.encoder, z), labels, t, ti,
+                                        (vrows, sims) if use_nb else None)
+        p = dg.probabilities(z, rows, sims)[0]
+        col = {c: i for i, c in enumerate(dg.model.findings)}
+        codes = [finding_codes(lab.replace("|", "; ")) for lab in labels]
+        out = []
+        took = time.perf_counter() - t0
+        for i, ecg in enumerate(loaded):
+            found = {}
+            for lab, cs in zip(labels, codes):
+                if len(cs) == 1 and cs[0] in col:
+                    j = col[cs[0]]
+                    found[lab] = {"label": cs[0], "probability": round(float(p[i, j]), 4),
+                                  "threshold": round(float(dg.model.threshold[j]), 4),
+                                  "present": bool(p[i, j] >= dg.model.threshold[j])}
+            nbr = tuple(str(dg.targets.keys[r]) for r in rows[i][:10] if r >= 0)
+            out.append(Classification(
+                ecg.source or ecg.id,
+                {lab: float(scores[i, j]) for j, lab in enumerate(labels)},
+                "text+neighbours" if use_nb else "text",
+                {lab: {k: float(v[i, j]) for k, v in parts.items()}
+                 for j, lab in enumerate(labels)},
+                found, nbr if use_nb else (),
+                {"total_s": round(took / len(loaded), 5),
+                 "labels_s": round((t1 - t0) / len(loaded), 5)},
+                warnings=notes[i].warnings))
+        return out
+
+    def search(self, text: str, k: int = 10, *, via: str = "report") -> list[SearchHit]:
+        """Corpus ECGs matching a text, best first: by their reports' meaning ("report") or
+        by their ECGs' projection into report space ("ecg", which also finds ECGs without a
+        report). For building cohorts; each hit carries its report and labels."""
+        from regen.zeroshot import check_labels, label_vectors
+        from regen.zeroshot import text_projection as project
+
+        if via not in ("report", "ecg"):
+            raise ConfigError(f"via {via!r}; expected report or ecg")
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 1000:
+            raise ConfigError(f"k is {k!r}; expected 1-1000")
+        (text,) = check_labels([text])
+        t = label_vectors([text])[0]
+        if via == "report":
+            scores, ids = self._search_reports(text, t, k)
+        else:
+            if self._corpus_proj is None:
+                cid, vec = self.index.vectors()
+                self._corpus_proj = (cid, project(self.encoder, vec))
+            cid, proj = self._corpus_proj
+            sc = proj @ t
+            top = np.argsort(-sc, kind="stable")[:k]
+            scores, ids = sc[top], cid[top]
+        with self.db.session() as s:
+            rows_db = store.fetch_records(s, [int(i) for i in ids])
+        hits = []
+        for sc_, i in zip(scores, ids):
+            row = rows_db.get(int(i))
+            if row is None:
+                continue
+            n = self._neighbour(row, float(sc_))
+            hits.append(SearchHit(n.key, float(sc_), n.report, n.labels, n.superclasses, via))
+        return hits
+
+    def _search_reports(self, text: str, t: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Reports by meaning (MiniLM cosine), with the reports that the labeller reads as
+        stating every finding the text names (`regen.qa_free.finding_codes`) ranked first:
+        MiniLM alone confuses left with right and complete with incomplete blocks."""
+        from regen.qa_free import finding_codes
+
+        ti = self.text_index
+        codes = finding_codes(text.replace("|", "; "))
+        dg = self.diagnoser
+        col = {c: i for i, c in enumerate(dg.model.findings)}
+        cols = [col[c] for c in codes if c in col]
+        if not cols:
+            scores, rows = ti.search(t, k)
+            return scores, ti.ids[rows]
+        sims = ti.reports @ t                                      # (N,)
+        drow = dg.targets.rows_of(ti.ids)
+        states = np.zeros(len(ti.ids), bool)
+        ok = drow >= 0
+        states[ok] = dg.targets.y[drow[ok]][:, cols].all(1)
+        rank = sims + 2.0 * states                                 # stating it comes first
+        top = np.argsort(-rank, kind="stable")[:k]
+        return sims[top], ti.ids[top]
 
     def _log(self, kind: str, refiner: str, output: str, sources: list[str],
              hits: Sequence[Sequence[Neighbour]], confidence: float, abstained: bool,

@@ -95,23 +95,48 @@ def markdown(result: dict) -> str:
             r = result[part]
             base = r["baselines"].get("majority", {})
             knn = r["baselines"].get("knn_vote", {})
+            ctl = r.get("random_ecg_control", {})
             lines = [f"\n**{part}** (n={r['n']}, answered {r['answered']}, skipped "
                      f"{sum(r['skipped'].values())})\n",
                      "| question type | n | regen | abstained | regen, answered only | "
-                     "kNN vote (n) | majority answer |",
-                     "|---|---|---|---|---|---|---|"]
+                     "kNN vote (n) | majority answer | regen, random ECG |",
+                     "|---|---|---|---|---|---|---|---|"]
             qa_rows = [("overall", r["overall"], knn.get("overall", {}),
-                        base.get("overall", {}))]
+                        base.get("overall", {}), ctl.get("overall", {}))]
             qa_rows += [(t, v, knn.get("by_attribute", {}).get(t, {}),
-                         base.get("by_attribute", {}).get(t, {}))
+                         base.get("by_attribute", {}).get(t, {}),
+                         ctl.get("by_attribute", {}).get(t, {}))
                         for t, v in r["by_attribute"].items()]
-            for name, v, kv, b in qa_rows:
+            for name, v, kv, b, c in qa_rows:
                 knn_cell = (f"{_fmt(kv['accuracy'])} ({kv['n']})" if kv.get("n") else "-")
                 lines.append(f"| {name} | {v['n']} | {_fmt(v['accuracy'])} | "
                              f"{_fmt(v['abstained'])} | {_fmt(v.get('answered_accuracy'))} | "
-                             f"{knn_cell} | {_fmt(b.get('accuracy', ''))} |")
+                             f"{knn_cell} | {_fmt(b.get('accuracy', ''))} | "
+                             f"{_fmt(c.get('accuracy', '-'))} |")
+            if "signal_gap" in r:
+                lines.append("\nAccuracy lost when each question is asked about a random "
+                             "corpus ECG instead (the signal gap): "
+                             + ", ".join(f"{t} {_fmt(g)}" for t, g in
+                                         [("overall", r["signal_gap"]["overall"])]
+                                         + list(r["signal_gap"]["by_type"].items())) + ".")
             parts.append("\n".join(lines))
         return "\n".join(parts) + "\n"
+    if task == "free-form":
+        names = [n for n in ("regen", "majority", "random_ecg") if n in result]
+        kinds = sorted(result["regen"]["by_kind"])
+        lines = [f"Plain-word questions ({result['questions']}, n={result['n']}), answered "
+                 f"from corpus folds {result['corpus_folds']}; answered by: "
+                 + ", ".join(f"{k} {v}" for k, v in result["answered_by"].items()) + ".", "",
+                 "| system | accuracy | not sure | " + " | ".join(kinds) + " |",
+                 "|---" * (len(kinds) + 3) + "|"]
+        label = {"regen": "regen", "majority": "majority answer per kind",
+                 "random_ecg": "regen, random corpus ECG"}
+        for n in names:
+            r = result[n]
+            lines.append(f"| {label[n]} | {_fmt(r['accuracy'])} | {_fmt(r['not_sure'])} | "
+                         + " | ".join(_fmt(r["by_kind"].get(k, {}).get("accuracy", ""))
+                                      for k in kinds) + " |")
+        return "\n".join(lines) + "\n"
     keys = [k for k, v in result.items() if isinstance(v, float | int) and k != "k"]
     return (f"{task} (k={result.get('k')})\n\n| metric | value |\n|---|---|\n"
             + "\n".join(f"| {k} | {_fmt(result[k])} |" for k in keys) + "\n")

@@ -6,8 +6,9 @@ next to it here and in docs/EVALUATION.md.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -299,8 +300,11 @@ def eval_retrieval(settings: Settings, data: Path, *, corpus_folds: str = "1-8",
 
 def eval_qa(settings: Settings, data: Path, *, ecgqa: Path | None = None,
             corpus_folds: str = "1-8", query_folds: str = "9", k: int = 10,
-            per_template: int = 50, log: Callable[[str], None] = lambda m: None) -> dict:
+            per_template: int = 50, control: bool = True,
+            log: Callable[[str], None] = lambda m: None) -> dict:
     """ECG-QA exact-set-match accuracy per question type, answered from the corpus folds only.
+    control: also answer every item with random corpus ECGs in place of its own (the gap shows
+    that answers use the signal; `regen.qa_eval.evaluate_qa`).
 
     derived: an ECG-QA-style set built from the query folds' PTB-XL labels with the official
     templates (see regen.qa_data.TEMPLATES); its majority baseline is fitted on the same
@@ -317,16 +321,68 @@ def eval_qa(settings: Settings, data: Path, *, ecgqa: Path | None = None,
     train = derive_questions(corpus, seed=0, per_template=per_template * 4)
     out: dict = {"task": "qa", "k": k, "corpus_folds": corpus_folds,
                  "query_folds": query_folds}
+    ctl = [r.path for r in corpus] if control else None
     with Regen.from_settings(replace(own, k=k)) as rg:
-        out["derived"] = evaluate_qa(rg, derived, by_id, k, train_items=train)
+        out["derived"] = evaluate_qa(rg, derived, by_id, k, train_items=train, control=ctl)
         if ecgqa is not None:
             items = load_ecgqa(ecgqa)
             real = [it for it in items if all(e in by_id for e in it.ecg_ids)]
             real_train = [it for it in items if it.split == "train"]
             log(f"ECG-QA: {len(real)} of {len(items)} samples have all ECGs in folds "
                 f"{query_folds}")
-            out["ecgqa"] = evaluate_qa(rg, real, by_id, k, train_items=real_train)
+            out["ecgqa"] = evaluate_qa(rg, real, by_id, k, train_items=real_train,
+                                       control=ctl)
     return out
+
+
+def eval_free_form(settings: Settings, data: Path, questions: Path, *,
+                   corpus_folds: str = "1-8", k: int = 10, control: bool = True,
+                   log: Callable[[str], None] = lambda m: None) -> dict:
+    """Accuracy of `Regen.ask` on plain-word questions (`scripts/make_free_form.py`'s file:
+    items {ecg_id, question, answer, kind}), with the "not sure" rate, beside the majority
+    answer per kind and, with `control`, the same questions about random corpus ECGs."""
+    import random
+
+    from regen.qa_data import record_ecg_id
+
+    doc = json.loads(Path(questions).read_text())
+    items = doc["items"]
+    own, corpus = corpus_index(settings, data, corpus_folds, log=log)
+    ids = {int(it["ecg_id"]) for it in items}
+    records = {record_ecg_id(r): r for r in load_ptbxl(data) if record_ecg_id(r) in ids}
+    missing = sorted(ids - set(records))
+    if missing:
+        raise DataError(f"{questions}: ecg_id {missing[:5]} not found with signals in {data}")
+    rng = random.Random(0)
+    rows: dict[str, list] = {"regen": [], "random_ecg": [], "majority": []}
+    kinds: dict[str, Counter] = defaultdict(Counter)
+    for it in items:
+        kinds[it["kind"]][it["answer"]] += 1
+    majority = {kind: max(sorted(c), key=lambda a: c[a]) for kind, c in kinds.items()}
+    how: Counter = Counter()
+    with Regen.from_settings(replace(own, k=k)) as rg:
+        for it in items:
+            ans = rg.ask(records[int(it["ecg_id"])].path, it["question"], log=False)
+            how[ans.refiner] += 1
+            rows["regen"].append((it["kind"], ans.options[0] == it["answer"], ans.abstained))
+            if control:
+                ans = rg.ask(rng.choice(corpus).path, it["question"], log=False)
+                rows["random_ecg"].append((it["kind"], ans.options[0] == it["answer"],
+                                           ans.abstained))
+            rows["majority"].append((it["kind"], majority[it["kind"]] == it["answer"], False))
+
+    def summary(r: list) -> dict:
+        by: dict[str, list] = defaultdict(list)
+        for kind, ok, ab in r:
+            by[kind].append((ok, ab))
+        return {"n": len(r), "accuracy": round(float(np.mean([ok for _, ok, _ in r])), 4),
+                "not_sure": round(float(np.mean([ab for _, _, ab in r])), 4),
+                "by_kind": {kd: {"n": len(v), "accuracy": round(float(np.mean([o for o, _ in v])),
+                                                                4)}
+                            for kd, v in sorted(by.items())}}
+    return {"task": "free-form", "questions": str(questions), "n": len(items),
+            "corpus_folds": corpus_folds, "answered_by": dict(how),
+            **{name: summary(r) for name, r in rows.items() if r}}
 
 
 # -- cross-validation inside the corpus ----------------------------------------------------------

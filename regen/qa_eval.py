@@ -4,6 +4,7 @@ measured from the signal) beside the kNN vote alone and the majority answer, per
 
 from __future__ import annotations
 
+import random
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -48,9 +49,20 @@ def _report(rows: Sequence[tuple[QAItem, bool, bool]]) -> dict[str, Any]:
             "by_attribute": {k: _summary(v) for k, v in sorted(by_attr.items())}}
 
 
+def signal_gap(true: Mapping[str, Any], random_ecg: Mapping[str, Any]) -> dict[str, Any]:
+    """Accuracy with the true ECGs minus accuracy with random ones, overall and per type."""
+    def gap(a: Mapping[str, Any], b: Mapping[str, Any]) -> float | None:
+        return (None if a.get("accuracy") is None or b.get("accuracy") is None
+                else round(a["accuracy"] - b["accuracy"], 4))
+    return {"overall": gap(true["overall"], random_ecg["overall"]),
+            "by_type": {t: gap(v, random_ecg["by_type"].get(t, {}))
+                        for t, v in true["by_type"].items()}}
+
+
 def evaluate_qa(rg: Regen, items: Sequence[QAItem], records_by_id: Mapping[int, CorpusRecord],
                 k: int = 10, *, train_items: Sequence[QAItem] | None = None,
-                abstain_below: float = 0.1) -> dict[str, Any]:
+                abstain_below: float = 0.1,
+                control: Sequence[str] | None = None) -> dict[str, Any]:
     """Accuracy (exact set match with the gold answer) of regen's answers, per question type and
     per question type / attribute type, with the abstention rate ("not sure" counts as wrong
     unless the gold answer is itself ECG-QA's "not sure"). Every answer is what `Regen.ask`
@@ -58,7 +70,12 @@ def evaluate_qa(rg: Regen, items: Sequence[QAItem], records_by_id: Mapping[int, 
     counts as "not sure" (their number is `not_understood`); numeric items are skipped.
     Baselines on the same items: "knn_vote" (the plain vote of the same neighbours, for every
     item its template maps to labels, noise too, lead-specific ones excepted) and, with
-    `train_items`, "majority" (each template's most frequent training answer)."""
+    `train_items`, "majority" (each template's most frequent training answer).
+
+    `control`: paths of corpus ECGs; each item is asked again with randomly drawn ones (seeded)
+    in place of its own ECGs ("random_ecg_control"), and `signal_gap` per question type is the
+    accuracy lost: how much the answers depend on the ECG rather than on the question's
+    wording."""
     todo: list[QAItem] = []
     skipped: Counter[str] = Counter()
     for it in items:
@@ -84,6 +101,15 @@ def evaluate_qa(rg: Regen, items: Sequence[QAItem], records_by_id: Mapping[int, 
                            "skipped": dict(skipped), "not_understood": not_understood,
                            **_report(rows), "baselines": {}}
     out["baselines"]["knn_vote"] = _report(knn_rows)
+    if control:
+        rng = random.Random(0)
+        ctl = []
+        for it in todo:
+            paths = [rng.choice(list(control)) for _ in it.ecg_ids]
+            ans = rg.ask(paths, it.question, options=it.attribute or None, k=k, log=False)
+            ctl.append((it, set(ans.options) == set(it.answer), ans.abstained))
+        out["random_ecg_control"] = _report(ctl)
+        out["signal_gap"] = signal_gap(out, out["random_ecg_control"])
     if train_items is not None:
         table = majority_answers(train_items)
         base = []

@@ -183,3 +183,54 @@ class Comparison:
                 "neighbours_a": [n.to_json() for n in self.neighbours_a],
                 "neighbours_b": [n.to_json() for n in self.neighbours_b],
                 "timings": self.timings, "disclaimer": self.disclaimer}
+
+
+ZERO_SHOT_NOTE = ("Scores rank ECGs for a text: the share of corpus ECGs that match it less "
+                  "well (0.5: typical, 0.95: better than 95 %). They are not probabilities; "
+                  "for the findings regen states, use the report's calibrated findings.")
+
+
+@dataclass(frozen=True)
+class Classification:
+    """Zero-shot scores of one ECG against text labels. `path`: "text" (the ECG's projection
+    into report space against each label's prompt ensemble) or "text+neighbours" (also its
+    voting neighbours' reports matched to each label; the score is the mean of the two
+    percentiles). `parts[label]`: each path's percentile and raw cosine; `findings[label]`:
+    the calibrated finding the labeller reads in the label text, when regen states one."""
+
+    query: str
+    scores: dict[str, float]
+    path: str
+    parts: dict[str, dict[str, float]] = field(default_factory=dict)
+    findings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    neighbours: tuple[str, ...] = ()
+    timings: dict[str, float] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    note: str = ZERO_SHOT_NOTE
+    disclaimer: str = DISCLAIMER
+
+    def to_json(self) -> dict[str, Any]:
+        return {"query": self.query, "scores": {k: round(v, 4) for k, v in self.scores.items()},
+                "path": self.path,
+                "parts": {k: {n: round(x, 4) for n, x in v.items()} for k, v in self.parts.items()},
+                "findings": self.findings, "neighbours": list(self.neighbours),
+                "timings": self.timings, "warnings": list(self.warnings), "note": self.note,
+                "disclaimer": self.disclaimer}
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """A corpus ECG found for a text. `score`: cosine of its report (via "report") or of its
+    ECG's projection into report space (via "ecg") with the text's prompt ensemble."""
+
+    key: str
+    score: float
+    report: str
+    labels: tuple[str, ...]
+    superclasses: tuple[str, ...]
+    via: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": self.key, "score": round(self.score, 4), "report": self.report,
+                "labels": list(self.labels), "superclasses": list(self.superclasses),
+                "via": self.via}

@@ -1,15 +1,16 @@
 """The `regen` command line: thin wrappers over the API. Results on stdout, diagnostics on
 stderr, `--json` for machines, errors as one line and a non-zero exit.
 
-Commands live with their nouns: `reports` (report, ask, compare, logs, serve), `index` (index
-..., db ...), `evals` (train, eval ..., quality ...); importing them registers them on `app`.
+Commands live with their nouns: `reports` (report, ask, compare, logs, serve), `words`
+(classify, search), `index` (index ..., db ...), `evals` (train, eval ..., quality ...);
+importing them registers them on `app`.
 """
 
 from __future__ import annotations
 
 import sys
 
-from regen.cli import evals, index, reports  # noqa: F401 - registers the commands
+from regen.cli import evals, index, reports, words  # noqa: F401 - registers the commands
 from regen.cli.common import _err, app
 from regen.errors import RegenError
 

@@ -163,6 +163,8 @@ def eval_qa_cmd(data: Data, ecgqa: Annotated[Path | None, typer.Option(
                 corpus_folds: CorpusFolds = "1-8", query_folds: QueryFolds = "9", k: K = 10,
                 per_template: Annotated[int, typer.Option(
                     help="derived questions per template")] = 50,
+                control: Annotated[bool, typer.Option(
+                    help="also answer with random corpus ECGs (the signal gap)")] = True,
                 json_out: Json = False, out: Out = None, home: Home = None) -> None:
     """ECG-QA accuracy per question type: regen (kNN vote; noise measured from the signal)
     beside the kNN vote alone and the majority answer."""
@@ -170,8 +172,26 @@ def eval_qa_cmd(data: Data, ecgqa: Annotated[Path | None, typer.Option(
     from regen.settings import load_settings
 
     _emit(eval_qa(load_settings(home), data, ecgqa=ecgqa, corpus_folds=corpus_folds,
-                  query_folds=query_folds, k=k, per_template=per_template, log=_err),
+                  query_folds=query_folds, k=k, per_template=per_template, control=control,
+                  log=_err),
           json_out, out)
+
+
+@eval_app.command("free-form")
+def eval_free_form_cmd(data: Data, questions: Annotated[Path, typer.Option(
+                           help="plain-word questions (JSON; see scripts/make_free_form.py)")
+                       ] = Path("tests/fixtures/free_form_fold9.json"),
+                       corpus_folds: CorpusFolds = "1-8", k: K = 10,
+                       control: Annotated[bool, typer.Option(
+                           help="also ask about random corpus ECGs")] = True,
+                       json_out: Json = False, out: Out = None, home: Home = None) -> None:
+    """Plain-word questions ("What is the rhythm?"): accuracy and "not sure" rate beside the
+    majority answer and a random-ECG control."""
+    from regen.evaluate import eval_free_form
+    from regen.settings import load_settings
+
+    _emit(eval_free_form(load_settings(home), data, questions, corpus_folds=corpus_folds, k=k,
+                         control=control, log=_err), json_out, out)
 
 
 @quality_app.command("check")

@@ -101,14 +101,15 @@ def index_rebuild(data: CorpusDir,
 
 
 def _fit_findings(settings: Settings) -> None:
-    """Fit (or load) the active build's findings and answer models now, by CV in the corpus,
-    so the first report does not wait for it; a build that cannot hold them (too few folds or
-    records) is fitted, or refused, on first use instead."""
+    """Fit (or load) the active build's findings and answer models and make its text index
+    now (CV in the corpus; MiniLM over its reports), so the first report does not wait for
+    them; a build that cannot hold them (too few folds or records) is fitted, or refused, on
+    first use instead."""
     from regen.api import Regen
 
     try:
         with Regen.from_settings(settings) as rg:
-            _ = (rg.diagnoser, rg.answers)      # loading them fits and saves them
+            _ = (rg.diagnoser, rg.answers, rg.text_index)   # loading them fits and saves them
     except (RegenError, ValueError) as exc:
         _err(f"findings not fitted now ({exc}); they are fitted on first use")
 

@@ -8,8 +8,9 @@ records written to a temporary folder by tiling it: 12 leads at 500 Hz (PTB-XL's
 the heaviest case) and 2 leads at 360 Hz (a MIT-BIH-like Holter excerpt), drawn from 600 s.
 For each: the whole command (`python -m regen plot REC -o X.png`, a fresh process: start-up
 and imports included), and in one process the read, the first drawing (matplotlib's import
-and font cache included) and a warm drawing. Medians over --repeats; the machine's load
-average is printed beside them, since a shared machine moves every figure.
+and font cache included) and a warm drawing. Medians over --repeats. The command's CPU time
+(user + system) is printed beside its wall time with the load average: on a shared machine
+the wall time moves with the load, the CPU time far less.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -48,14 +50,19 @@ def long_record(folder: Path, name: str, leads: int, fs: int, minutes: float = 3
     return folder / name
 
 
-def command_s(rec: Path, out: Path, start: float) -> float:
+def command_s(rec: Path, out: Path, start: float) -> tuple[float, float]:
+    """(wall, CPU) seconds of the whole command; CPU time (user + system of the child) moves
+    far less than wall time on a shared machine, so it stands for a quiet machine's wall."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "regen", "plot", str(rec), "-o", str(out),
                            "--start", f"{start:g}"], capture_output=True, text=True,
                           cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     if done.returncode:
         raise SystemExit(done.stderr)
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def in_process_s(rec: Path, start: float) -> dict[str, float]:
@@ -91,13 +98,15 @@ def main() -> None:
             cmd = [command_s(rec, folder / "x.png", start) for _ in range(args.repeats)]
             parts = [in_process_s(rec, start) for _ in range(args.repeats)]
             row = {"record": name, "target_s": TARGETS[name],
-                   "command_s": statistics.median(cmd),
+                   "command_s": statistics.median(c[0] for c in cmd),
+                   "command_cpu_s": statistics.median(c[1] for c in cmd),
                    **{k: statistics.median(p[k] for p in parts) for k in parts[0]},
                    "load_average": os.getloadavg()[0]}
             rows.append(row)
             if not args.json:
-                print(f"{name:26s} command {row['command_s']:.2f} s (target < "
-                      f"{row['target_s']:g} s; imports {row['import_s']:.2f}, read "
+                print(f"{name:26s} command {row['command_s']:.2f} s wall, "
+                      f"{row['command_cpu_s']:.2f} s CPU (target < "
+                      f"{row['target_s']:g} s; in one process: imports {row['import_s']:.2f}, read "
                       f"{row['read_s']:.2f}, first drawing {row['first_draw_s']:.2f}, warm "
                       f"drawing {row['warm_draw_s']:.2f})  load {row['load_average']:.1f}",
                       flush=True)

@@ -1,12 +1,15 @@
 """A 12-lead ECG drawn as on ECG paper, for people: the standard 3x4 layout (2.5 s per lead)
 plus a 10 s lead-II rhythm strip, at 25 mm/s and 10 mm/mV on a 1 mm / 5 mm grid (1 mm = 0.04 s
 = 0.1 mV), with a 1 mV calibration pulse on each row, lead names, and "not recorded" where a
-lead is missing. matplotlib (Agg) only; PNG, SVG or PDF.
+lead is missing. The layout is computed once (`paper_marks`, in mm); PNG is drawn with PIL
+(`regen.plot_png`: no matplotlib import, most of a command's time), SVG and PDF with
+matplotlib.
 """
 
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,76 +44,100 @@ def standard_view(ecg: ECG) -> dict[str, np.ndarray]:
     return out
 
 
-def _grid(ax: object, width: float, height: float) -> None:
-    from matplotlib.collections import LineCollection
+@dataclass(frozen=True)
+class Marks:
+    """What goes on the paper, in mm from its bottom-left corner (x right, y up): computed
+    once, drawn by matplotlib (SVG, PDF, the report page) or by PIL (PNG, `regen.plot_png`).
 
-    for step, colour, lw in ((1.0, PAPER["minor"], 0.25), (5.0, PAPER["major"], 0.6)):
-        xs = np.arange(0.0, width + 1e-6, step)
-        ys = np.arange(0.0, height + 1e-6, step)
-        lines = [((x, 0.0), (x, height)) for x in xs] + [((0.0, y), (width, y)) for y in ys]
-        ax.add_collection(LineCollection(lines, colors=colour, linewidths=lw, zorder=0))  # type: ignore[attr-defined]
+    traces: (n, 2) polylines of the signal; strokes: calibration pulses and lead-change
+    markers; names: (x, y top, lead name); gaps: (x, y) centres of "not recorded"."""
+
+    width: float
+    height: float
+    traces: tuple[np.ndarray, ...]
+    strokes: tuple[np.ndarray, ...]
+    names: tuple[tuple[float, float, str], ...]
+    gaps: tuple[tuple[float, float], ...]
+    seconds: float                      # drawn from the window
+    missing: tuple[str, ...]            # standard leads the recording lacks
+
+    def grid(self, step: float) -> tuple[np.ndarray, np.ndarray]:
+        """x and y positions (mm) of the grid lines every `step` mm."""
+        return (np.arange(0.0, self.width + 1e-6, step), np.arange(0.0, self.height + 1e-6, step))
 
 
-def _calibration(ax: object, y0: float) -> None:
+def _calibration(y0: float) -> np.ndarray:
     """1 mV for 0.2 s: 10 mm high, 5 mm wide, inside the left margin of each row."""
-    x = np.array([1.5, 3.0, 3.0, 8.0, 8.0, 9.5])
-    y = y0 + np.array([0.0, 0.0, MM_PER_MV, MM_PER_MV, 0.0, 0.0])
-    ax.plot(x, y, color=PAPER["trace"], lw=0.9)  # type: ignore[attr-defined]
+    return np.column_stack([[1.5, 3.0, 3.0, 8.0, 8.0, 9.5],
+                            y0 + np.array([0.0, 0.0, MM_PER_MV, MM_PER_MV, 0.0, 0.0])])
 
 
-def _trace(ax: object, sig: np.ndarray, fs: float, t0: float, t1: float, x0: float,
-           y0: float, clip_mv: float = CLIP_MV) -> None:
+def _trace(sig: np.ndarray, fs: float, t0: float, t1: float, x0: float, y0: float,
+           clip_mv: float) -> np.ndarray | None:
     a, b = int(round(t0 * fs)), int(round(t1 * fs))
     seg = sig[a:b].astype(np.float64)
     if seg.size < 2:
-        return
+        return None
     finite = seg[np.isfinite(seg)]
     base = float(np.median(finite)) if finite.size else 0.0
     mv = np.clip(seg - base, -clip_mv, clip_mv)
-    x = x0 + np.arange(seg.size) / fs * MM_PER_S
-    ax.plot(x, y0 + mv * MM_PER_MV, color=PAPER["trace"], lw=0.7)  # type: ignore[attr-defined]
+    return np.column_stack([x0 + np.arange(seg.size) / fs * MM_PER_S, y0 + mv * MM_PER_MV])
 
 
-def _missing(ax: object, x0: float, x1: float, y0: float) -> None:
-    ax.text((x0 + x1) / 2, y0, "not recorded", ha="center", va="center",  # type: ignore[attr-defined]
-            fontsize=8, style="italic", color="#777777")
-
-
-def draw_paper(ax: Axes, ecg: ECG, start_s: float = 0.0,
-               row_mm: float = ROW_MM) -> tuple[float, list[str]]:
-    """Draw the grid, calibration pulses, lead names and traces of the 10 s from `start_s` on
-    `ax`, whose data units are millimetres of paper (x 0..PAPER_W_MM, y 0..4 * row_mm); the
-    caller sizes the axes so one unit is one printed millimetre. A narrower `row_mm` (a
-    printed page) keeps the scale and clips a trace at one row's height. Returns (seconds
-    drawn, the standard leads the recording lacks)."""
+def paper_marks(ecg: ECG, start_s: float = 0.0, row_mm: float = ROW_MM) -> Marks:
+    """The 10 s from `start_s` laid out as 3x4 leads and a lead-II strip. A narrower `row_mm`
+    (a printed page) keeps the scale and clips a trace at one row's height."""
     if not 0 <= start_s < ecg.duration_s:
         raise ECGReadError(f"{ecg.source or ecg.id}: window start {start_s} s is outside the "
                            f"recording (0-{ecg.duration_s:.1f} s)")
     leads = standard_view(ecg)
     t_end = min(WINDOW_S, ecg.duration_s - start_s)
-    width, height = PAPER_W_MM, 4 * row_mm
-    ax.set_xlim(0, width)
-    ax.set_ylim(0, height)
-    ax.set_axis_off()
-    _grid(ax, width, height)
-    rows = [*LAYOUT, (RHYTHM,)]
-    for r, row in enumerate(rows):
+    height = 4 * row_mm
+    traces, strokes, names, gaps = [], [], [], []
+    for r, row in enumerate([*LAYOUT, (RHYTHM,)]):
         y0 = height - (r + 0.5) * row_mm
-        _calibration(ax, y0)
+        strokes.append(_calibration(y0))
         span = WINDOW_S / len(row)
         for c, name in enumerate(row):
             t0 = c * span
             x0, x1 = CAL_MM + t0 * MM_PER_S, CAL_MM + (t0 + span) * MM_PER_S
             if c:          # lead change marker, as printed ECGs have
-                ax.plot([x0, x0], [y0 + 4, y0 + 8], color=PAPER["trace"], lw=0.9)
-            ax.text(x0 + 1.5, y0 + row_mm / 2 - 2.0, name, fontsize=9, fontweight="bold",
-                    va="top", color=PAPER["text"])
+                strokes.append(np.array([[x0, y0 + 4], [x0, y0 + 8]]))
+            names.append((x0 + 1.5, y0 + row_mm / 2 - 2.0, name))
             if name not in leads:
-                _missing(ax, x0, x1, y0)
+                gaps.append(((x0 + x1) / 2, y0))
             elif t0 < t_end:
-                _trace(ax, leads[name], ecg.fs, start_s + t0,
-                       start_s + min(t0 + span, t_end), x0, y0, row_mm / MM_PER_MV)
-    return t_end, [n for n in STANDARD_LEADS if n not in leads]
+                tr = _trace(leads[name], ecg.fs, start_s + t0, start_s + min(t0 + span, t_end),
+                            x0, y0, row_mm / MM_PER_MV)
+                if tr is not None:
+                    traces.append(tr)
+    return Marks(PAPER_W_MM, height, tuple(traces), tuple(strokes), tuple(names), tuple(gaps),
+                 t_end, tuple(n for n in STANDARD_LEADS if n not in leads))
+
+
+def draw_paper(ax: Axes, ecg: ECG, start_s: float = 0.0,
+               row_mm: float = ROW_MM) -> tuple[float, list[str]]:
+    """Draw `paper_marks` on `ax`, whose data units are millimetres of paper; the caller sizes
+    the axes so one unit is one printed millimetre. Returns (seconds drawn, the standard leads
+    the recording lacks)."""
+    from matplotlib.collections import LineCollection
+
+    m = paper_marks(ecg, start_s, row_mm)
+    ax.set_xlim(0, m.width)
+    ax.set_ylim(0, m.height)
+    ax.set_axis_off()
+    for step, colour, lw in ((1.0, PAPER["minor"], 0.25), (5.0, PAPER["major"], 0.6)):
+        xs, ys = m.grid(step)
+        lines = [((x, 0.0), (x, m.height)) for x in xs] + [((0.0, y), (m.width, y)) for y in ys]
+        ax.add_collection(LineCollection(lines, colors=colour, linewidths=lw, zorder=0))
+    ax.add_collection(LineCollection(list(m.strokes), colors=PAPER["trace"], linewidths=0.9))
+    ax.add_collection(LineCollection(list(m.traces), colors=PAPER["trace"], linewidths=0.7))
+    for x, y, name in m.names:
+        ax.text(x, y, name, fontsize=9, fontweight="bold", va="top", color=PAPER["text"])
+    for x, y in m.gaps:
+        ax.text(x, y, "not recorded", ha="center", va="center", fontsize=8, style="italic",
+                color="#777777")
+    return m.seconds, list(m.missing)
 
 
 def paper_caption(ecg: ECG, start_s: float, t_end: float, missing: list[str]) -> str:
@@ -146,6 +173,10 @@ def plot_ecg(ecg: ECG, *, fmt: str = "png", start_s: float = 0.0, title: str | N
     """
     if fmt not in FORMATS:
         raise ConfigError(f"plot format {fmt!r}; expected one of {list(FORMATS)}")
+    if fmt == "png":          # PIL: no matplotlib to import (most of a command's time)
+        from regen.plot_png import png_page
+
+        return png_page(ecg, start_s=start_s, title=title or f"{ecg.id}", dpi=dpi)
     width, height = PAPER_W_MM, PAPER_H_MM
     fig_w, fig_h = width + 2 * MARGIN_MM, height + HEAD_MM + 2 * MARGIN_MM
     fig = new_figure(fig_w, fig_h, dpi)

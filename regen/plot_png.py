@@ -84,7 +84,7 @@ def png_page(ecg: ECG, *, start_s: float = 0.0, title: str = "", dpi: int = 110)
     draw.text(((fig_w - MARGIN_MM) * px, top), paper_caption(ecg, start_s, m.seconds,
                                                               list(m.missing)),
               fill=PAPER["text"], font=_font(pt(8)), anchor="ra")
-    small = img.resize((out_w, out_h), Image.Resampling.BOX)
+    small = img.reduce(SS)                     # box filter, to (out_w, out_h)
     buf = io.BytesIO()
     small.save(buf, format="PNG", dpi=(dpi, dpi), compress_level=3)
     return buf.getvalue()

@@ -699,6 +699,20 @@ class Regen:
         return Path(save_plot(ecg if isinstance(ecg, ECG) else read_ecg(ecg), out,
                               start_s=start_s))
 
+    def report_pdf(self, ecg: EcgLike, out: str | Path, *, report: Report | None = None,
+                   paper: str = "a4", log: bool = True) -> Path:
+        """Write a one-page printable report of `ecg` to `out` (.pdf, landscape A4 or
+        "letter"): the trace at 25 mm/s and 10 mm/mV, the text, findings with probabilities
+        and thresholds, measurements, input notes, cited reports and the decision-support
+        notice. `report`: the one already made for this ECG (else made here)."""
+        from regen.report_pdf import write_report_pdf
+
+        loaded = ecg if isinstance(ecg, ECG) else read_ecg(ecg)
+        r = report if report is not None else self.report(loaded, log=log)
+        return write_report_pdf(r, loaded, out, paper=paper, provenance=(
+            f"regen build {self.build_id}, encoder {self.encoder.fingerprint}, "
+            f"refiner {r.refiner}"))
+
     def measure(self, ecg: EcgLike) -> Measurements:
         """Rate, intervals, QTc, axis and premature beats measured from the signal itself (no
         retrieval); `ecg` may be a path. See `regen.measure.measure`."""

@@ -137,18 +137,31 @@ def markdown(result: dict) -> str:
                          + " | ".join(_fmt(r["by_kind"].get(k, {}).get("accuracy", ""))
                                       for k in kinds) + " |")
         return "\n".join(lines) + "\n"
+    if task == "retrieval" and "baselines" in result:
+        names = [("regen", result), *result["baselines"].items()]
+        return (f"Retrieval, folds {result['query_folds']} (n={result['n']}) against corpus "
+                f"folds {result['corpus_folds']} (n={result['n_corpus']}), k={result['k']}; "
+                f"{result['factory']} recall@k against exact search "
+                f"{_fmt(result['recall_at_k_vs_exact'])}.\n\n"
+                "| system | precision@k, any shared superclass | same superclass set |\n"
+                "|---|---|---|\n"
+                + "\n".join(f"| {n} | {_fmt(r['precision_at_k_any_superclass'])} | "
+                            f"{_fmt(r['precision_at_k_same_superclasses'])} |"
+                            for n, r in names) + "\n")
     keys = [k for k, v in result.items() if isinstance(v, float | int) and k != "k"]
     return (f"{task} (k={result.get('k')})\n\n| metric | value |\n|---|---|\n"
             + "\n".join(f"| {k} | {_fmt(result[k])} |" for k in keys) + "\n")
 
 
 def plot(result: dict, path: Path) -> Path | None:
-    """Grouped per-class bars: label F1 (report) or ROC-AUC (classify)."""
-    if result["task"] == "report":
-        series = {f"regen ({result['refiner']})": result["label_f1_per_class"]}
-        series.update({n: r["label_f1_per_class"] for n, r in result["baselines"].items()})
-        ylabel = "label F1 (report labeller)"
-    elif result["task"] == "qa":
+    """report and retrieval: regen.eval_plots; qa and classify: grouped per-class bars
+    (accuracy, ROC-AUC)."""
+    if result["task"] in ("report", "retrieval") and (
+            result["task"] == "report" or "curve" in result):
+        from regen.eval_plots import plot_report, plot_retrieval
+
+        return (plot_report if result["task"] == "report" else plot_retrieval)(result, path)
+    if result["task"] == "qa":
         r = result["derived"]
         series = {"regen": {t: v["accuracy"] or 0.0 for t, v in r["by_attribute"].items()},
                   "kNN vote": {t: (v["accuracy"] or 0.0) for t, v in

@@ -80,6 +80,7 @@ def _score_texts(hyps: Sequence[str], refs: Sequence[str], *, bert: bool,
     lab = label_f1([label_report(h) for h in hyps], [label_report(r) for r in refs])
     out["label_f1_macro"] = lab.macro_f1
     out["label_f1_per_class"] = {c: round(lab.per_label[c]["f1"], 4) for c in LABELS}
+    out["label_support"] = {c: int(lab.per_label[c]["support"]) for c in LABELS}  # references
     return out
 
 
@@ -266,22 +267,37 @@ def eval_retrieval(settings: Settings, data: Path, *, corpus_folds: str = "1-8",
                    log: Callable[[str], None] = lambda m: None) -> dict:
     """precision@k: mean share of a query's k neighbours that share at least one superclass
     with it (and, stricter, the same superclass set); recall@k: overlap of `factory`'s top-k
-    with exact search over the same embeddings."""
+    with exact search over the same embeddings. Beside regen, in the same run: the raw-signal
+    nearest neighbours (exact cosine) and random corpus records (the exact expectation), as
+    curves over k (the top-k of one search at the largest k) and per superclass at `k`."""
     from index import VectorIndex, exact_search, recall_at_k
 
     own, corpus = corpus_index(settings, data, corpus_folds, log=log)
     queries = load_ptbxl(data, folds=query_folds)
+    ks = sorted({x for x in (1, 3, 5, 10, 20, 50) if x <= max(k, 20)} | {k})
+    ks = [x for x in ks if x <= len(corpus)]
     with Regen.from_settings(replace(own, k=k)) as rg:
-        hits = rg.retrieve_many([q.path for q in queries], k)
+        hits = rg.retrieve_many([q.path for q in queries], ks[-1])
         ids = rg.index.ids
         vecs = np.stack([rg.index.reconstruct(int(i)) for i in ids])
         zq = rg.embed([read_ecg(q.path) for q in queries])
         fp = rg.encoder.fingerprint
-    any_share = [np.mean([bool(set(n.superclasses) & set(q.superclasses)) for n in h])
-                 for q, h in zip(queries, hits)]
-    same_set = [np.mean([set(n.superclasses) == set(q.superclasses) for n in h])
-                for q, h in zip(queries, hits)]
-    prior = Counter(c for r in corpus for c in r.superclasses)
+    yq = superclass_matrix(queries).astype(bool)                       # (Q, 5)
+    regen_nb = np.array([[[c in n.superclasses for c in SUPERCLASSES] for n in h[:ks[-1]]]
+                         for h in hits], dtype=bool)                    # (Q, K, 5)
+    raw_nb = _raw_signal_neighbours(corpus, queries, ks[-1])
+    yc = superclass_matrix(corpus).astype(bool)
+    random_any = float(np.mean([(yc & q).any(1).mean() for q in yq]))
+    random_same = float(np.mean([(yc == q).all(1).mean() for q in yq]))
+    curve: dict = {"k": ks, "regen": _precision_curve(yq, regen_nb, ks),
+                   "raw_signal_knn": _precision_curve(yq, raw_nb, ks),
+                   "random": {"any_superclass": [random_any] * len(ks),
+                              "same_superclasses": [random_same] * len(ks)}}
+    at = ks.index(k)
+    per_class = {c: {"n": int(yq[:, j].sum()),
+                     "regen": _class_precision(yq, regen_nb, j, k),
+                     "raw_signal_knn": _class_precision(yq, raw_nb, j, k),
+                     "random": float(yc[:, j].mean())} for j, c in enumerate(SUPERCLASSES)}
     approx = VectorIndex.create(vecs.shape[1], factory=factory, encoder_fingerprint=fp)
     t0 = time.perf_counter()
     approx.add(vecs, ids)
@@ -289,11 +305,46 @@ def eval_retrieval(settings: Settings, data: Path, *, corpus_folds: str = "1-8",
     _, a_ids = approx.search(zq, k)
     _, e_pos = exact_search(vecs, zq, k)
     return {"task": "retrieval", "k": k, "n": len(queries), "n_corpus": len(corpus),
-            "precision_at_k_any_superclass": float(np.mean(any_share)),
-            "precision_at_k_same_superclasses": float(np.mean(same_set)),
+            "corpus_folds": corpus_folds, "query_folds": query_folds,
+            "precision_at_k_any_superclass": curve["regen"]["any_superclass"][at],
+            "precision_at_k_same_superclasses": curve["regen"]["same_superclasses"][at],
             "factory": factory, "recall_at_k_vs_exact": recall_at_k(a_ids, ids[e_pos]),
             "approx_build_s": build_s,
-            "corpus_superclass_prevalence": {c: prior[c] / len(corpus) for c in SUPERCLASSES}}
+            "baselines": {name: {"precision_at_k_any_superclass": v["any_superclass"][at],
+                                 "precision_at_k_same_superclasses": v["same_superclasses"][at]}
+                          for name, v in curve.items() if name in ("raw_signal_knn", "random")},
+            "curve": curve, "per_superclass_precision_at_k": per_class,
+            "corpus_superclass_prevalence": {c: float(yc[:, j].mean())
+                                             for j, c in enumerate(SUPERCLASSES)}}
+
+
+def _precision_curve(yq: np.ndarray, nb: np.ndarray, ks: Sequence[int]) -> dict[str, list]:
+    """yq (Q, 5) and neighbours' nb (Q, K, 5) superclasses -> precision at each k: the mean
+    share of the first k neighbours sharing any superclass / the same set."""
+    share_any = (nb & yq[:, None, :]).any(-1)                           # (Q, K)
+    same = (nb == yq[:, None, :]).all(-1)
+    return {"any_superclass": [float(share_any[:, :x].mean()) for x in ks],
+            "same_superclasses": [float(same[:, :x].mean()) for x in ks]}
+
+
+def _class_precision(yq: np.ndarray, nb: np.ndarray, j: int, k: int) -> float | None:
+    """Among queries with superclass j: the mean share of their k neighbours that have it."""
+    has = yq[:, j]
+    return float(nb[has, :k, j].mean()) if has.any() else None
+
+
+def _raw_signal_neighbours(corpus: Sequence[CorpusRecord], queries: Sequence[CorpusRecord],
+                           k: int) -> np.ndarray:
+    """(Q, k, 5) superclasses of each query's k nearest corpus records by raw-signal cosine."""
+    from regen.encoder import EncoderConfig
+
+    cfg = EncoderConfig()
+    raw = RawSignalEmbedder()
+    cp, ck, _ = prepare_records(corpus, cfg, progress=False)
+    qp, _, _ = prepare_records(queries, cfg, progress=False)
+    s = raw.embed(qp) @ raw.embed(cp).T
+    top = np.argsort(-s, axis=1)[:, :k]
+    return superclass_matrix(ck).astype(bool)[top]
 
 
 # -- question answering ------------------------------------------------------------------------

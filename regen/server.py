@@ -9,6 +9,7 @@ clinicians at `/`, OpenAPI at `/docs` and `/openapi.json`.
     POST /v1/plot                {"ecg": ECG, "format": "png"|"svg"}      -> the 12-lead picture
     POST /v1/report/upload       multipart: files (.hea + .dat, .edf, .npz, .npy), fs, leads, k
     POST /v1/plot/upload         multipart: the same files -> the picture
+    POST /v1/compare/upload      multipart: files_a or example_a, files_b or example_b
 
 An ECG is {"path"} (a file under a `data_roots` folder; none by default: 403), {"example"}, or
 inline {"signal", "fs", "leads", "id"}. Errors are {"error": "..."}: 400 bad input, 401 no or
@@ -30,7 +31,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -80,6 +81,8 @@ EXAMPLES = PACKAGE_DIR.parent / "data" / "ptbxl-sample"
 ERRORS: dict[int | str, dict[str, Any]] = {c: {"model": Error} for c in (400, 401, 403, 413, 504)}
 T = TypeVar("T")
 Files = Annotated[list[UploadFile], File(description="one .edf/.npz/.npy, or .hea + .dat")]
+OptFiles = Annotated[list[UploadFile] | None, File(description="one .edf/.npz/.npy, or .hea + "
+                                                               ".dat")]
 FormFloat = Annotated[float | None, Form(description="sampling rate (Hz) for .npy")]
 FormText = Annotated[str | None, Form(description="lead names for .npy, comma-separated")]
 
@@ -282,6 +285,29 @@ def make_app(rg: Regen, settings: Settings | None = None,
         def run() -> bytes:
             with uploaded(files, fs, leads) as ecg:
                 return answer(rg.report(ecg, k_of(k), log=True).to_json())
+        return JSONBytes(await compute(run))
+
+    @app.post("/v1/compare/upload", response_model=ComparisonOut)
+    async def compare_upload(files_a: OptFiles = None, files_b: OptFiles = None,
+                             example_a: FormText = None, example_b: FormText = None,
+                             fs: FormFloat = None, leads: FormText = None,
+                             k: Annotated[int | None, Form()] = None) -> Response:
+        """Two ECGs, each uploaded (`files_a` / `files_b`) or a bundled example (`example_a` /
+        `example_b`), compared as `POST /v1/compare` does."""
+        def one(files: list[UploadFile] | None, example: str | None, side: str) -> Any:
+            if bool(files) == (example is not None):
+                raise BadRequest(f"side {side}: expected files_{side} (an uploaded ECG) or "
+                                 f"example_{side} (a name from GET /v1/examples), one of them")
+            if example is not None:
+                if example not in paths.examples:
+                    raise BadRequest(f"example_{side}: {example[:64]!r} is not one of "
+                                     f"{sorted(paths.examples)}")
+                return nullcontext(str(paths.examples[example]))
+            return uploaded(files or [], fs, leads)
+
+        def run() -> bytes:
+            with one(files_a, example_a, "a") as a, one(files_b, example_b, "b") as b:
+                return answer(rg.compare(a, b, k_of(k), log=True).to_json())
         return JSONBytes(await compute(run))
 
     @app.post("/v1/plot/upload", response_class=Response,

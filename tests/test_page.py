@@ -130,3 +130,53 @@ def test_findings_measurements_sentences_and_input_notes_are_shown(url, browser)
     assert sources and all(k.text.startswith("ptbxl:") for k in sources)
     browser.set_window_size(1360, browser.execute_script("return document.body.scrollHeight") + 40)
     browser.save_screenshot(str(ARTIFACTS / "page-findings.png"))
+
+
+def test_two_ecgs_side_by_side_with_what_changed(url, browser):
+    """Two different examples picked, then an uploaded WFDB record against an example: both
+    traces drawn side by side, the comparison's text and its new / resolved / persisting
+    table, the notice, each side's similar ECGs."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.set_window_size(1360, 2200)
+    browser.get(url + "/")
+    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#compare-b option"))
+    a, b = Select(browser.find_element(By.ID, "compare-a")), \
+        Select(browser.find_element(By.ID, "compare-b"))
+    names = [o.get_attribute("value") for o in a.options]
+    a.select_by_value(names[0])
+    b.select_by_value(names[1])
+    browser.find_element(By.CSS_SELECTOR, "#compare-form button").click()
+
+    def both_drawn(d) -> bool:
+        return d.execute_script(
+            "return ['trace-a', 'trace-b'].every(id => { const i = document.getElementById(id);"
+            " return i.complete && i.naturalWidth > 800; });")
+
+    wait_for(browser, lambda d: d.find_element(By.ID, "compare-text").text and both_drawn(d))
+    assert browser.find_element(By.ID, "compare-title-a").text == f"First: Example {names[0]}"
+    assert browser.find_element(By.ID, "compare-title-b").text == f"Second: Example {names[1]}"
+    rows = browser.find_elements(By.CSS_SELECTOR, "#compare-table tbody tr")
+    assert rows and all("%" in r.text for r in rows)
+    changes = {r.find_elements(By.TAG_NAME, "td")[1].text.split()[0] for r in rows}
+    assert changes <= {"new", "resolved", "persisting"}
+    assert "Decision support only" in browser.find_element(By.ID, "compare-disclaimer").text
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#compare-neighbours-a li")) == 5
+    # side by side: the two pictures share a row, the first on the left
+    ra, rb = (browser.find_element(By.ID, i).rect for i in ("trace-a", "trace-b"))
+    assert abs(ra["y"] - rb["y"]) < 2 and ra["x"] + ra["width"] <= rb["x"]
+    shot = browser.find_element(By.ID, "compare")
+    browser.execute_script("arguments[0].scrollIntoView();", shot)
+    shot.screenshot(str(ARTIFACTS / "page-compare.png"))
+
+    browser.find_element(By.ID, "files-a").send_keys("\n".join(str(Q1) + e
+                                                              for e in (".hea", ".dat")))
+    before = browser.find_element(By.ID, "compare-text").text
+    browser.execute_script("document.getElementById('compare-text').textContent = '';")
+    browser.find_element(By.CSS_SELECTOR, "#compare-form button").click()
+    wait_for(browser, lambda d: d.find_element(By.ID, "compare-text").text and both_drawn(d))
+    assert browser.find_element(By.ID, "compare-title-a").text == "First: Uploaded 01469_lr"
+    assert browser.find_element(By.ID, "compare-status").text == ""
+    assert before  # the first comparison had text too

@@ -69,6 +69,22 @@ def test_a_12_lead_record_draws_fast_in_every_format():
         plot_ecg(ecg, fmt="gif")
 
 
+def test_the_png_needs_no_matplotlib_and_matches_the_other_formats_size():
+    """PNG is drawn with PIL from the same marks (so `regen plot` does not import
+    matplotlib); its size is the page's in mm at the dpi, like the matplotlib drawing's."""
+    code = ("import sys; from regen.plot import plot_ecg; from regen.reader import read_ecg; "
+            f"png = plot_ecg(read_ecg({str(Q1)!r}), dpi=200); "
+            "print('matplotlib' in sys.modules, png[:8] == b'\\x89PNG\\r\\n\\x1a\\n')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.stdout.split() == ["False", "True"], done.stderr
+    import matplotlib.image
+
+    img = matplotlib.image.imread(io.BytesIO(plot_ecg(read_ecg(Q1), dpi=200)))
+    w_mm, h_mm = CAL_MM + WINDOW_S * 25 + 2 * MARGIN_MM, 4 * ROW_MM + HEAD_MM + 2 * MARGIN_MM
+    assert img.shape[:2] == (round(h_mm / 25.4 * 200), round(w_mm / 25.4 * 200))
+
+
 def test_plot_command_writes_the_picture(tmp_path):
     out = tmp_path / "ecg.svg"
     done = subprocess.run([sys.executable, "-m", "regen", "plot", str(Q1), "-o", str(out)],

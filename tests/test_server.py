@@ -184,6 +184,24 @@ def test_plots_are_pictures(url):
     assert code == 200 and isinstance(png, bytes) and png.startswith(b"\x89PNG")
 
 
+def test_compare_upload_takes_files_or_an_example_on_each_side(url):
+    """An uploaded WFDB record against a bundled example gives what /v1/compare gives for
+    the same two records by path; a side with neither (or both) is a 400 naming it."""
+    wfdb = [("files_a", Path(Q1 + ext)) for ext in (".hea", ".dat")]
+    code, up = upload(url, "/v1/compare/upload", wfdb, {"example_b": "00028_lr"})
+    _, by_path = call(url, "/v1/compare", {"a": {"path": Q1}, "b": {"path": Q2}})
+    assert code == 200 and isinstance(up, dict)
+    assert up["text"] == by_path["text"] and up["persisting"] == by_path["persisting"]
+    assert up["queries"] == ["upload:01469_lr.hea", "example:00028_lr"]
+    code, err = upload(url, "/v1/compare/upload", wfdb)
+    assert code == 400 and "side b: expected files_b" in err["error"]
+    code, err = upload(url, "/v1/compare/upload", wfdb, {"example_a": "00028_lr",
+                                                         "example_b": "00028_lr"})
+    assert code == 400 and "side a" in err["error"]
+    code, err = upload(url, "/v1/compare/upload", [], {"example_a": "nope", "example_b": "x"})
+    assert code == 400 and "example_a: 'nope' is not one of" in err["error"]
+
+
 def test_ask_and_compare(url):
     code, ans = call(url, "/v1/ask", {"ecgs": [{"path": Q1}],
                                       "question": "Does this ECG show sinus rhythm?"})

@@ -22,11 +22,20 @@ def report(paths: Annotated[list[Path], typer.Argument(help="ECG files: WFDB rec
            leads: Annotated[str | None, typer.Option(help="lead names for .npy, "
                                                         "comma-separated")] = None,
            language: Annotated[str | None, typer.Option(help="en or orig")] = None,
-           no_log: Annotated[bool, typer.Option("--no-log", help="do not log")] = False) -> None:
+           no_log: Annotated[bool, typer.Option("--no-log", help="do not log")] = False,
+           pdf: Annotated[Path | None, typer.Option(
+               "--pdf", help="also write a one-page printable report (.pdf) of the ECG")] = None,
+           paper: Annotated[str, typer.Option(help="--pdf page: a4 or letter")] = "a4") -> None:
     """Generate a report for each ECG from its nearest neighbours in the corpus."""
     from regen.api import Regen
     from regen.reader import read_ecg
 
+    if pdf is not None and len(paths) != 1:
+        raise RegenError(f"--pdf writes one ECG's page; got {len(paths)} ECGs (run once per ECG)")
+    if pdf is not None:
+        from regen.report_pdf import pdf_target
+
+        pdf_target(pdf)         # an unwritable path fails before any work
     ecgs = [read_ecg(p, fs=fs, leads=tuple(leads.split(",")) if leads else None)
             for p in paths]
     with Regen.open(home, k=k, language=language) as rg:
@@ -35,6 +44,9 @@ def report(paths: Annotated[list[Path], typer.Argument(help="ECG files: WFDB rec
                 typer.echo(json.dumps(r.to_json()))
             else:
                 _print_report(r)
+            if pdf is not None:
+                typer.echo(f"pdf: {rg.report_pdf(ecgs[0], pdf, report=r, paper=paper)}",
+                           err=json_out)
 
 
 @app.command()

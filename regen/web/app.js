@@ -11,9 +11,10 @@ function headers(json) {
   return h;
 }
 
-function say(text, isError) {
-  $("status").textContent = text;
-  $("status").className = isError ? "error" : "";
+function say(text, isError, where) {
+  const el = $(where || "status");
+  el.textContent = text;
+  el.className = isError ? "error" : "";
 }
 
 async function call(route, body, form) {
@@ -233,18 +234,115 @@ async function ask() {
   } catch (e) { $("answer").textContent = e.message; }
 }
 
+// -- two ECGs side by side -------------------------------------------------------------------
+
+function compareSide(which) {
+  const files = $("files-" + which).files;
+  const example = $("compare-" + which).value;
+  return files.length ? {files, label: "Uploaded " + files[0].name.replace(/\.[^.]*$/, "")}
+                      : {example, label: "Example " + example};
+}
+
+function sideForm(side) {
+  const f = new FormData();
+  for (const file of side.files) f.append("files", file);
+  if ($("fs").value) f.append("fs", $("fs").value);
+  return f;
+}
+
+async function sideTrace(side, img) {
+  const resp = side.files ? await call("/v1/plot/upload", null, sideForm(side))
+                          : await call("/v1/plot", {ecg: {example: side.example}, format: "png"});
+  const old = img.src;
+  img.src = URL.createObjectURL(await resp.blob());
+  if (old.startsWith("blob:")) URL.revokeObjectURL(old);
+}
+
+const STATUS = [["new", "new in the second"], ["resolved", "resolved (first only)"],
+                ["persisting", "persisting (both)"]];
+
+function showComparison(c, a, b) {
+  $("compare-result").hidden = false;
+  $("compare-title-a").textContent = "First: " + a.label;
+  $("compare-title-b").textContent = "Second: " + b.label;
+  $("compare-text").textContent = c.text;
+  $("compare-confidence").textContent = c.confidence.toFixed(2);
+  $("compare-abstained").textContent = c.abstained ? "abstained: evidence too weak" : "";
+  $("compare-disclaimer").textContent = c.disclaimer;
+  const table = $("compare-table");
+  table.replaceChildren();
+  const head = table.createTHead().insertRow();
+  for (const h of ["finding", "change", "support in the first", "support in the second"]) {
+    const th = document.createElement("th"); th.textContent = h; head.appendChild(th);
+  }
+  const body = table.createTBody();
+  for (const [key, name] of STATUS) {
+    for (const [finding, [pa, pb]] of Object.entries(c[key] || {})) {
+      const row = body.insertRow();
+      cell(row, finding);
+      cell(row, name, key);
+      cell(row, (100 * pa).toFixed(0) + " %", "num");
+      cell(row, (100 * pb).toFixed(0) + " %", "num");
+    }
+  }
+  for (const [id, list] of [["compare-neighbours-a", c.neighbours_a],
+                            ["compare-neighbours-b", c.neighbours_b]]) {
+    const ol = $(id);
+    ol.replaceChildren();
+    for (const n of (list || []).slice(0, 5)) {
+      const li = document.createElement("li");
+      const key = document.createElement("span"); key.className = "key"; key.textContent = n.key;
+      li.append(key, document.createTextNode("  (" + n.score.toFixed(2) + ")  " + n.report));
+      ol.appendChild(li);
+    }
+  }
+}
+
+async function runCompare() {
+  const a = compareSide("a"), b = compareSide("b");
+  if ((!a.files && !a.example) || (!b.files && !b.example)) {
+    say("Choose two ECGs to compare.", true, "compare-status"); return;
+  }
+  say("Comparing " + a.label + " with " + b.label + " ...", false, "compare-status");
+  try {
+    let request;
+    if (!a.files && !b.files) {
+      request = call("/v1/compare", {a: {example: a.example}, b: {example: b.example}});
+    } else {
+      const f = new FormData();
+      for (const [name, side] of [["a", a], ["b", b]]) {
+        if (side.files) for (const file of side.files) f.append("files_" + name, file);
+        else f.append("example_" + name, side.example);
+      }
+      if ($("fs").value) f.append("fs", $("fs").value);
+      request = call("/v1/compare/upload", null, f);
+    }
+    const [c] = await Promise.all([request.then((r) => r.json()),
+                                   sideTrace(a, $("trace-a")), sideTrace(b, $("trace-b"))]);
+    showComparison(c, a, b);
+    say("", false, "compare-status");
+    $("compare").scrollIntoView();
+  } catch (e) { say(e.message, true, "compare-status"); }
+}
+
 async function start() {
   $("token").value = localStorage.getItem("regen-token") || "";
   $("token").addEventListener("change", () => localStorage.setItem("regen-token", $("token").value));
   $("example-form").addEventListener("submit", (ev) => { ev.preventDefault(); runExample($("example").value); });
   $("upload-form").addEventListener("submit", (ev) => { ev.preventDefault(); runUpload(); });
   $("ask-form").addEventListener("submit", (ev) => { ev.preventDefault(); ask(); });
+  $("compare-form").addEventListener("submit", (ev) => { ev.preventDefault(); runCompare(); });
   try {
     const resp = await fetch("/v1/examples", {headers: headers(false)});
     const examples = resp.ok ? await resp.json() : [];
     for (const ex of examples) {
       const opt = document.createElement("option"); opt.value = ex.name; opt.textContent = ex.name;
       $("example").appendChild(opt);
+      for (const [i, id] of [[0, "compare-a"], [1, "compare-b"]]) {
+        const o = opt.cloneNode(true);
+        $(id).appendChild(o);
+        if (examples.indexOf(ex) === i) o.selected = true;   // two different ECGs to start
+      }
     }
     if (!examples.length) $("example-form").hidden = true;
   } catch (e) { say("Cannot reach the server: " + e.message, true); }

@@ -437,9 +437,9 @@ class Regen:
         elif parsed.measured:
             ans = answer_measured(parsed, self.quality.probabilities(loaded[0]), self.quality,
                                   hits)
-        elif (why := _not_assessable(parsed, notes)) is not None:
+        elif (unseen := _not_assessable(parsed, notes)) is not None:
             ans = Answer(question, ("not sure",), 0.0, True, tuple(tuple(h) for h in hits),
-                         question_type=parsed.question_type, text=f"not sure: {why}")
+                         question_type=parsed.question_type, text=f"not sure: {unseen}")
         else:
             p = am.probabilities(z, rows, sims)
             probs = [am.option_probabilities(p[i], parsed.group, parsed.options)

@@ -138,7 +138,7 @@ def markdown(result: dict) -> str:
                                       for k in kinds) + " |")
         return "\n".join(lines) + "\n"
     if task == "retrieval" and "baselines" in result:
-        names = [("regen", result), *result["baselines"].items()]
+        systems = [("regen", result), *result["baselines"].items()]
         return (f"Retrieval, folds {result['query_folds']} (n={result['n']}) against corpus "
                 f"folds {result['corpus_folds']} (n={result['n_corpus']}), k={result['k']}; "
                 f"{result['factory']} recall@k against exact search "
@@ -147,7 +147,7 @@ def markdown(result: dict) -> str:
                 "|---|---|---|\n"
                 + "\n".join(f"| {n} | {_fmt(r['precision_at_k_any_superclass'])} | "
                             f"{_fmt(r['precision_at_k_same_superclasses'])} |"
-                            for n, r in names) + "\n")
+                            for n, r in systems) + "\n")
     keys = [k for k, v in result.items() if isinstance(v, float | int) and k != "k"]
     return (f"{task} (k={result.get('k')})\n\n| metric | value |\n|---|---|\n"
             + "\n".join(f"| {k} | {_fmt(result[k])} |" for k in keys) + "\n")

@@ -23,10 +23,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from regen.diagnose import RHYTHMS
+from regen.diagnose import CHEST, LIMB, RHYTHMS, needs
 from regen.findings import FINDINGS, NAMES
 from regen.labeller import label_report
-from regen.types import Answer, Classification, Report
+from regen.types import Answer, Classification, Finding, Report
 
 WORDS_YES = 0.90
 WORDS_NO = 0.60
@@ -143,10 +143,13 @@ def answer_free(fq: FreeQuestion, question: str, report: Report,
         return Answer(question, (name,), best.probability, False, nbrs, ev, "free-form",
                       "findings", text)
     if fq.kind == "finding":
-        fs = [by[c] for c in fq.codes if c in by]
-        if not fs:
-            return Answer(question, ("not sure",), 0.0, True, nbrs, {}, "free-form", "findings",
-                          "not sure: regen states none of " + ", ".join(fq.codes))
+        # A report lists the findings it states and those with p >= 0.1; the others were decided
+        # absent at p < 0.1, unless its leads cannot show them.
+        leads = set(report.input.leads_used) if report.input else set(LIMB + CHEST)
+        fs = [by.get(c) or Finding(NAMES.get(c, c), c, 0.0, False, "retrieved",
+                                   assessable=needs(c, leads) is None,
+                                   note=needs(c, leads) or "", threshold=0.1)
+              for c in fq.codes]
         names = " or ".join(NAMES.get(f.label, f.label).lower() for f in fs)
         if not any(f.assessable for f in fs):
             why = "; ".join(f.note for f in fs if f.note) or "not assessable from these leads"
@@ -157,8 +160,8 @@ def answer_free(fq: FreeQuestion, question: str, report: Report,
         support = [e for f in fs for e in f.evidence][:5]
         text = (f"{'yes' if yes else 'no'}: {names} "
                 f"{'is stated' if yes else 'is not stated'} in the report "
-                f"({top.source}: calibrated p={top.probability:.2f}, threshold "
-                f"{top.threshold:.2f})")
+                + (f"({top.source}: calibrated p={top.probability:.2f}, threshold "
+                   f"{top.threshold:.2f})" if top.probability > 0 else "(calibrated p < 0.1)"))
         if top.source == "retrieved":
             text += (". Support set: the nearest corpus ECGs with known labels"
                      + (f", of which {', '.join(support)} state it" if support else

@@ -47,6 +47,10 @@ class EDFFile:
                                    "signal, 256 x (signals + 1) header bytes and a positive "
                                    "duration")
             raw = f.read(256 * ns)
+        if fixed[192:197] == b"EDF+D":
+            raise ECGReadError(f"{self.path}: an EDF+D file (interrupted recording, its data "
+                               "records not contiguous in time); export it as EDF+C or EDF "
+                               "with the gaps filled")
         fields: dict[str, list[str]] = {}
         at = 0
         for name, width in _SIGNAL_FIELDS:

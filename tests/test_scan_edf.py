@@ -89,5 +89,11 @@ def test_a_truncated_or_foreign_edf_is_a_clear_error(pair: tuple[Path, Path],
     text.write_text("this is not an EDF recording\n" * 20)
     with pytest.raises(ECGReadError, match="notes.edf.*is this an EDF file"):
         EDFFile(text)
+    gaps = tmp_path / "gaps.edf"
+    raw = bytearray(edf.read_bytes())
+    raw[192:197] = b"EDF+D"
+    gaps.write_bytes(bytes(raw))
+    with pytest.raises(ECGReadError, match="EDF\\+D file .*not contiguous"):
+        EDFFile(gaps)
     with pytest.raises(ECGReadError, match="no such EDF file"):
         EDFFile(tmp_path / "missing.edf")

@@ -6,8 +6,8 @@ baseline run in the same process.
         --mitdb /work/shared/data/other/mitdb/100 --home HOME [--hours 24]
 
 HOME indexes PTB-XL folds 1-8; the spliced records use fold-9 ECGs only. `--tune --home H17`
-(a home of folds 1-7) splices fold-8 ECGs instead and prints the episode-rule grid that chose
-`regen.scan_events.OFF` and `MIN_WINDOWS`; fold 9 chooses nothing.
+(a home of folds 1-7) splices fold-8 ECGs instead and prints the episode-rule grids that chose
+`regen.scan_events.OFF`, `MIN_WINDOWS` and `SUSTAINED`; fold 9 chooses nothing.
 """
 
 from __future__ import annotations
@@ -30,15 +30,17 @@ from regen.measure import measure
 from regen.measured import irregularity
 from regen.reader import read_ecg
 from regen.scan import SCAN_FINDINGS, Scan, Window, merge, scan
-from regen.scan_events import MIN_WINDOWS, OFF, SINGLE, Episode
+from regen.scan_events import MIN_WINDOWS, OFF, SINGLE, SUSTAINED, Episode
 from regen.splice import Piece, splice
 
-TARGETS = ("AFIB", "PVC", "STACH")
+TARGETS = ("AFIB", "PVC", "STACH", "SBRAD")
+RATE = ("STACH", "SBRAD")
 BASELINE_IRR = 0.10   # RR irregularity with the best AF F1 per ECG on folds 1-8 (0.59)
 
 
 def fold_ecgs(data: Path, fold: int) -> dict[str, list[tuple[int, frozenset[str]]]]:
-    """Fold's ECGs with signals, by role: normal (NORM and nothing but SR), AFIB, PVC, STACH."""
+    """Fold's ECGs with signals, by role: normal (NORM and nothing but SR), AFIB, PVC, STACH,
+    SBRAD."""
     import pandas as pd
 
     db = pd.read_csv(data / "ptbxl_database.csv", index_col="ecg_id")
@@ -55,10 +57,11 @@ def fold_ecgs(data: Path, fold: int) -> dict[str, list[tuple[int, frozenset[str]
     return out
 
 
-def make_records(data: Path, fold: int, n_records: int, per: int, seed: int = 0
-                 ) -> list[tuple[ECG, tuple[Piece, ...]]]:
+def make_records(data: Path, fold: int, n_records: int, per: int, seed: int = 0,
+                 rate_run: tuple[int, int] = (3, 4)) -> list[tuple[ECG, tuple[Piece, ...]]]:
     """n_records spliced records of `per` ECGs: normal ECGs with, per record, two AF episodes
-    of 1-3 consecutive AFIB ECGs, two PVC ECGs and one STACH ECG at random places."""
+    of 1-3 consecutive AFIB ECGs, two PVC ECGs, and one run each of `rate_run` (lo, hi)
+    consecutive STACH and SBRAD ECGs (3-4: 30-40 s, a sustained rhythm), at random places."""
     import pandas as pd
 
     db = pd.read_csv(data / "ptbxl_database.csv", index_col="ecg_id")
@@ -77,7 +80,10 @@ def make_records(data: Path, fold: int, n_records: int, per: int, seed: int = 0
         for _ in range(2):
             blocks.append(rng.sample(pool["AFIB"], rng.randint(1, min(3, len(pool["AFIB"])))))
         blocks += [[rng.choice(pool["PVC"])] for _ in range(2)]
-        blocks.append([rng.choice(pool["STACH"])])
+        for c in RATE:
+            n = rng.randint(*rate_run)
+            run = rng.sample(pool[c], min(n, len(pool[c])))
+            blocks.append(run + [rng.choice(pool[c]) for _ in range(n - len(run))])
         n_norm = per - sum(len(b) for b in blocks)
         normals = [[x] for x in rng.sample(pool["normal"], min(n_norm, len(pool["normal"])))]
         while len(normals) < n_norm:
@@ -116,7 +122,7 @@ def score(records: list[tuple[Scan, tuple[Piece, ...]]], eps: list[list[Episode]
           ) -> dict[str, float]:
     """Episode F1 for AFIB, PVC and STACH segment recall, false episodes per 10 min normal."""
     out: dict[str, float] = {}
-    for code in ("AFIB", "STACH", "PVC"):
+    for code in ("AFIB", "STACH", "SBRAD", "PVC"):
         tp_t = n_t = tp_d = n_d = 0
         for (_, pieces), ep in zip(records, eps):
             truth = truth_segments(pieces, code)
@@ -136,7 +142,7 @@ def score(records: list[tuple[Scan, tuple[Piece, ...]]], eps: list[list[Episode]
         for e in ep:
             if not any(overlaps((e.start_s, e.end_s), a) for a in abnormal):
                 false_all += 1
-                false_t += e.finding in TARGETS
+                false_t += e.finding in ("AFIB", "PVC", "STACH")
                 out[f"false {e.finding}"] = out.get(f"false {e.finding}", 0) + 1
     out["false/10min (AFIB,PVC,STACH)"] = false_t / (normal_s / 600)
     out["false/10min (all five)"] = false_all / (normal_s / 600)
@@ -175,9 +181,11 @@ def baseline_af(sc: Scan, ecg: ECG) -> list[Episode]:
 
 
 def spliced(rg: Regen, args: argparse.Namespace, fold: int) -> None:
-    made = make_records(args.data, fold, args.records, args.per)
+    made = make_records(args.data, fold, args.records, args.per, rate_run=args.rate_run)
     print(f"(a) spliced PTB-XL fold-{fold} records: {len(made)} x {args.per} ECGs "
-          f"({sum(p[-1].end_s for _, p in made) / 60:.0f} min per lead set); index {args.home}")
+          f"({sum(p[-1].end_s for _, p in made) / 60:.0f} min per lead set; STACH and SBRAD "
+          f"runs of {args.rate_run[0]}-{args.rate_run[1]} ECGs); index {args.home}")
+    grid: dict[int, list[dict[str, float]]] = {}
     for leads in (None, ("II",)):
         name = "12-lead" if leads is None else "lead II"
         t = time.perf_counter()
@@ -185,22 +193,14 @@ def spliced(rg: Regen, args: argparse.Namespace, fold: int) -> None:
                 for e, p in made]
         dt = time.perf_counter() - t
         if args.tune:
-            print(f"  {name}: grid of the episode rule (OFF x MIN_WINDOWS x SINGLE)")
-            for off in (1.0, 0.7, 0.5):
-                for mw in (2, 3):
-                    for single in (1.01, 0.99, 0.95, 0.9):
-                        s = score(runs, [merge(sc.windows, SCAN_FINDINGS, off, mw, single)
-                                         for sc, _ in runs])
-                        print(f"    OFF {off:.1f} MIN_WINDOWS {mw} SINGLE {single:.2f}: "
-                              + ", ".join(f"{k} {v:.2f}" for k, v in s.items()
-                                          if "F1" in k or "/10min" in k)
-                              + f", PVC recall {s['PVC recall']:.2f}")
+            tune(name, runs, grid)
             continue
         s = score(runs, [list(sc.episodes) for sc, _ in runs])
         b = score(runs, [baseline_af(sc, e if leads is None else e.select(list(leads)))
                          for (sc, _), (e, _) in zip(runs, made)])
         rec, false_ve = pvc_beats_recall(runs)
-        print(f"  {name} ({dt:.1f} s, OFF {OFF}, MIN_WINDOWS {MIN_WINDOWS}, SINGLE {SINGLE})")
+        print(f"  {name} ({dt:.1f} s, OFF {OFF}, MIN_WINDOWS {MIN_WINDOWS}, SINGLE {SINGLE}, "
+              f"SUSTAINED {SUSTAINED})")
         print(f"    AFIB episode F1 {s['AFIB F1']:.3f} (recall {s['AFIB recall']:.3f} of "
               f"{s['AFIB n']:.0f} AF segments, precision {s['AFIB precision']:.3f} of "
               f"{s['AFIB detected']:.0f} episodes);  baseline RR irregularity >= "
@@ -210,14 +210,52 @@ def spliced(rg: Regen, args: argparse.Namespace, fold: int) -> None:
               f"{s['PVC recall']:.3f}, by a ventricular "
               f"premature beat event {rec:.3f} (such events in normal ECG: {false_ve:.2f} "
               f"per 10 min)")
-        print(f"    STACH episode F1 {s['STACH F1']:.3f} (recall {s['STACH recall']:.3f} of "
-              f"{s['STACH n']:.0f})")
+        for c in RATE:
+            print(f"    {c} episode F1 {s[c + ' F1']:.3f} (recall {s[c + ' recall']:.3f} of "
+                  f"{s[c + ' n']:.0f} runs, precision {s[c + ' precision']:.3f} of "
+                  f"{s[c + ' detected']:.0f} episodes)")
         print(f"    false episodes per 10 min of normal ECG: AFIB/PVC/STACH "
               f"{s['false/10min (AFIB,PVC,STACH)']:.2f}, all of {'/'.join(SCAN_FINDINGS)} "
               f"{s['false/10min (all five)']:.2f} ("
               + ", ".join(f"{k[6:]} {v:.0f}" for k, v in s.items() if k.startswith("false "))
               + f" over {sum(q[-1].end_s for _, q in runs) / 60:.0f} min of records); "
               f"baseline AF {b['false/10min (all five)']:.2f}")
+    if args.tune:
+        # the rule: among sustained rates (N >= 2 windows, >= 15 s: a single 10-s window of
+        # fast or slow rate is not a Holter episode; N = 1 is printed for reference), the N
+        # with the best mean STACH and SBRAD F1 over both lead sets among those with <= 1
+        # false episode per 10 min of normal ECG (all five findings) in both
+        ok = [n for n, ss in grid.items()
+              if n >= 2 and all(x["false/10min (all five)"] <= 1.0 for x in ss)]
+        best = max(ok, key=lambda n: (np.mean([x[c + " F1"] for x in grid[n] for c in RATE]),
+                                      -n), default=None)
+        print(f"  SUSTAINED choice (N >= 2, both lead sets, <= 1 false episode per 10 min, best "
+              f"mean STACH/SBRAD F1, fewer windows on a tie): {best}")
+
+
+def tune(name: str, runs: list[tuple[Scan, tuple[Piece, ...]]],
+         grid: dict[int, list[dict[str, float]]]) -> None:
+    """Print the episode-rule grids on `runs`; gather the SUSTAINED grid's scores in `grid`."""
+    def line(s: dict[str, float]) -> str:
+        return (", ".join(f"{k} {v:.2f}" for k, v in s.items() if "F1" in k or "/10min" in k)
+                + f", PVC recall {s['PVC recall']:.2f}; false: "
+                + " ".join(f"{k[6:]} {v:.0f}" for k, v in s.items() if k.startswith("false ")))
+
+    print(f"  {name}: grid of the episode rule (OFF x MIN_WINDOWS x SINGLE; STACH/SBRAD as "
+          f"the other findings)")
+    for off in (1.0, 0.7, 0.5):
+        for mw in (2, 3):
+            for single in (1.01, 0.99, 0.95, 0.9):
+                s = score(runs, [merge(sc.windows, SCAN_FINDINGS, off, mw, single, {})
+                                 for sc, _ in runs])
+                print(f"    OFF {off:.1f} MIN_WINDOWS {mw} SINGLE {single:.2f}: {line(s)}")
+    print(f"  {name}: SUSTAINED grid (windows a STACH / SBRAD episode needs; OFF {OFF}, "
+          f"MIN_WINDOWS {MIN_WINDOWS}, SINGLE {SINGLE})")
+    for n in (1, 2, 3, 4, 5, 6):
+        s = score(runs, [merge(sc.windows, SCAN_FINDINGS, OFF, MIN_WINDOWS, SINGLE,
+                               dict.fromkeys(RATE, n)) for sc, _ in runs])
+        grid.setdefault(n, []).append(s)
+        print(f"    SUSTAINED {n}: {line(s)}")
 
 
 def mitdb(rg: Regen, record: Path) -> None:
@@ -306,6 +344,97 @@ def scale_child(rec: str, home: Path, plot: Path | None) -> None:
           + "; ".join(sc.summary.lines()[:2]))
 
 
+def edf_of(rec: Path, out: Path) -> Path:
+    """The WFDB record `rec` written as EDF (16-bit at the record's gain, 1-s data records),
+    read and written 10 minutes at a time."""
+    import wfdb
+
+    from regen.edf import write_edf
+
+    h = wfdb.rdheader(str(rec))
+    step = int(600 * h.fs)
+    chunks = (np.asarray(wfdb.rdrecord(str(rec), sampfrom=a, sampto=min(h.sig_len, a + step)
+                                       ).p_signal, np.float64).T
+              for a in range(0, h.sig_len, step))
+    return write_edf(out, chunks, float(h.fs), h.sig_name, h.sig_len, gain=h.adc_gain[0])
+
+
+def edf(args: argparse.Namespace) -> None:
+    """(d) EDF streamed by data records: the scan of an EDF file equals the scan of the WFDB
+    record it was written from, and peak memory stays flat with the length; baseline: the
+    EDF read whole (`read_ecg`, wfdb's EDF reader) and then scanned."""
+    with tempfile.TemporaryDirectory() as tmp:
+        print("(d) EDF: MIT-BIH 100 tiled and written as EDF, each scan in its own child "
+              "process (peak RSS of that process)")
+        for hours in args.edf_hours:
+            rec = tile(args.mitdb, hours, Path(tmp))
+            e = edf_of(rec, Path(tmp) / f"tiled{hours:g}h.edf")
+            size = e.stat().st_size / 2**20
+            got = {}
+            for how, path in (("WFDB streamed", rec), ("EDF streamed", e),
+                              ("EDF read whole (baseline)", e)):
+                out = subprocess.run([sys.executable, __file__, "--edf-child", str(path),
+                                      "--home", str(args.home)]
+                                     + (["--whole"] if "whole" in how else []),
+                                     check=True, capture_output=True, text=True).stdout
+                digest, rss, dt = out.split()[-3:]
+                got[how] = digest
+                print(f"    {hours:g} h ({size:.0f} MiB EDF), {how}: scan {float(dt):.0f} s, "
+                      f"peak RSS {float(rss):.0f} MiB, result {digest}")
+            same = len(set(got.values())) == 1
+            print(f"    {hours:g} h: the three scans give the same windows, episodes, events "
+                  f"and summary: {same}")
+
+
+def edf_reading(args: argparse.Namespace) -> None:
+    """(e) Reading alone (no model, so the reader's own memory shows): every 10-s window of a
+    long EDF file read as the scan reads it, in a child process; baseline: the file read
+    whole by `read_ecg` (wfdb's EDF reader), in another."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for hours in args.read_hours:
+            rec = tile(args.mitdb, hours, Path(tmp))
+            e = edf_of(rec, Path(tmp) / f"tiled{hours:g}h.edf")
+            Path(str(rec) + ".dat").unlink()
+            size = e.stat().st_size / 2**20
+            for how in ("streamed by data records", "read whole (baseline)"):
+                out = subprocess.run([sys.executable, __file__, "--read-child", str(e), "--home",
+                                      "-"] + (["--whole"] if "whole" in how else []),
+                                     check=True, capture_output=True, text=True).stdout
+                n, rss, dt = out.split()[-3:]
+                print(f"(e) EDF {hours:g} h ({size:.0f} MiB), {how}: {n} windows read in "
+                      f"{float(dt):.1f} s, peak RSS {float(rss):.0f} MiB")
+
+
+def read_child(path: str, whole: bool) -> None:
+    from regen.scan import _Source, _windows
+
+    t = time.perf_counter()
+    src = _Source(read_ecg(path) if whole else path)
+    w = int(10 * src.fs)
+    starts = _windows(src.n, w, w // 2)
+    for a in starts:
+        src.read(a, a + w)
+    dt = time.perf_counter() - t
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(len(starts), f"{rss:.0f}", f"{dt:.1f}")
+
+
+def edf_child(path: str, home: Path, whole: bool) -> None:
+    import hashlib
+    import json
+
+    with Regen.open(home) as rg:
+        _ = rg.diagnoser
+        t = time.perf_counter()
+        sc = scan(rg, read_ecg(path) if whole else path, progress=False)
+        dt = time.perf_counter() - t
+    j = sc.to_json()
+    j.pop("record")
+    digest = hashlib.sha256(json.dumps(j, sort_keys=True).encode()).hexdigest()[:12]
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(digest, f"{rss:.0f}", f"{dt:.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path)
@@ -315,12 +444,29 @@ def main() -> None:
     ap.add_argument("--per", type=int, default=60)
     ap.add_argument("--hours", type=float, default=2.0)
     ap.add_argument("--tune", action="store_true")
-    ap.add_argument("--skip", default="", help="parts to skip: a, b, c")
+    ap.add_argument("--rate-run", default="3-4", type=lambda v: tuple(map(int, v.split("-"))),
+                    help="STACH and SBRAD ECGs per run, LO-HI (1-1: single 10-s ECGs)")
+    ap.add_argument("--skip", default="", help="parts to skip: a, b, c, d, e")
     ap.add_argument("--plot", type=Path, help="write the long record's timeline here")
+    ap.add_argument("--edf-hours", default="1,3",
+                    type=lambda v: [float(x) for x in v.split(",")],
+                    help="lengths (h) of the EDF files of part d, comma-separated")
     ap.add_argument("--scale-child", help=argparse.SUPPRESS)
+    ap.add_argument("--read-hours", default="1,24",
+                    type=lambda v: [float(x) for x in v.split(",")],
+                    help="lengths (h) of the EDF files of part e, comma-separated")
+    ap.add_argument("--edf-child", help=argparse.SUPPRESS)
+    ap.add_argument("--read-child", help=argparse.SUPPRESS)
+    ap.add_argument("--whole", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.scale_child:
         scale_child(args.scale_child, args.home, args.plot)
+        return
+    if args.edf_child:
+        edf_child(args.edf_child, args.home, args.whole)
+        return
+    if args.read_child:
+        read_child(args.read_child, args.whole)
         return
     with Regen.open(args.home) as rg:
         if args.data and "a" not in args.skip:
@@ -331,6 +477,10 @@ def main() -> None:
             mitdb(rg, args.mitdb)
     if args.mitdb and "c" not in args.skip:
         scale(args)
+    if args.mitdb and "d" not in args.skip:
+        edf(args)
+    if args.mitdb and "e" not in args.skip:
+        edf_reading(args)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -721,13 +721,15 @@ class Regen:
         return measure(ecg if isinstance(ecg, ECG) else read_ecg(ecg))
 
     def scan(self, ecg: EcgLike, window_s: float = 10.0, step_s: float = 5.0, *,
-             progress: bool | None = None) -> Scan:
+             progress: bool | None = None,
+             on_progress: Callable[[int, int], None] | None = None) -> Scan:
         """Findings per window along a long record, merged into episodes, with beat events
-        and a summary; `ecg` may be a path (WFDB records are streamed in chunks). See
+        and a summary; `ecg` may be a path (WFDB records and EDF files are streamed in
+        chunks). on_progress(windows done, windows in all) after each batch. See
         `regen.scan.scan`."""
         from regen.scan import scan
 
-        return scan(self, ecg, window_s, step_s, progress)
+        return scan(self, ecg, window_s, step_s, progress, on_progress=on_progress)
 
 
 if TYPE_CHECKING:    # for Regen.measure's and Regen.scan's annotations; loaded on first use

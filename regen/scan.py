@@ -1,12 +1,12 @@
 """Long and ambulatory records: findings per window, streamed, merged into episodes.
 
 `scan(rg, ecg_or_path, window_s, step_s)` reads the record in chunks (WFDB `sampfrom`/`sampto`,
-so memory does not grow with its length), and for each window (step `step_s`): drops leads
-that are flat, clipped or missing; when none is left the window is unreadable (never an
-episode); otherwise measures it (`regen.measure`), embeds it, and takes the build's calibrated
-findings, with the measured findings replacing rate and premature-beat findings as
-`regen.diagnose` does (MEASURED_DECIDES, MEASURED_ONLY). Windows become episodes and beat
-events in `regen.scan_events`.
+EDF by data records, so memory does not grow with its length), and for each window (step
+`step_s`): drops leads that are flat, clipped or missing; when none is left the window is
+unreadable (never an episode); otherwise measures it (`regen.measure`), embeds it, and takes
+the build's calibrated findings, with the measured findings replacing rate and premature-beat
+findings as `regen.diagnose` does (MEASURED_DECIDES, MEASURED_ONLY). Windows become episodes
+and beat events in `regen.scan_events`.
 
 Each window owns a core: the middle `step_s` of it (from the record's start for the first,
 to its end for the last). Beats are counted in the window whose core holds them, so
@@ -16,7 +16,7 @@ overlapping windows count each beat once, away from the window's edges.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +29,7 @@ from regen.scan_events import (
     MIN_WINDOWS,
     OFF,
     SINGLE,
+    SUSTAINED,
     BeatEvent,
     Episode,
     Summary,
@@ -126,10 +127,12 @@ class Scan:
 
 class _Source:
     """Random access to a record's samples, (leads, samples) float32 mV; NaN where missing.
-    WFDB records are read chunk_s seconds at a time; other inputs are held whole."""
+    WFDB records and EDF files are read chunk_s seconds at a time (EDF by its data records);
+    other inputs are held whole."""
 
     def __init__(self, src: ECG | str | Path, chunk_s: float = CHUNK_S):
         self._ecg: ECG | None = None
+        self._edf: Any = None
         self._chunk_s = chunk_s
         self._buf = np.zeros((0, 0), np.float32)
         self._at = 0
@@ -142,7 +145,13 @@ class _Source:
         rec = p.with_suffix("") if p.suffix.lower() in (".hea", ".dat") else p
         hea = rec.parent / (rec.name + ".hea")
         self.name = str(p)
-        if p.suffix.lower() in (".edf", ".npy", ".npz") or not hea.exists():
+        if p.suffix.lower() == ".edf":
+            from regen.edf import EDFFile
+
+            self._edf = EDFFile(p)
+            self.fs, self.leads, self.n = self._edf.fs, self._edf.leads, self._edf.n
+            return
+        if p.suffix.lower() in (".npy", ".npz") or not hea.exists():
             from regen.reader import read_ecg
 
             self._ecg = read_ecg(p)
@@ -167,22 +176,37 @@ class _Source:
         self._rec = str(rec)
         self.fs, self.leads, self.n = float(h.fs), tuple(h.sig_name), int(h.sig_len)
 
+    @property
+    def duration_s(self) -> float:
+        return self.n / self.fs
+
+    def _load(self, a: int, end: int) -> np.ndarray:
+        if self._edf is not None:
+            return np.asarray(self._edf.read(a, end))
+        import wfdb
+
+        try:
+            r = wfdb.rdrecord(self._rec, sampfrom=a, sampto=end, physical=True)
+        except Exception as exc:
+            raise ECGReadError(f"{self._rec}: could not read samples {a}-{end} ({exc})"
+                               ) from exc
+        return np.asarray(r.p_signal, np.float32).T * self._scale
+
     def read(self, a: int, b: int) -> np.ndarray:
         b = min(b, self.n)
         if self._ecg is not None:
             return self._ecg.signal[:, a:b]
         if a < self._at or b > self._at + self._buf.shape[1]:
-            import wfdb
-
             end = min(self.n, max(b, a + int(self._chunk_s * self.fs)))
-            try:
-                r = wfdb.rdrecord(self._rec, sampfrom=a, sampto=end, physical=True)
-            except Exception as exc:
-                raise ECGReadError(f"{self._rec}: could not read samples {a}-{end} ({exc})"
-                                   ) from exc
-            self._buf = np.asarray(r.p_signal, np.float32).T * self._scale
+            self._buf = self._load(a, end)
             self._at = a
         return self._buf[:, a - self._at:b - self._at]
+
+
+def record_duration_s(ecg_or_path: ECG | str | Path) -> float:
+    """A record's length in seconds from its header (WFDB, EDF) or its array (numpy, an ECG),
+    without reading a long record's samples."""
+    return _Source(ecg_or_path).duration_s
 
 
 def usable_leads(sig: np.ndarray, leads: tuple[str, ...]) -> np.ndarray:
@@ -214,10 +238,12 @@ def _windows(n: int, w: int, s: int) -> list[int]:
 
 def scan(rg: Regen, ecg_or_path: ECG | str | Path, window_s: float = 10.0,
          step_s: float = 5.0, progress: bool | None = None,
-         findings: tuple[str, ...] = SCAN_FINDINGS, chunk_s: float = CHUNK_S) -> Scan:
-    """Scan a long record (an ECG, or a path: WFDB streamed `chunk_s` seconds at a time, EDF /
-    numpy read whole). progress: a tqdm bar on stderr (None: when the record is longer than
-    30 minutes). findings: the labeller's codes to follow (FINDINGS of `regen.findings`)."""
+         findings: tuple[str, ...] = SCAN_FINDINGS, chunk_s: float = CHUNK_S,
+         on_progress: Callable[[int, int], None] | None = None) -> Scan:
+    """Scan a long record (an ECG, or a path: WFDB and EDF streamed `chunk_s` seconds at a
+    time, numpy read whole). progress: a tqdm bar on stderr (None: when the record is longer
+    than 30 minutes). findings: the labeller's codes to follow (FINDINGS of
+    `regen.findings`). on_progress(windows done, windows in all): called after each batch."""
     if window_s <= 0 or step_s <= 0 or step_s > window_s:
         raise ConfigError(f"window {window_s} s, step {step_s} s; expected 0 < step <= window "
                           f"(for example --window 10 --step 5)")
@@ -246,6 +272,8 @@ def scan(rg: Regen, ecg_or_path: ECG | str | Path, window_s: float = 10.0,
         if len(batch) == BATCH or k == len(starts) - 1:
             acc.add(batch, quality)
             bar.update(len(batch))
+            if on_progress is not None:
+                on_progress(k + 1, len(starts))
             batch = []
     bar.close()
     return acc.result(src.name, src.leads, window_s, step_s)
@@ -359,11 +387,14 @@ class _Accumulator:
 
 
 def merge(windows: Sequence[Window], findings: Sequence[str], off: float = OFF,
-          min_windows: int = MIN_WINDOWS, single: float = SINGLE) -> list[Episode]:
+          min_windows: int = MIN_WINDOWS, single: float = SINGLE,
+          sustained: dict[str, int] | None = None) -> list[Episode]:
     """Windows -> episodes of each finding over the windows' cores, by `find_episodes`; a
     window the measurement decided (threshold 0.5) is put on the retrieved threshold's scale
     first, so both kinds of window merge into one episode. An episode of fewer than
-    `min_windows` windows is kept only when its peak probability reaches `single`."""
+    `min_windows` windows (`sustained[finding]` for the findings it names; default SUSTAINED)
+    is kept only when its peak probability reaches `single`."""
+    sustained = SUSTAINED if sustained is None else sustained
     core_s = np.array([w.core[0] for w in windows])
     core_e = np.array([w.core[1] for w in windows])
     readable = np.array([not w.unreadable for w in windows], bool)
@@ -375,7 +406,7 @@ def merge(windows: Sequence[Window], findings: Sequence[str], off: float = OFF,
         scaled = np.where(np.isfinite(thr), pc / np.where(thr > 0, thr, 1.0) * level, np.nan)
         for ep in find_episodes(c, core_s, core_e, scaled, level, off, 1):
             sel = (core_s >= ep.start_s - 1e-6) & (core_e <= ep.end_s + 1e-6) & readable
-            if sel.sum() < min_windows and not np.nanmax(pc[sel]) >= single:
+            if sel.sum() < sustained.get(c, min_windows) and not np.nanmax(pc[sel]) >= single:
                 continue
             episodes.append(Episode(c, ep.start_s, ep.end_s,
                                     round(float(np.nanmax(pc[sel])), 4),
@@ -385,4 +416,4 @@ def merge(windows: Sequence[Window], findings: Sequence[str], off: float = OFF,
 
 
 __all__ = ["SCAN_FINDINGS", "BeatEvent", "Episode", "Scan", "Summary", "Window",
-           "merge", "scan", "usable_leads"]
+           "merge", "record_duration_s", "scan", "usable_leads"]

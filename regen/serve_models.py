@@ -75,9 +75,14 @@ class MeasureIn(BaseModel):
 
 
 class ScanIn(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
     ecg: ECGIn
     window: float = Field(10.0, ge=2.0, le=60.0, description="window length, s")
     step: float = Field(5.0, ge=1.0, le=60.0, description="step between windows, s")
+    run_async: bool = Field(False, alias="async", description="answer 202 with a job id to "
+                            "poll at GET /v1/scan/{job_id} (always so for a record longer than "
+                            "the scan_async_after_s setting)")
 
 
 class PlotIn(BaseModel):

@@ -10,6 +10,10 @@ clinicians at `/`, OpenAPI at `/docs` and `/openapi.json`.
     POST /v1/report/upload       multipart: files (.hea + .dat, .edf, .npz, .npy), fs, leads, k
     POST /v1/plot/upload         multipart: the same files -> the picture
     POST /v1/compare/upload      multipart: files_a or example_a, files_b or example_b
+    POST /v1/measure             {"ecg": ECG}                             -> measurements
+    POST /v1/scan                {"ecg": ECG, "window", "step", "async"}  -> Scan.to_json(), or
+                                 202 {"job_id", ...} for a long record (scan_async_after_s)
+    GET  /v1/scan/{job_id}       {"job_id", "status", "progress", ...} + "result" when done
 
 An ECG is {"path"} (a file under a `data_roots` folder; none by default: 403), {"example"}, or
 inline {"signal", "fs", "leads", "id"}. Errors are {"error": "..."}: 400 bad input, 401 no or
@@ -51,6 +55,7 @@ from regen.api import Regen
 from regen.ecg import ECG
 from regen.errors import ConfigError, RegenError
 from regen.reader import read_ecg
+from regen.scan_jobs import ScanJobs, TooManyJobs
 from regen.serve_batch import ReportBatcher
 from regen.serve_guard import Guard, idle_timeout_protocol
 from regen.serve_models import (
@@ -143,6 +148,8 @@ def make_app(rg: Regen, settings: Settings | None = None,
                   "decision support, not diagnosis.", responses=ERRORS)
 
     batcher = ReportBatcher(rg, limiter, finish=lambda r: answer(r.to_json()))
+    jobs = ScanJobs(limiter, s.scan_job_ttl_s, s.scan_max_jobs,
+                    clean=lambda text: _clean(text, paths, secrets, s.show_paths))
 
     async def within(work: Awaitable[T]) -> T:
         """`work`, answering 504 after request_timeout_s (a thread computing it finishes on
@@ -251,13 +258,42 @@ def make_app(rg: Regen, settings: Settings | None = None,
 
         return JSONBytes(await compute(run))
 
-    @app.post("/v1/scan", response_model=dict[str, Any])
+    @app.post("/v1/scan", response_model=dict[str, Any],
+              responses={202: {"description": "a scan job: {job_id, status, progress}"},
+                         429: {"model": Error}})
     async def scan(body: ScanIn) -> Response:
-        """A long recording scanned window by window: summary, episodes, windows, events (a
-        record longer than request_timeout_s allows answers 504: scan it with `regen scan`)."""
+        """A long recording scanned window by window: summary, episodes, windows, events. A
+        record longer than scan_async_after_s, or `"async": true`, answers 202 with a job id
+        to poll at GET /v1/scan/{job_id}; a shorter one is answered here (504 past
+        request_timeout_s)."""
+        from regen.scan import record_duration_s
+
         ecg = ecg_from_request(body.ecg, "ecg", paths)
-        return JSONBytes(await compute(lambda: answer(rg.scan(
-            ecg, window_s=body.window, step_s=body.step).to_json())))
+        duration = await compute(record_duration_s, ecg)    # the header only, for a file
+
+        def work(on_progress: Callable[[int, int], None] | None = None) -> bytes:
+            return answer(rg.scan(ecg, window_s=body.window, step_s=body.step,
+                                  progress=False, on_progress=on_progress).to_json())
+
+        if not body.run_async and duration <= s.scan_async_after_s:
+            return JSONBytes(await compute(work))
+        try:
+            job = jobs.submit(work)
+        except TooManyJobs as exc:
+            raise HTTPException(429, str(exc)) from None
+        return Response(job.to_json_bytes(), status_code=202, media_type="application/json",
+                        headers={"Location": f"/v1/scan/{job.id}"})
+
+    @app.get("/v1/scan/{job_id}", response_model=dict[str, Any], responses={404: {"model": Error}})
+    async def scan_job(job_id: str) -> Response:
+        """A scan job: {job_id, status (queued, running, done, failed), progress (0..1),
+        windows_done, windows} and, when done, "result" (what POST /v1/scan answers); when
+        failed, "error". Jobs are forgotten scan_job_ttl_s after they finish: 404."""
+        job = jobs.get(job_id)
+        if job is None:
+            raise HTTPException(404, f"scan job {job_id[:40]!r} is unknown, or finished more "
+                                f"than {s.scan_job_ttl_s:g} s ago (setting scan_job_ttl_s)")
+        return JSONBytes(job.to_json_bytes())
 
     @app.post("/v1/plot", response_class=Response,
               responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}})

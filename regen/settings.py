@@ -68,6 +68,11 @@ class Settings:
     serve_workers: int = 4            # requests computed at once (threads sharing one model)
     request_timeout_s: float = 60.0   # a request still computing after this answers 504
     keep_alive_s: float = 5.0         # an idle HTTP connection is closed after this
+    # POST /v1/scan: a record longer than this (or a request with "async": true) answers 202
+    # with a job id to poll at GET /v1/scan/{job_id}; a finished job is kept this long
+    scan_async_after_s: float = 1800.0
+    scan_job_ttl_s: float = 3600.0
+    scan_max_jobs: int = 8            # scan jobs queued or running at once; more answer 429
 
     @property
     def db_url(self) -> str:
@@ -174,4 +179,8 @@ def load_settings(home: str | Path | None = None, **overrides: object) -> Settin
     if s.request_timeout_s <= 0 or s.keep_alive_s <= 0:
         raise ConfigError(f"request_timeout_s={s.request_timeout_s}, keep_alive_s="
                           f"{s.keep_alive_s}; expected both > 0 seconds")
+    if s.scan_async_after_s < 0 or s.scan_job_ttl_s <= 0 or s.scan_max_jobs < 1:
+        raise ConfigError(f"scan_async_after_s={s.scan_async_after_s}, scan_job_ttl_s="
+                          f"{s.scan_job_ttl_s}, scan_max_jobs={s.scan_max_jobs}; expected "
+                          ">= 0 s, > 0 s and >= 1")
     return s

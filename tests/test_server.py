@@ -432,3 +432,95 @@ def test_measure_and_scan_answer_over_http(url):
     assert len(sc["windows"]) == 2
     code, bad = call(url, "/v1/scan", {"ecg": {"path": Q1}, "window": 0.1})
     assert code == 400 and "window" in bad["error"]
+
+
+# -- scan jobs ----------------------------------------------------------------------------------
+
+MITDB = Path(__file__).resolve().parent.parent / "data" / "other" / "mitdb"
+
+
+def scan_serving(rg, **settings):
+    return serving(rg, **{"data_roots": os.pathsep.join([str(SAMPLE), str(MITDB)]), **settings})
+
+
+def poll(base: str, job_id: str, seen: list[dict], headers: dict[str, str] | None = None,
+         limit_s: float = 300) -> dict:
+    deadline = time.monotonic() + limit_s
+    while True:
+        code, body = call(base, f"/v1/scan/{job_id}", headers=headers)
+        assert code == 200, body
+        seen.append(body)
+        if body["status"] in ("done", "failed"):
+            return body
+        assert time.monotonic() < deadline, f"scan job still {body['status']} after {limit_s} s"
+        time.sleep(0.05)
+
+
+def test_a_long_record_scan_is_a_job_polled_to_its_result(rg):
+    """MIT-BIH 100 (30 min) over scan_async_after_s: 202 and a job whose progress rises to 1
+    while it runs; the result equals the synchronous answer of the same request."""
+    body = {"ecg": {"path": str(MITDB / "100")}}
+    with scan_serving(rg, scan_async_after_s=600) as base:
+        code, job = call(base, "/v1/scan", body)
+        assert code == 202 and job["status"] in ("queued", "running") and job["progress"] == 0
+        seen: list[dict] = []
+        done = poll(base, job["job_id"], seen)
+        assert done["status"] == "done", done
+        assert seen[0]["status"] != "done"         # 361 windows take seconds to scan
+        fractions = [b["progress"] for b in seen]
+        assert fractions == sorted(fractions) and 0 <= fractions[0] < 1 and fractions[-1] == 1
+        assert done["windows"] == done["windows_done"] == 361
+        assert any(0 < f < 1 for f in fractions), fractions           # batches of 64 windows
+        got = done["result"]
+        assert [e["finding"] for e in got["episodes"]].count("AFIB") == 0
+        assert got["summary"]["n_ve"] == 1 and len(got["windows"]) == 361
+    with scan_serving(rg, scan_async_after_s=3600, request_timeout_s=300) as base:
+        code, sync = call(base, "/v1/scan", body, timeout=300)
+    assert code == 200 and sync["summary"] == got["summary"]
+    assert sync["episodes"] == got["episodes"] and sync["events"] == got["events"]
+
+
+def test_async_on_request_unknown_and_expired_jobs(rg):
+    with scan_serving(rg, scan_job_ttl_s=1.0) as base:
+        code, job = call(base, "/v1/scan", {"ecg": {"path": Q1}, "async": True})
+        assert code == 202
+        done = poll(base, job["job_id"], [])
+        assert done["status"] == "done" and len(done["result"]["windows"]) == 1
+        assert call(base, "/v1/scan", {"ecg": {"path": Q1}})[0] == 200     # short: answered
+        time.sleep(1.2)
+        code, gone = call(base, f"/v1/scan/{job['job_id']}")
+        assert code == 404 and "scan_job_ttl_s" in gone["error"]
+        code, unknown = call(base, "/v1/scan/not-a-job")
+        assert code == 404 and "'not-a-job' is unknown" in unknown["error"]
+
+
+def test_scan_jobs_keep_auth_data_roots_and_their_bound(rg, tmp_path):
+    with scan_serving(rg, api_token=TOKEN, scan_async_after_s=0, scan_max_jobs=1) as base:
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        assert call(base, "/v1/scan", {"ecg": {"path": Q1}})[0] == 401
+        outside = tmp_path / "x.edf"
+        outside.write_bytes(b"0" * 300)
+        code, body = call(base, "/v1/scan", {"ecg": {"path": str(outside)}}, headers=auth)
+        assert code == 403 and "data_roots" in body["error"]
+        code, job = call(base, "/v1/scan", {"ecg": {"path": str(MITDB / "100")}}, headers=auth)
+        assert code == 202
+        code, busy = call(base, "/v1/scan", {"ecg": {"path": Q1}}, headers=auth)
+        assert code == 429 and "scan_max_jobs=1" in busy["error"]
+        code, body = call(base, f"/v1/scan/{job['job_id']}")
+        assert code == 401 and TOKEN not in json.dumps(body)
+        assert poll(base, job["job_id"], [], headers=auth)["status"] == "done"
+        code, job2 = call(base, "/v1/scan", {"ecg": {"path": Q1}}, headers=auth)
+        assert code == 202                       # room again once the first has finished
+
+
+def test_a_scan_job_that_fails_says_why_without_paths(rg, tmp_path):
+    """A WFDB header whose .dat is cut short fails in the job, not at submission."""
+    (tmp_path / "100.hea").write_bytes((MITDB / "100.hea").read_bytes())
+    (tmp_path / "100.dat").write_bytes((MITDB / "100.dat").read_bytes()[:100_000])
+    with scan_serving(rg, data_roots=str(tmp_path), scan_async_after_s=0) as base:
+        code, job = call(base, "/v1/scan", {"ecg": {"path": str(tmp_path / "100")}})
+        assert code == 202
+        failed = poll(base, job["job_id"], [])
+    assert failed["status"] == "failed" and "result" not in failed
+    assert "could not read samples" in failed["error"], failed
+    assert str(tmp_path) not in failed["error"]

@@ -183,8 +183,8 @@ def plot(path: Annotated[Path, typer.Argument(help="ECG file: WFDB record, .edf,
 
 
 @app.command()
-def scan(path: Annotated[Path, typer.Argument(help="a long record: WFDB (streamed), .edf, "
-                                                   ".npy or .npz")],
+def scan(path: Annotated[Path, typer.Argument(help="a long record: WFDB or .edf (both "
+                                                   "streamed), .npy or .npz")],
          window: Annotated[float, typer.Option(help="window length, seconds")] = 10.0,
          step: Annotated[float, typer.Option(help="step between windows, seconds")] = 5.0,
          json_out: Json = False, home: Home = None,

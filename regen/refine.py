@@ -14,6 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from regen.metrics import lcs_len, softmax_weights, tokenize
+from regen.settings import MIN_CONFIDENCE as MIN_CONFIDENCE
 from regen.types import Neighbour
 
 
@@ -37,11 +38,8 @@ class Refiner(Protocol):
     def refine(self, neighbours: Sequence[Neighbour]) -> Draft: ...
 
 
-# The consensus refiner abstains below this agreement (similarity-weighted ROUGE-L support of
-# its report). Source: the first sessions' choice on PTB-XL folds 1-8, where consensus reports
-# under it agreed with the reference less often than the most frequent report did; refiners
-# that fall back to consensus (llm, local) and the two-ECG comparison share it.
-MIN_CONFIDENCE = 0.35
+# MIN_CONFIDENCE: the consensus refiner abstains below this agreement; defined with the
+# setting it is the default of (`regen.settings`), which must not import numpy.
 
 ABSTAIN_TEXT = ("No report suggested: the most similar ECGs in the corpus disagree or are not "
                 "similar enough. See the neighbours' reports below.")

@@ -93,10 +93,10 @@ def _measured(ecg: ECG) -> tuple[dict | None, list | None]:
     return {**m.to_json(), "line": m.line()}, measured_findings(m)
 
 
-def replace_timings(ans: Answer, timings: dict) -> Answer:
+def replace_timings(ans: Answer, timings: dict, queries: Sequence[str] = ()) -> Answer:
     from dataclasses import replace
 
-    return replace(ans, timings={**ans.timings, **timings})
+    return replace(ans, timings={**ans.timings, **timings}, queries=tuple(queries))
 
 
 class Regen:
@@ -346,9 +346,10 @@ class Regen:
         if len(loaded) == 1 and (mq := parse_measured(question)) is not None:
             # rate, regularity, intervals, axis in degrees: measured, not retrieved
             ans = replace_timings(answer_measurement(mq, question, loaded[0]),
-                                  {"total_s": round(time.perf_counter() - t0, 5)})
+                                  {"total_s": round(time.perf_counter() - t0, 5)},
+                                  [loaded[0].source or loaded[0].id])
             if log:
-                self._log("ask", ans.refiner, ans.text, [loaded[0].source or loaded[0].id], [],
+                self._log("ask", ans.refiner, ans.text, list(ans.queries), [],
                           ans.confidence, ans.abstained, ans.timings, question=question)
             return ans
         z, notes = self._embed_noted(loaded)
@@ -381,10 +382,11 @@ class Regen:
             probs = [am.option_probabilities(p[i], parsed.group, parsed.options)
                      for i in range(len(loaded))]
             ans = answer_knn(parsed, hits, probabilities=probs)
-        ans = replace_timings(ans, {"total_s": round(time.perf_counter() - t0, 5)})
+        ans = replace_timings(ans, {"total_s": round(time.perf_counter() - t0, 5)},
+                              [e.source or e.id for e in loaded])
         if log:
             self._log("ask", ans.refiner, ans.text or ", ".join(ans.options),
-                      [e.source or e.id for e in loaded], hits, ans.confidence, ans.abstained,
+                      list(ans.queries), hits, ans.confidence, ans.abstained,
                       ans.timings, question=question)
         return ans
 
@@ -399,7 +401,7 @@ class Regen:
 
     def compare(self, a: EcgLike, b: EcgLike, k: int | None = None, *,
                 log: bool = True) -> Comparison:
-        """What changed from ECG `a` to ECG `b` (new, resolved and unchanged findings), each
+        """What changed from ECG `a` to ECG `b` (new, resolved and persisting findings), each
         judged by its own neighbours."""
         from dataclasses import replace
 
@@ -417,13 +419,14 @@ class Regen:
                       cmp.confidence, cmp.abstained, cmp.timings)
         return cmp
 
-    def _log(self, kind: str, refiner: str, output: str, sources: list[str],
+    def _log(self, kind: str, refiner: str, output: str, queries: list[str],
              hits: Sequence[Sequence[Neighbour]], confidence: float, abstained: bool,
              timings: dict, question: str | None = None) -> None:
+        # the ECGs under the names the answers use: "queries" (Answer, Comparison)
         with self.db.session() as s:
             store.log_generation(
                 s, kind=kind, refiner=refiner, output=output, question=question,
-                query={"sources": sources, "build": self.build_id},
+                query={"queries": queries, "build": self.build_id},
                 settings={"k": len(hits[0]) if hits else self.settings.k,
                           "encoder": self.encoder.fingerprint},
                 neighbours=[[{"key": n.key, "score": round(n.score, 5)} for n in h]
@@ -431,6 +434,8 @@ class Regen:
                 confidence=confidence, abstained=abstained, timings=timings)
 
     def _report_chunk(self, ecgs: list[EcgLike], k: int | None, log: bool) -> Iterator[Report]:
+        from dataclasses import replace
+
         t0 = time.perf_counter()
         k = k or self.settings.k
         loaded = [e if isinstance(e, ECG) else read_ecg(e) for e in ecgs]
@@ -448,12 +453,19 @@ class Regen:
             if self.settings.refiner == "findings":
                 draft = self._findings_draft(dx, notes[i], {n.key for n in shown})
             else:
-                draft = self.refiner.refine(shown)
+                draft = self.refiner.refine(shown, dx.findings)
+                if draft.fallback_reason is not None:
+                    # an LLM reply was not used: the decided findings' report is written
+                    # instead (never a neighbour's text, which may be what misled the model)
+                    draft = replace(self._findings_draft(dx, notes[i], {n.key for n in shown}),
+                                    prompt_hash=draft.prompt_hash, model=draft.model,
+                                    fallback_reason=draft.fallback_reason)
             timings = {"retrieve_s": round(t_ret, 5),
                        "refine_s": round(time.perf_counter() - t1, 5)}
             drafts.append(draft)
+            composed = self.settings.refiner == "findings" or draft.fallback_reason is not None
             sentences = tuple((s.text, s.key) for s in dx.composed.sentences) \
-                if dx.composed and self.settings.refiner == "findings" else ()
+                if dx.composed and composed else ()
             reports.append(Report(draft.text, draft.confidence, shown, draft.cited,
                                   draft.abstained, self.settings.refiner, ecg.source or ecg.id,
                                   draft.prompt_hash, timings,
@@ -467,7 +479,7 @@ class Regen:
                 for r, d in zip(reports, drafts):
                     store.log_generation(
                         s, kind="report", refiner=r.refiner, output=r.text,
-                        query={"source": r.query, "build": self.build_id}, model=d.model,
+                        query={"query": r.query, "build": self.build_id}, model=d.model,
                         prompt_hash=r.prompt_hash,
                         settings={"k": k, "findings_k": dg.k,
                                   "min_confidence": self.settings.min_confidence,

@@ -16,8 +16,9 @@ from regen.errors import ConfigError
 # The consensus refiner abstains below this agreement (similarity-weighted ROUGE-L support of
 # its report). Source: the first sessions' choice on PTB-XL folds 1-8, where consensus reports
 # under it agreed with the reference less often than the most frequent report did; refiners
-# that fall back to consensus (llm, local) and the two-ECG comparison share it. Here, not in
-# `regen.refine`, so that reading settings imports no numpy (`regen logs` starts fast).
+# that fall back to consensus when used on their own (llm, local) and the two-ECG comparison
+# share it. Here, not in `regen.refine`, so that reading settings imports no numpy (`regen
+# logs` starts fast).
 MIN_CONFIDENCE = 0.35
 # What writes a report's text (the `refiner` setting, `--refiner`): see `regen.api.make_refiner`.
 REFINERS = ("findings", "consensus", "llm", "local")

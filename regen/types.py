@@ -90,8 +90,8 @@ class Report:
     """A generated report. `cited` are the keys of the neighbours whose reports support `text`
     (for the consensus refiner the first is the neighbour whose report is used);
     `confidence` in [0, 1]; `abstained` when evidence is too weak to suggest a report. `model`
-    is the LLM that wrote `text` (None: the consensus refiner did); `fallback_reason` says why
-    an LLM refiner's reply was not used, when consensus wrote the text instead."""
+    is the LLM that wrote `text` (None: no LLM did); `fallback_reason` says why
+    an LLM refiner's reply was not used, when the findings composer wrote the text instead."""
 
     text: str
     confidence: float

@@ -23,15 +23,14 @@ import contextlib
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event, func, inspect, select, text
 from sqlalchemy.pool import NullPool
+
+if TYPE_CHECKING:    # alembic loads only to migrate: opening a database at head never needs it
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 HEAD_REVISION = "0003"
 """The newest revision this code knows; `Database` brings every database it opens to it."""
@@ -53,6 +52,8 @@ class SchemaStateError(Exception):
 def alembic_config(connection: Connection | None = None) -> Config:
     """An alembic Config for the regen revisions; with `connection`, env.py migrates on it
     (inside the caller's transaction) instead of opening its own engine."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(_SCRIPTS))
     config.set_main_option("path_separator", "os")
@@ -63,8 +64,15 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 def revision_of(connection: Connection) -> str | None:
     """The revision the database is at, or None when it has no alembic_version table (empty,
-    or made by `create_all` before migrations)."""
-    return MigrationContext.configure(connection).get_current_revision()
+    or made by `create_all` before migrations). Read with SQL, as alembic stores it, so that
+    opening a database already at head does not import alembic."""
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    found = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    if len(found) > 1:
+        raise SchemaStateError(f"the database's alembic_version table names several revisions "
+                               f"{sorted(found)}; regen's history is linear: keep one row")
+    return found[0] if found else None
 
 
 def ensure_head(engine: Engine, *, schema: str | None = None) -> None:
@@ -85,6 +93,10 @@ def migrate(
     first on their search_path. Raises SchemaStateError for an unknown revision, a database
     newer than this code, or a half-made legacy schema; SQLAlchemy errors pass through.
     """
+    from alembic import command
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
     script = ScriptDirectory.from_config(alembic_config())
     known = [s.revision for s in script.walk_revisions()]
     try:
@@ -140,6 +152,8 @@ def _adopt_legacy(conn: Connection) -> str | None:
             "alembic_version table, so its schema cannot be identified; move those tables "
             "away (or point regen at an empty database) and open it again"
         )
+    from alembic import command
+
     command.stamp(alembic_config(conn), BASELINE_REVISION)
     return BASELINE_REVISION
 

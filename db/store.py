@@ -373,6 +373,11 @@ def log_generation(
     return row.id
 
 
+def get_generation(session: Session, generation_id: int) -> GenerationLog | None:
+    """One generation log by its id, or None when there is none."""
+    return session.get(GenerationLog, generation_id)
+
+
 def list_generations(session: Session, limit: int = 20) -> list[GenerationLog]:
     """The `limit` most recent generation logs, newest first."""
     stmt = (

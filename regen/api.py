@@ -122,10 +122,10 @@ def _not_assessable(parsed: ParsedQuestion, notes: Sequence[InputNotes]) -> str 
     return None
 
 
-def replace_timings(ans: Answer, timings: dict) -> Answer:
+def replace_timings(ans: Answer, timings: dict, queries: Sequence[str] = ()) -> Answer:
     from dataclasses import replace
 
-    return replace(ans, timings={**ans.timings, **timings})
+    return replace(ans, timings={**ans.timings, **timings}, queries=tuple(queries))
 
 
 class Regen:
@@ -396,9 +396,10 @@ class Regen:
         if len(loaded) == 1 and (mq := parse_measured(question)) is not None:
             # rate, regularity, intervals, axis in degrees: measured, not retrieved
             ans = replace_timings(answer_measurement(mq, question, loaded[0]),
-                                  {"total_s": round(time.perf_counter() - t0, 5)})
+                                  {"total_s": round(time.perf_counter() - t0, 5)},
+                                  [loaded[0].source or loaded[0].id])
             if log:
-                self._log("ask", ans.refiner, ans.text, [loaded[0].source or loaded[0].id], [],
+                self._log("ask", ans.refiner, ans.text, list(ans.queries), [],
                           ans.confidence, ans.abstained, ans.timings, question=question)
             return ans
         parsed = parse_question(question, options, n_ecgs=len(loaded))
@@ -407,9 +408,10 @@ class Regen:
 
             if (free := parse_free(question)) is not None:
                 ans = self._ask_free(loaded[0], question, free, k)
-                ans = replace_timings(ans, {"total_s": round(time.perf_counter() - t0, 5)})
+                ans = replace_timings(ans, {"total_s": round(time.perf_counter() - t0, 5)},
+                                      [loaded[0].source or loaded[0].id])
                 if log:
-                    self._log("ask", ans.refiner, ans.text, [loaded[0].source or loaded[0].id],
+                    self._log("ask", ans.refiner, ans.text, list(ans.queries),
                               list(ans.neighbours), ans.confidence, ans.abstained,
                               ans.timings, question=question)
                 return ans
@@ -445,10 +447,11 @@ class Regen:
             probs = [am.option_probabilities(p[i], parsed.group, parsed.options)
                      for i in range(len(loaded))]
             ans = answer_knn(parsed, hits, probabilities=probs)
-        ans = replace_timings(ans, {"total_s": round(time.perf_counter() - t0, 5)})
+        ans = replace_timings(ans, {"total_s": round(time.perf_counter() - t0, 5)},
+                              [e.source or e.id for e in loaded])
         if log:
             self._log("ask", ans.refiner, ans.text or ", ".join(ans.options),
-                      [e.source or e.id for e in loaded], hits, ans.confidence, ans.abstained,
+                      list(ans.queries), hits, ans.confidence, ans.abstained,
                       ans.timings, question=question)
         return ans
 
@@ -476,7 +479,7 @@ class Regen:
 
     def compare(self, a: EcgLike, b: EcgLike, k: int | None = None, *,
                 log: bool = True) -> Comparison:
-        """What changed from ECG `a` to ECG `b` (new, resolved and unchanged findings), each
+        """What changed from ECG `a` to ECG `b` (new, resolved and persisting findings), each
         judged by its own neighbours."""
         from dataclasses import replace
 
@@ -606,13 +609,14 @@ class Regen:
         top = np.argsort(-rank, kind="stable")[:k]
         return sims[top], ti.ids[top]
 
-    def _log(self, kind: str, refiner: str, output: str, sources: list[str],
+    def _log(self, kind: str, refiner: str, output: str, queries: list[str],
              hits: Sequence[Sequence[Neighbour]], confidence: float, abstained: bool,
              timings: dict, question: str | None = None) -> None:
+        # the ECGs under the names the answers use: "queries" (Answer, Comparison)
         with self.db.session() as s:
             store.log_generation(
                 s, kind=kind, refiner=refiner, output=output, question=question,
-                query={"sources": sources, "build": self.build_id},
+                query={"queries": queries, "build": self.build_id},
                 settings={"k": len(hits[0]) if hits else self.settings.k,
                           "encoder": self.encoder.fingerprint},
                 neighbours=[[{"key": n.key, "score": round(n.score, 5)} for n in h]
@@ -620,6 +624,8 @@ class Regen:
                 confidence=confidence, abstained=abstained, timings=timings)
 
     def _report_chunk(self, ecgs: list[EcgLike], k: int | None, log: bool) -> Iterator[Report]:
+        from dataclasses import replace
+
         t0 = time.perf_counter()
         k = k or self.settings.k
         loaded = [e if isinstance(e, ECG) else read_ecg(e) for e in ecgs]
@@ -637,12 +643,19 @@ class Regen:
             if self.settings.refiner == "findings":
                 draft = self._findings_draft(dx, notes[i], {n.key for n in shown})
             else:
-                draft = self.refiner.refine(shown)
+                draft = self.refiner.refine(shown, dx.findings)
+                if draft.fallback_reason is not None:
+                    # an LLM reply was not used: the decided findings' report is written
+                    # instead (never a neighbour's text, which may be what misled the model)
+                    draft = replace(self._findings_draft(dx, notes[i], {n.key for n in shown}),
+                                    prompt_hash=draft.prompt_hash, model=draft.model,
+                                    fallback_reason=draft.fallback_reason)
             timings = {"retrieve_s": round(t_ret, 5),
                        "refine_s": round(time.perf_counter() - t1, 5)}
             drafts.append(draft)
+            composed = self.settings.refiner == "findings" or draft.fallback_reason is not None
             sentences = tuple((s.text, s.key) for s in dx.composed.sentences) \
-                if dx.composed and self.settings.refiner == "findings" else ()
+                if dx.composed and composed else ()
             reports.append(Report(draft.text, draft.confidence, shown, draft.cited,
                                   draft.abstained, self.settings.refiner, ecg.source or ecg.id,
                                   draft.prompt_hash, timings,
@@ -656,7 +669,7 @@ class Regen:
                 for r, d in zip(reports, drafts):
                     store.log_generation(
                         s, kind="report", refiner=r.refiner, output=r.text,
-                        query={"source": r.query, "build": self.build_id}, model=d.model,
+                        query={"query": r.query, "build": self.build_id}, model=d.model,
                         prompt_hash=r.prompt_hash,
                         settings={"k": k, "findings_k": dg.k,
                                   "min_confidence": self.settings.min_confidence,

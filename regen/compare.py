@@ -54,7 +54,7 @@ def compare_neighbours(na: Sequence[Neighbour], nb: Sequence[Neighbour], *,
         return "; ".join(f"{f} ({a:.0%} -> {b:.0%})" for f, (a, b) in d.items()) or "none"
 
     text = (f"Second ECG compared with the first, each judged by its most similar corpus ECGs. "
-            f"New: {fmt(new)}. Resolved: {fmt(resolved)}. Unchanged: {fmt(persisting)}.")
+            f"New: {fmt(new)}. Resolved: {fmt(resolved)}. Persisting: {fmt(persisting)}.")
     if abstained:
         text = "Uncertain comparison (neighbours disagree). " + text
     return Comparison(text, new, resolved, persisting, confidence, abstained, tuple(na),

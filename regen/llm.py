@@ -12,7 +12,15 @@ and `Draft.fallback_reason` says why (the generation log stores it as the row's 
   none, or its text is empty;
 * its text states a finding that none of the kept neighbours' reports supports: the labels that
   `regen.labeller.label_report` reads in the text must be a subset of those it reads in the kept
-  reports ("atrial fibrillation" among neighbours that all say "sinus rhythm" is rejected).
+  reports ("atrial fibrillation" among neighbours that all say "sinus rhythm" is rejected);
+* its text reads as an instruction or an urgent directive, or (when the decided findings are
+  given, as `Regen` always gives them) states anything the findings did not decide
+  (`regen.untrusted`): neighbour text alone cannot vouch for a reply, since a poisoned report
+  "supports" whatever it injected.
+
+Corpus reports enter the prompt quoted and delimited, as data (`regen.untrusted.quote_report`);
+the prompt's example answer is fixed text, never a corpus report. A fallback reason never holds
+the API key or another secret the backend knows (`redact`).
 
 Confidence of a used reply (`kept_confidence`): the ConsensusRefiner's support of each kept
 neighbour (the similarity-weighted ROUGE-L agreement of its report with all k neighbours' reports),
@@ -46,7 +54,8 @@ from regen.refine import (
     agreement_matrix,
     neighbour_weights,
 )
-from regen.types import Neighbour
+from regen.types import Finding, Neighbour
+from regen.untrusted import directive, quote_report, safe_key, undecided
 
 log = logging.getLogger(__name__)
 
@@ -133,8 +142,13 @@ class OpenAIChatBackend:
     def __repr__(self) -> str:
         return f"OpenAIChatBackend(base_url={self.base_url!r}, model={self.model!r})"
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """What must never appear in an error, a log row or a response."""
+        return (self._key,) if self._key else ()
+
     def _safe(self, text: str) -> str:
-        return text.replace(self._key, "[redacted]") if self._key else text
+        return redact(text, self.secrets)
 
     def complete(self, messages: Sequence[Message], schema: dict | None = None) -> str:
         import openai
@@ -161,6 +175,19 @@ class OpenAIChatBackend:
             content = "".join(p if isinstance(p, str) else str(p.get("text", ""))
                               for p in content)
         return str(content)
+
+
+# Credentials a server may echo in an error: bearer tokens and OpenAI-style keys.
+_CREDENTIAL = re.compile(r"(?i)\bbearer\s+[\w.~+/=-]{8,}|\bsk-[\w-]{8,}")
+
+
+def redact(text: str, secrets: Sequence[str] = ()) -> str:
+    """`text` with each secret, and anything shaped like a bearer token or an API key, replaced
+    by "[redacted]"."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return _CREDENTIAL.sub("[redacted]", text)
 
 
 # -- replies -------------------------------------------------------------------------------------
@@ -199,19 +226,19 @@ def _resolve_key(given: str, neighbours: Sequence[Neighbour]) -> str | None:
     keys = [n.key for n in neighbours]
     if given in keys:
         return given
-    given = given.strip().strip("[]")
-    found = [k for k in keys if k == given or k.endswith(f":{given}")]
+    given = given.strip().strip("[]\"'")
+    found = [k for k in keys if given in (k, safe_key(k)) or k.endswith(f":{given}")]
     return found[0] if len(found) == 1 else None
 
 
 def parse_text_reply(content: str, prefill: str = "") -> str:
     """The report in a text reply: its first non-empty line, without a repeated `prefill`
-    label ("Report:") or list bullet."""
+    label ("Report:"), list bullet or the quotes the prompt's reports are shown in."""
     for line in content.strip().splitlines():
         line = line.strip()
         if prefill and line.lower().startswith(prefill.strip().lower()):
             line = line[len(prefill.strip()):].strip()
-        line = line.lstrip("-*• ").strip()
+        line = line.lstrip("-*• ").strip().strip('"').strip()   # reports are quoted in prompts
         if line:
             return line
     return ""
@@ -223,19 +250,42 @@ def overlapping(text: str, neighbours: Sequence[Neighbour], threshold: float) ->
     return [n.key for n in neighbours if _agreement(toks, tokenize(n.report)) >= threshold]
 
 
-def check_supported(text: str, kept: Sequence[str], neighbours: Sequence[Neighbour]) -> None:
-    """Raise InvalidReplyError unless `text` is non-empty, keeps some neighbour, and states no
-    finding (labeller label) that none of the kept neighbours' reports states."""
+def check_supported(text: str, kept: Sequence[str], neighbours: Sequence[Neighbour], *,
+                    labels: bool = True) -> None:
+    """Raise InvalidReplyError unless `text` is non-empty, keeps some neighbour, and (`labels`)
+    states no finding (labeller label) that none of the kept neighbours' reports states."""
     if not text.strip():
         raise InvalidReplyError("reply text is empty")
     if not kept:
         raise InvalidReplyError("reply keeps no neighbour")
+    if not labels:
+        return
     by_key = {n.key: n for n in neighbours}
     supported = frozenset().union(*(label_report(by_key[k].report) for k in kept))
     extra = label_report(text) - supported
     if extra:
         raise InvalidReplyError(f"reply states {sorted(extra)}, which none of the kept "
                                 f"neighbours' reports {list(kept)} supports")
+
+
+def check_decided(text: str, kept: Sequence[str], neighbours: Sequence[Neighbour],
+                  findings: Sequence[Finding]) -> None:
+    """Raise InvalidReplyError when `text` reads as an instruction or urgent directive, or
+    (findings given) states what the decided findings do not (`regen.untrusted.undecided`)."""
+    said = directive(text)
+    if said is not None:
+        raise InvalidReplyError(f"reply reads as an instruction or directive ({said!r}), not "
+                                "a report")
+    if not findings:
+        return
+    by_key = {n.key: n for n in neighbours}
+    extra = undecided(text, [f.label for f in findings if f.present],
+                      [by_key[k].report for k in kept if k in by_key],
+                      [f.label for f in findings])
+    if extra:
+        decided = [f.label for f in findings if f.present]
+        raise InvalidReplyError(f"reply states {extra}, which the decided findings {decided} "
+                                "do not")
 
 
 def kept_confidence(neighbours: Sequence[Neighbour], kept: Sequence[str],
@@ -283,13 +333,21 @@ class LLMRefiner:
         self.temperature = temperature     # of the similarity weights, as in ConsensusRefiner
         self.fallback = fallback or ConsensusRefiner(min_confidence=min_confidence,
                                                      temperature=temperature)
+        self.secrets = tuple(getattr(backend, "secrets", ()))
 
-    def refine(self, neighbours: Sequence[Neighbour]) -> Draft:
+    def refine(self, neighbours: Sequence[Neighbour],
+               findings: Sequence[Finding] = ()) -> Draft:
+        """A draft from the neighbours; `findings` (the diagnosis of the same ECG): the reply
+        may state only those decided present, and the prompt names them."""
         usable = [n for n in neighbours if n.report.strip()]
         model, phash = self.backend.model, self.prompt.hash
         if not usable:
             return self._fallback(neighbours, "no neighbour has a report")
-        rendered = self.prompt.render(neighbours=usable, language=self.language)
+        decided = [f.name for f in findings if f.present]
+        rendered = self.prompt.render(
+            reports=[{"key": safe_key(n.key), "score": f"{n.score:.3f}",
+                      "text": quote_report(n.report)} for n in usable],
+            decided=", ".join(decided) if findings else "", language=self.language)
         log.info("generation: refiner=%s model=%s prompt=%s neighbours=%d", self.name, model,
                  phash, len(usable))
         try:
@@ -303,11 +361,16 @@ class LLMRefiner:
             else:
                 text = parse_text_reply(content, self.prefill)
                 kept = overlapping(text, usable, self.overlap)
-            check_supported(text, kept, usable)
+            # Given the decided findings, they are what a reply must stay within: they already
+            # weigh the neighbours' labels with the embedding and the measurements (a measured
+            # first-degree AV block no neighbour states may be said; a poisoned neighbour's
+            # "STEMI" may not). Without them, the kept neighbours' reports are the check.
+            check_supported(text, kept, usable, labels=not findings)
+            check_decided(text, kept, usable, findings)
         except LLMError as exc:
-            log.info("generation: model=%s prompt=%s falls back to consensus: %s", model,
-                     phash, exc)
-            return self._fallback(neighbours, f"{type(exc).__name__}: {exc}")
+            reason = redact(f"{type(exc).__name__}: {exc}", self.secrets)
+            log.info("generation: model=%s prompt=%s falls back: %s", model, phash, reason)
+            return self._fallback(neighbours, reason)
         keep = set(kept)
         order = [n.key for n in usable if n.key in keep]
         confidence = kept_confidence(usable, order, self.temperature)

@@ -1,4 +1,5 @@
-"""Refiners turn a query's neighbours into a report. One method: `refine(neighbours) -> Draft`.
+"""Refiners turn a query's neighbours into a report. One method:
+`refine(neighbours, findings=()) -> Draft`.
 
 `ConsensusRefiner` is the deterministic offline default: it returns the neighbour report that
 agrees most with the other neighbours (similarity-weighted), so every word it outputs comes from
@@ -14,7 +15,8 @@ from typing import Protocol
 import numpy as np
 
 from regen.metrics import lcs_len, softmax_weights, tokenize
-from regen.types import Neighbour
+from regen.settings import MIN_CONFIDENCE as MIN_CONFIDENCE
+from regen.types import Finding, Neighbour
 
 
 @dataclass(frozen=True)
@@ -34,14 +36,15 @@ class Draft:
 class Refiner(Protocol):
     name: str
 
-    def refine(self, neighbours: Sequence[Neighbour]) -> Draft: ...
+    def refine(self, neighbours: Sequence[Neighbour],
+               findings: Sequence[Finding] = ()) -> Draft:
+        """A draft from the neighbours' reports; `findings`: the same ECG's diagnosis, which a
+        refiner that writes new text must stay within (the LLM ones check their reply)."""
+        ...
 
 
-# The consensus refiner abstains below this agreement (similarity-weighted ROUGE-L support of
-# its report). Source: the first sessions' choice on PTB-XL folds 1-8, where consensus reports
-# under it agreed with the reference less often than the most frequent report did; refiners
-# that fall back to consensus (llm, local) and the two-ECG comparison share it.
-MIN_CONFIDENCE = 0.35
+# MIN_CONFIDENCE: the consensus refiner abstains below this agreement; defined with the
+# setting it is the default of (`regen.settings`), which must not import numpy.
 
 ABSTAIN_TEXT = ("No report suggested: the most similar ECGs in the corpus disagree or are not "
                 "similar enough. See the neighbours' reports below.")
@@ -82,7 +85,9 @@ class ConsensusRefiner:
         self.cite_threshold = cite_threshold
         self.temperature = temperature
 
-    def refine(self, neighbours: Sequence[Neighbour]) -> Draft:
+    def refine(self, neighbours: Sequence[Neighbour],
+               findings: Sequence[Finding] = ()) -> Draft:
+        """The medoid report; `findings` are not used (the text is a neighbour's own)."""
         usable = [n for n in neighbours if n.report.strip()]
         if not usable:
             return Draft(ABSTAIN_TEXT, 0.0, (), True)

@@ -126,10 +126,16 @@ class AnswerOut(_Open):
     abstained: bool
     neighbours: list[list[NeighbourOut]]
     disclaimer: str
+    queries: list[str] = Field([], description="the ECGs asked about, as in a comparison")
 
 
 class ComparisonOut(_Open):
+    queries: list[str] = Field([], description="the first and the second ECG")
     text: str
+    new: dict[str, list[float]] = Field({}, description="finding -> [support in the first, "
+                                                        "in the second]: in the second only")
+    resolved: dict[str, list[float]] = Field({}, description="in the first only")
+    persisting: dict[str, list[float]] = Field({}, description="in both")
     confidence: float
     neighbours_a: list[NeighbourOut]
     neighbours_b: list[NeighbourOut]

@@ -90,8 +90,8 @@ class Report:
     """A generated report. `cited` are the keys of the neighbours whose reports support `text`
     (for the consensus refiner the first is the neighbour whose report is used);
     `confidence` in [0, 1]; `abstained` when evidence is too weak to suggest a report. `model`
-    is the LLM that wrote `text` (None: the consensus refiner did); `fallback_reason` says why
-    an LLM refiner's reply was not used, when consensus wrote the text instead."""
+    is the LLM that wrote `text` (None: no LLM did); `fallback_reason` says why
+    an LLM refiner's reply was not used, when the findings composer wrote the text instead."""
 
     text: str
     confidence: float
@@ -130,7 +130,7 @@ class Report:
 class Answer:
     """An answer to a question about one or more ECGs. `options` is the chosen answer set
     (ECG-QA style); `evidence` maps each candidate option to its support in [0, 1];
-    `neighbours[i]` are the neighbours retrieved for the i-th ECG."""
+    `neighbours[i]` are the neighbours retrieved for the i-th ECG, `queries[i]`."""
 
     question: str
     options: tuple[str, ...]
@@ -143,9 +143,11 @@ class Answer:
     text: str = ""
     timings: dict[str, float] = field(default_factory=dict)
     disclaimer: str = DISCLAIMER
+    queries: tuple[str, ...] = ()        # the ECGs asked about (files or ids), as in Comparison
 
     def to_json(self) -> dict[str, Any]:
-        return {"question": self.question, "options": list(self.options),
+        return {"queries": list(self.queries), "question": self.question,
+                "options": list(self.options),
                 "text": self.text, "confidence": round(self.confidence, 4),
                 "abstained": self.abstained, "question_type": self.question_type,
                 "refiner": self.refiner,
@@ -157,8 +159,8 @@ class Answer:
 @dataclass(frozen=True)
 class Comparison:
     """What changed from a first ECG to a second, each judged by its own neighbours.
-    new / resolved / persisting: findings with their support (share of similarity-weighted
-    neighbours) in the first and the second ECG."""
+    new / resolved / persisting (in both; the text says "Persisting" too): findings with their
+    support (share of similarity-weighted neighbours) in the first and the second ECG."""
 
     text: str
     new: dict[str, tuple[float, float]]

@@ -88,21 +88,67 @@ def test_db_current_and_upgrade(home):
     assert "at revision 0003" in up.stdout
 
 
-def test_readme_documents_the_refiner_as_report_ask_and_serve_take_it(home):
-    # the README once showed `--refiner` for report, ask and serve; only `eval report` has it.
-    # What it documents now: the `refiner` setting, e.g. REGEN_REFINER, which report reads.
+def test_refiner_flag_on_report_and_serve(home):
+    out = regen("report", str(QUERY), "--refiner", "consensus", "--no-log", "--json",
+                "--home", str(home))
+    r = json.loads(out.stdout)
+    assert r["refiner"] == "consensus" and r["sentences"] == []      # not the findings text
+    for cmd in (["report", str(QUERY)], ["serve", "--port", "1"]):
+        proc = regen(*cmd, "--refiner", "gpt", "--home", str(home), check=False)
+        assert proc.returncode == 1, proc.stderr
+        last = proc.stderr.strip().splitlines()[-1]
+        assert "refiner='gpt' is unknown" in last
+        assert "'findings', 'consensus', 'llm' or 'local'" in last
+    # the README documents the flag where the commands take it
     readme = (DATA.parent / "README.md").read_text()
-    for line in readme.splitlines():
-        if "--refiner" in line:
-            assert "eval report" in line, line
-    assert "REGEN_REFINER=llm regen report" in readme
-    import os
-
-    proc = subprocess.run([sys.executable, "-m", "regen", "report", str(QUERY), "--home",
-                           str(home), "--no-log"], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "REGEN_REFINER": "llm", "REGEN_LLM_BASE_URL": "",
-                               "REGEN_LLM_MODEL": ""})
+    assert "regen report PATH... [-k 10] [--json] [--refiner" in readme
+    assert "regen serve [--host 127.0.0.1] [--port 8080] [--refiner" in readme
+    proc = regen("report", str(QUERY), "--refiner", "llm", "--home", str(home), "--no-log",
+                 check=False)
     assert proc.returncode == 1 and "refiner 'llm' needs llm_base_url" in proc.stderr
+
+
+def test_logs_list_and_one_entry_in_full(home):
+    question = "Does this ECG show atrial fibrillation?"
+    rep = json.loads(regen("report", str(QUERY), "--json", "--home", str(home)).stdout)
+    regen("ask", str(QUERY), question, "--home", str(home))
+    listed = regen("logs", "-n", "2", "--home", str(home)).stdout
+    assert question in listed and f"ECG: {QUERY}" in listed
+    assert "refiner findings" in listed and "prompt " in listed and "retrieve_s=" in listed
+    rows = [json.loads(x) for x in regen("logs", "-n", "2", "--home", str(home),
+                                         "--json").stdout.splitlines()]
+    ask_row, report_row = rows
+    assert ask_row["kind"] == "ask" and ask_row["question"] == question
+    assert ask_row["queries"] == [str(QUERY)] and report_row["query"] == str(QUERY)
+    # one entry in full, under the names the Report JSON uses
+    full = json.loads(regen("logs", str(report_row["id"]), "--json", "--home",
+                            str(home)).stdout)
+    assert full["text"] == rep["text"] and full["fallback_reason"] is None
+    assert [f["label"] for f in full["findings"]] == [f["label"] for f in rep["findings"]]
+    assert [n["key"] for n in full["neighbours"]] == [n["key"] for n in rep["neighbours"]]
+    assert full["input"] == rep["input"] and full["timings"] == rep["timings"]
+    text = regen("logs", str(report_row["id"]), "--home", str(home)).stdout
+    assert rep["text"] in text and "findings (probability; * present):" in text
+    assert "neighbours:" in text and f"{rep['neighbours'][0]['key']}" in text
+    assert "input: 12 leads" in text and "fallback_reason:" in text
+    proc = regen("logs", "987654", "--home", str(home), check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().startswith("error: no generation log with id 987654")
+
+
+def test_compare_and_ask_use_the_json_names_in_text(home):
+    other = SAMPLE / "records100" / "01000" / "01470_lr"
+    if not other.with_suffix(".hea").exists():
+        other = sorted((SAMPLE / "records100" / "01000").glob("*.hea"))[1].with_suffix("")
+    cmp = json.loads(regen("compare", str(QUERY), str(other), "--json", "--no-log", "--home",
+                           str(home)).stdout)
+    assert cmp["queries"] == [str(QUERY), str(other)] and "persisting" in cmp
+    text = regen("compare", str(QUERY), str(other), "--no-log", "--home", str(home)).stdout
+    assert "Persisting:" in text and "Unchanged" not in text
+    assert f"neighbours of {QUERY}:" in text
+    ans = json.loads(regen("ask", str(QUERY), "Is the rhythm regular?", "--json", "--no-log",
+                           "--home", str(home)).stdout)
+    assert ans["queries"] == [str(QUERY)]
 
 
 @pytest.fixture

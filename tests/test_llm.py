@@ -72,7 +72,8 @@ def test_valid_reply_is_used_and_the_request_is_what_we_sent(llm_server):
     assert req.body["model"] == MODEL and req.body["temperature"] == 0.0
     assert req.body.get("max_completion_tokens", req.body.get("max_tokens")) == 128
     assert req.headers["authorization"] == f"Bearer {KEY}"
-    assert "[k4] similarity 0.900: sinus rhythm. left axis deviation." in req.prompt
+    assert ('<<<REPORT k4 similarity 0.900>>>\n"sinus rhythm. left axis deviation. left anterior '
+            'fascicular block."\n<<<END REPORT>>>') in req.prompt      # quoted, delimited data
     assert '"kept"' in req.prompt
     assert "response_format" not in req.body          # the helper's default: "none"
 
@@ -234,23 +235,27 @@ def home(tmp_path_factory):
 @needs_openai
 def test_regen_report_with_the_llm_refiner_is_logged(home, llm_server):
     query = load_ptbxl(SAMPLE, folds="9")[0].path
+    with Regen.open(home) as rg:                         # the decided findings' report
+        want = rg.report(query, k=5, log=False)
     with Regen.open(home, refiner="llm", llm_base_url=llm_server.base_url, llm_model=MODEL,
                     llm_api_key=KEY, llm_timeout=5, llm_retries=0) as rg:
         nbrs = rg.retrieve(query, k=5)
-        llm_server.script(reply([nbrs[0].key], nbrs[0].report), Reply("not json"))
+        # a reply within the decided findings is used; a malformed one is replaced by them
+        llm_server.script(reply([nbrs[0].key], want.text), Reply("not json"))
         used = rg.report(query, k=5)
         fell_back = rg.report(query, k=5)
         with rg.db.session() as s:
             second, first = store.list_generations(s, 2)
             rows = [{c.name: getattr(r, c.name) for c in r.__table__.columns}
                     for r in (first, second)]
-    assert used.refiner == "llm" and used.text == nbrs[0].report.strip()
+    assert used.refiner == "llm" and used.text == want.text.strip() and used.model == MODEL
     assert used.cited == (nbrs[0].key,)
     assert first.refiner == "llm" and first.model == MODEL
     assert first.prompt_hash == load_prompt("report").hash and first.error is None
     assert first.settings["llm_model"] == MODEL and "llm_api_key" not in first.settings
     assert second.error.startswith("InvalidReplyError") and second.model == MODEL
-    assert fell_back.text == ConsensusRefiner().refine(nbrs).text
+    assert fell_back.text == want.text and fell_back.sentences == want.sentences
+    assert fell_back.findings == want.findings and fell_back.model is None
     assert KEY not in json.dumps(rows, default=str)
     assert all(r.headers["authorization"] == f"Bearer {KEY}" for r in llm_server.received)
 
@@ -315,7 +320,7 @@ def test_text_replies_keep_the_neighbours_they_overlap():
     assert d.cited == ("k0", "k1", "k2", "k3") and d.prompt_hash == load_prompt("report_local").hash
     sent = backend.seen[0]
     assert [m.role for m in sent] == ["user", "assistant"] and sent[1].content == "Report:"
-    assert sent[0].content.count("Report: sinus rhythm. normal ecg.") == 1   # listed once
+    assert sent[0].content.count('Report: "sinus rhythm. normal ecg."') == 1   # once, quoted
     assert "empty" in r.refine(nbrs).fallback_reason
     assert "keeps no neighbour" in r.refine(nbrs).fallback_reason
     assert "['STACH']" in r.refine(nbrs).fallback_reason          # kept k0-k3 say sinus rhythm

@@ -17,14 +17,23 @@ from regen.errors import RegenError
 __all__ = ["app", "main"]
 
 
+def _expected(exc: BaseException) -> bool:
+    """A RegenError, or a store's own error. The stores are not imported for this (a command
+    that never opened one cannot have raised its error): `regen --help` stays light."""
+    kinds: list[type[BaseException]] = [RegenError]
+    for module, name in (("db", "DatabaseError"), ("index", "IndexStoreError")):
+        if module in sys.modules:
+            kinds.append(getattr(sys.modules[module], name))
+    return isinstance(exc, tuple(kinds))
+
+
 def main() -> None:
     """Console entry point: RegenError and store errors become one line and exit code 1."""
-    from db import DatabaseError
-    from index import IndexStoreError
-
     try:
         app()
-    except (RegenError, DatabaseError, IndexStoreError) as exc:
+    except Exception as exc:
+        if not _expected(exc):
+            raise
         _err(f"error: {exc}")
         sys.exit(1)
     except KeyboardInterrupt:

@@ -23,6 +23,9 @@ app.add_typer(eval_app, name="eval")
 Home = Annotated[Path | None, typer.Option("--home", help="regen home (default $REGEN_HOME "
                                               "or ./.regen)")]
 Json = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+RefinerOpt = Annotated[str | None, typer.Option(
+    "--refiner", help="what writes the report text: findings (default), consensus, llm or "
+                      "local (setting refiner; llm needs llm_base_url and llm_model)")]
 Source = Annotated[str, typer.Option(help="ptbxl, mimic (MIMIC-IV-ECG: folds are patient "
                                           "hashes) or folder")]
 Rate = Annotated[int, typer.Option(help="100 or 500 (PTB-XL)")]
@@ -45,12 +48,12 @@ def _print_report(r: object) -> None:
     typer.echo(f"== {r.query}")
     typer.echo(("ABSTAINED: " if r.abstained else "") + r.text)
     if r.measurements and r.measurements.get("line"):
-        typer.echo(f"measured: {r.measurements['line']}")
+        typer.echo(f"measurements: {r.measurements['line']}")
     typer.echo(f"confidence: {r.confidence:.2f}   refiner: {r.refiner}"
                f"{f' ({r.model})' if r.model else ''}   cited: {', '.join(r.cited[:8]) or '-'}"
                f"{' ...' if len(r.cited) > 8 else ''}")
     if r.fallback_reason:
-        typer.echo(f"written by consensus instead: {r.fallback_reason}")
+        typer.echo(f"fallback_reason: {r.fallback_reason} (the {r.refiner} reply was not used)")
     if r.input is not None:
         i = r.input
         typer.echo(f"input: {len(i.leads_used)} leads ({', '.join(i.leads_used)}), "
@@ -59,7 +62,7 @@ def _print_report(r: object) -> None:
         for w in i.warnings:
             typer.echo(f"  warning: {w}")
     if r.findings:
-        typer.echo("findings (probability; * stated; threshold from CV in the corpus):")
+        typer.echo("findings (probability; * present; threshold from CV in the corpus):")
         for f in r.findings:
             mark = "*" if f.present else " "
             why = f"  - {f.note}" if f.note else ""
@@ -70,7 +73,7 @@ def _print_report(r: object) -> None:
     if r.sentences:
         typer.echo("sentences from: " + "; ".join(f"{k}" for _, k in r.sentences))
     if r.abstain_rule:
-        typer.echo(f"abstention: regen {r.abstain_rule}")
+        typer.echo(f"abstain_rule: regen {r.abstain_rule}")
     typer.echo("neighbours:")
     for n in r.neighbours:
         sc = ",".join(n.superclasses) or "-"

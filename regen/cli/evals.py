@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from regen.cli.common import Data, Home, Json, _err, app, eval_app, quality_app
+from regen.cli.common import Data, Home, Json, RefinerOpt, _err, app, eval_app, quality_app
 
 
 @app.command()
@@ -95,7 +95,7 @@ def _emit(result: dict, json_out: bool, out: Path | None) -> None:
 @eval_app.command("report")
 def eval_report_cmd(data: Data, corpus_folds: CorpusFolds = "1-8", query_folds: QueryFolds = "9",
                     lang: Annotated[str, typer.Option("--lang", help="en or orig")] = "en",
-                    refiner: Annotated[str | None, typer.Option(help="refiner")] = None,
+                    refiner: RefinerOpt = None,
                     k: K = 10, json_out: Json = False, out: Out = None, home: Home = None,
                     bert: Annotated[bool, typer.Option(help="BERTScore (slow)")] = True,
                     limit: Annotated[int | None, typer.Option(help="first N queries")] = None

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from regen.cli.common import Home, Json, _err, _print_report, app
+from regen.cli.common import Home, Json, RefinerOpt, _err, _print_report, app
 from regen.errors import RegenError
 
 
@@ -22,6 +22,7 @@ def report(paths: Annotated[list[Path], typer.Argument(help="ECG files: WFDB rec
            leads: Annotated[str | None, typer.Option(help="lead names for .npy, "
                                                         "comma-separated")] = None,
            language: Annotated[str | None, typer.Option(help="en or orig")] = None,
+           refiner: RefinerOpt = None,
            no_log: Annotated[bool, typer.Option("--no-log", help="do not log")] = False,
            pdf: Annotated[Path | None, typer.Option(
                "--pdf", help="also write a one-page printable report (.pdf) of the ECG")] = None,
@@ -38,7 +39,7 @@ def report(paths: Annotated[list[Path], typer.Argument(help="ECG files: WFDB rec
         pdf_target(pdf)         # an unwritable path fails before any work
     ecgs = [read_ecg(p, fs=fs, leads=tuple(leads.split(",")) if leads else None)
             for p in paths]
-    with Regen.open(home, k=k, language=language) as rg:
+    with Regen.open(home, k=k, language=language, refiner=refiner) as rg:
         for r in rg.reports(ecgs, log=not no_log):
             if json_out:
                 typer.echo(json.dumps(r.to_json()))
@@ -73,9 +74,8 @@ def ask(args: Annotated[list[str], typer.Argument(help="ECG path(s), then the qu
     typer.echo(f"A: {', '.join(ans.options)}   (confidence {ans.confidence:.2f}"
                f"{', abstained' if ans.abstained else ''})")
     typer.echo(f"   {ans.text}")
-    for i, ns in enumerate(ans.neighbours):
-        typer.echo(f"neighbours of {paths[i]}: " + ", ".join(f"{n.key} ({n.score:.2f})"
-                                                          for n in ns))
+    for q, ns in zip(ans.queries, ans.neighbours):
+        typer.echo(f"neighbours of {q}: " + ", ".join(f"{n.key} ({n.score:.2f})" for n in ns))
     typer.echo(ans.disclaimer)
 
 
@@ -85,7 +85,7 @@ def compare(a: Annotated[Path, typer.Argument(help="first (earlier) ECG")],
             k: Annotated[int | None, typer.Option("-k", help="neighbours")] = None,
             json_out: Json = False, home: Home = None,
             no_log: Annotated[bool, typer.Option("--no-log", help="do not log")] = False) -> None:
-    """What changed from the first ECG to the second: new, resolved, unchanged findings."""
+    """What changed from the first ECG to the second: new, resolved, persisting findings."""
     from regen.api import Regen
 
     with Regen.open(home, k=k) as rg:
@@ -95,8 +95,8 @@ def compare(a: Annotated[Path, typer.Argument(help="first (earlier) ECG")],
         return
     typer.echo(cmp.text)
     typer.echo(f"confidence: {cmp.confidence:.2f}")
-    typer.echo(f"neighbours of {a}: " + ", ".join(n.key for n in cmp.neighbours_a))
-    typer.echo(f"neighbours of {b}: " + ", ".join(n.key for n in cmp.neighbours_b))
+    for q, ns in zip(cmp.queries, (cmp.neighbours_a, cmp.neighbours_b)):
+        typer.echo(f"neighbours of {q}: " + ", ".join(n.key for n in ns))
     typer.echo(cmp.disclaimer)
 
 
@@ -140,28 +140,40 @@ def measure(paths: Annotated[list[Path], typer.Argument(help="ECG files: WFDB re
 
 
 @app.command()
-def logs(n: Annotated[int, typer.Option("-n", help="how many")] = 20, home: Home = None,
+def logs(entry: Annotated[int | None, typer.Argument(
+             help="one entry's id: show it in full")] = None,
+         n: Annotated[int, typer.Option("-n", help="how many")] = 20, home: Home = None,
          json_out: Json = False) -> None:
-    """List recent generations (newest first)."""
+    """List recent generations (newest first): the ECG, the question, timings, refiner, model
+    and prompt hash; `regen logs ID` shows one in full (text, findings, neighbours, input
+    notes, error)."""
     import db as store
+    from regen.cli.logview import log_json, print_entry, print_line
     from regen.settings import load_settings
 
     settings = load_settings(home)
     database = settings.open_database()
-    with database.session() as s:
-        rows = [{"id": g.id, "created_at": str(g.created_at), "kind": g.kind,
-                 "refiner": g.refiner, "query": g.query, "confidence": g.confidence,
-                 "abstained": g.abstained, "output": g.output,
-                 "neighbours": g.neighbours} for g in store.list_generations(s, n)]
-    database.dispose()
+    try:
+        with database.session() as s:
+            if entry is None:
+                rows = [log_json(g) for g in store.list_generations(s, n)]
+            else:
+                found = store.get_generation(s, entry)
+                if found is None:
+                    newest = store.list_generations(s, 1)
+                    raise RegenError(f"no generation log with id {entry} in {settings.home}; "
+                                     + (f"ids run up to {newest[0].id}: see `regen logs`"
+                                        if newest else "the log is empty"))
+                rows = [log_json(found)]
+    finally:
+        database.dispose()
     for r in rows:
         if json_out:
             typer.echo(json.dumps(r, default=str))
+        elif entry is None:
+            print_line(r, typer.echo)
         else:
-            conf = "-" if r["confidence"] is None else f"{r['confidence']:.2f}"
-            query = r["query"] if isinstance(r["query"], dict) else {}
-            typer.echo(f"{r['id']:>5} {str(r['created_at'])[:19]} {r['kind']:<7} {conf} "
-                       f"{query.get('source', '')}: {str(r['output'])[:80]}")
+            print_entry(r, typer.echo)
 
 
 @app.command()
@@ -236,7 +248,7 @@ def serve(host: Annotated[str, typer.Option(help="address to bind; anything but 
                                   "data_roots)")] = None,
           workers: Annotated[int | None, typer.Option(help="requests computed at once "
                                                            "(setting serve_workers)")] = None,
-          home: Home = None) -> None:
+          refiner: RefinerOpt = None, home: Home = None) -> None:
     """Serve reports, questions, comparisons and ECG pictures over HTTP (FastAPI): a page for
     clinicians at /, the API at /docs. The token comes from REGEN_API_TOKEN (never a flag)."""
     import os
@@ -244,4 +256,5 @@ def serve(host: Annotated[str, typer.Option(help="address to bind; anything but 
     from regen.server import serve as run
 
     roots = os.pathsep.join(str(p) for p in data_root) if data_root else None
-    run(home, host, port, announce=_err, data_roots=roots, serve_workers=workers)
+    run(home, host, port, announce=_err, data_roots=roots, serve_workers=workers,
+        refiner=refiner)

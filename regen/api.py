@@ -458,15 +458,20 @@ class Regen:
     def _ask_free(self, ecg: ECG, question: str, free: FreeQuestion, k: int) -> Answer:
         """A plain-word question (`regen.qa_free`): from the ECG's report findings, or from the
         zero-shot score of its words."""
-        from regen.qa_free import answer_free
+        from regen.qa_free import answer_free, explain
         from regen.zeroshot import label_vectors
 
         rep = next(self._report_chunk([ecg], k, log=False))
         if free.kind != "words":
-            return answer_free(free, question, rep)
-        best, _ = self.text_index.search(label_vectors([free.phrase])[0], 1)
-        return answer_free(free, question, rep, self.classify(ecg, [free.phrase]),
-                           float(best[0]) if len(best) else 0.0)
+            ans = answer_free(free, question, rep)
+        else:
+            best, _ = self.text_index.search(label_vectors([free.phrase])[0], 1)
+            ans = answer_free(free, question, rep, self.classify(ecg, [free.phrase]),
+                              float(best[0]) if len(best) else 0.0)
+        backend = getattr(self.refiner, "backend", None)
+        if backend is not None and self.settings.refiner == "llm" and not ans.abstained:
+            ans = explain(backend, question, ans, rep)
+        return ans
 
     @property
     def quality(self) -> QualityModel:

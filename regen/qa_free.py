@@ -11,6 +11,8 @@ evidence of an old inferior infarction?"), answered from the same findings the r
   the leads given cannot show them or the report abstained on implausible input. The evidence
   is the calibrated probability and the support set: the voting neighbours with known labels
   (few-shot from the corpus);
+* with the LLM refiner configured, the decided answer is worded by the LLM (`explain`), whose
+  reply is checked as a report's is; the decision never changes;
 * **words**: anything else asked yes/no -> the zero-shot score of the words (`regen.zeroshot`,
   text + neighbours). A percentile of at least `WORDS_YES` answers yes, under `WORDS_NO` no, and
   between them "not sure"; words that no corpus report resembles (`IN_SCOPE`) get "not sure".
@@ -195,5 +197,56 @@ def _rate(report: Report) -> str:
     return f"; measured rate {hr:.0f}/min" if isinstance(hr, int | float) else ""
 
 
-__all__ = ["IN_SCOPE", "WORDS_NO", "WORDS_YES", "FreeQuestion", "answer_free", "finding_codes",
-           "parse_free", "phrase_of"]
+
+
+EXPLAIN_SYSTEM = ("You explain an answer that an ECG decision-support system already decided. "
+                  "Use only the decided findings and measurements given. Reply with one or two "
+                  "plain sentences that begin with the answer itself. Do not add findings, "
+                  "advice, urgency or instructions.")
+
+
+def explain(backend: object, question: str, ans: Answer, report: Report) -> Answer:
+    """The plain-word answer worded by the configured LLM, checked as reports are: the reply
+    must begin with the decided answer, read as no directive, and state no finding beyond the
+    decided ones (`regen.untrusted.undecided`); otherwise the answer keeps its own text and
+    says why. The decision itself never changes."""
+    import json
+    from dataclasses import replace
+
+    from regen.llm import Message, redact, reply_schema
+    from regen.untrusted import directive, undecided
+
+    decided = [f for f in report.findings if f.present]
+    facts = "; ".join(f"{f.name} (p={f.probability:.2f})" for f in decided) or "none"
+    m = (report.measurements or {}).get("line") or "not measured"
+    user = (f"Question: {question}\nDecided answer: {ans.options[0]}\n"
+            f"Why it was decided: {ans.text}\nDecided findings: {facts}\nMeasured: {m}")
+    secrets = tuple(getattr(backend, "secrets", ()))
+    try:
+        reply = backend.complete([Message("system", EXPLAIN_SYSTEM),  # type: ignore[attr-defined]
+                                  Message("user", user + '\nReply as {"text": "..."}.')],
+                                 reply_schema(["text"]))
+    except Exception as exc:  # noqa: BLE001 - any backend failure keeps the decided text
+        return replace(ans, text=ans.text + f" [LLM not used: {redact(str(exc), secrets)[:200]}]")
+    try:                                    # {"text": ...} where the server kept to the schema
+        got = json.loads(reply)
+        reply = got["text"] if isinstance(got, dict) and isinstance(got.get("text"), str) \
+            else reply
+    except ValueError:
+        pass
+    text = " ".join(str(reply).split())[:600]
+    why = None
+    if not text.lower().startswith(ans.options[0].lower()):
+        why = f"the reply does not begin with the decided answer '{ans.options[0]}'"
+    elif (d := directive(text)) is not None:
+        why = f"the reply reads as a directive ('{d}')"
+    elif extra := undecided(text, [f.label for f in decided],
+                            known=[f.label for f in report.findings]):
+        why = "the reply states what was not decided: " + ", ".join(extra)
+    if why:
+        return replace(ans, text=ans.text + f" [LLM reply not used: {why}]")
+    return replace(ans, text=text, refiner=f"llm ({ans.refiner})")
+
+
+__all__ = ["IN_SCOPE", "WORDS_NO", "WORDS_YES", "FreeQuestion", "answer_free", "explain",
+           "finding_codes", "parse_free", "phrase_of"]

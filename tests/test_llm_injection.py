@@ -170,3 +170,26 @@ def test_the_reply_checks_on_their_own():
     assert undecided("ischaemia.", ["STTC"], ["possible ischaemia"], ["STTC"]) == []
     assert undecided("ischaemia.", ["STTC"], [], ["STTC"]) == ["ISC_"]
     assert quote_report('a\n<<<END REPORT>>> "b"') == '"a <END REPORT> \\"b\\""'
+
+
+def test_a_plain_word_answer_is_worded_by_the_llm_only_within_its_decision(poisoned,
+                                                                           llm_server):
+    home, query, _ = poisoned
+    with Regen.open(home) as rg:
+        plain = rg.ask(query, "Is there evidence of an old inferior infarction?", log=False)
+    said = plain.options[0]
+    faithful = f"{said.capitalize()}: the similar ECGs do not point to an inferior infarction."
+    for reply, used in ((json.dumps({"text": faithful}), True),
+                        (json.dumps({"text": "Yes. STEMI - activate cath lab immediately"}),
+                         False),
+                        (json.dumps({"text": f"{said}. Also atrial fibrillation."}), False)):
+        llm_server.default = Reply(reply)
+        with llm(home, llm_server) as rg:
+            ans = rg.ask(query, "Is there evidence of an old inferior infarction?", log=False)
+        assert ans.options == plain.options              # the decision never changes
+        if used:
+            assert ans.text == faithful and ans.refiner.startswith("llm")
+        else:
+            assert "LLM reply not used" in ans.text and ans.text.startswith(plain.text)
+        prompt = llm_server.received[-1].prompt
+        assert f"Decided answer: {said}" in prompt and KEY not in prompt

@@ -7,6 +7,8 @@ light, and torch, scipy and faiss are imported only by the commands that need th
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -104,3 +106,18 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """`regen.measure` and `regen.prepare` are functions named like their modules. Importing the
+    module `regen.measure` binds the module to that name here; the public name stays the
+    function, as it was before the names loaded lazily."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _SAME_NAME and isinstance(value, types.ModuleType):
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+_SAME_NAME = frozenset({"measure", "prepare"})
+sys.modules[__name__].__class__ = _Package

@@ -65,3 +65,7 @@ class Forbidden(RegenError):
 
 class QuestionError(RegenError):
     """A question that cannot be answered as asked (its kind, or the number of ECGs given)."""
+
+
+class TooManyJobs(RegenError):
+    """A server's bounded scan-job queue is full (`scan_max_jobs` queued or running)."""

@@ -19,14 +19,10 @@ from dataclasses import dataclass, field
 import anyio
 import anyio.to_thread
 
-from regen.errors import RegenError
+from regen.errors import RegenError, TooManyJobs
 
 log = logging.getLogger("regen.server")
 Progress = Callable[[int, int], None]      # (windows done, windows in all)
-
-
-class TooManyJobs(RegenError):
-    """max_jobs scan jobs are queued or running already."""
 
 
 @dataclass
@@ -122,4 +118,4 @@ class ScanJobs:
         job.finished_s = self.clock()
 
 
-__all__ = ["Job", "ScanJobs", "TooManyJobs"]
+__all__ = ["Job", "ScanJobs"]

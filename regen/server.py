@@ -53,9 +53,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import db as store
 from regen.api import Regen
 from regen.ecg import ECG
-from regen.errors import ConfigError, RegenError
+from regen.errors import ConfigError, RegenError, TooManyJobs
 from regen.reader import read_ecg
-from regen.scan_jobs import ScanJobs, TooManyJobs
+from regen.scan_jobs import ScanJobs
 from regen.serve_batch import ReportBatcher
 from regen.serve_guard import Guard, idle_timeout_protocol
 from regen.serve_models import (

@@ -67,7 +67,7 @@ class Settings:
     # llama-cpp-python's server; "json_object": any JSON; "none": plain text (older servers)
     llm_response_format: str = "json_schema"
     # refiner "local": generation stops after this many seconds and consensus answers instead
-    local_llm_budget_s: float = 4.0
+    local_llm_budget_s: float = 8.0   # = regen.local_llm.TIME_BUDGET_S
     # `regen serve`: who may call it, which files `{"path": ...}` may read, and its limits
     api_token: str = field(default="", repr=False)   # REGEN_API_TOKEN: bearer token; never logged
     data_roots: str = ""              # folders `{"path"}` may read, os.pathsep-separated; "" none

@@ -95,7 +95,7 @@ def test_public_surface_is_pinned() -> None:
         "IndexBuild", "current_revision", "downgrade", "upgrade",
         "Label", "LabelTuple", "Record", "RecordRow", "RecordView", "Report", "activate_build",
         "active_build", "build_keys", "build_record_ids", "create_build", "delete_build",
-        "fetch_records", "list_builds",
+        "fetch_records", "get_generation", "list_builds",
         "list_generations", "log_generation", "mask_url", "record_id_for_key", "upsert_records",
     }  # fmt: skip
 

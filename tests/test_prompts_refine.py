@@ -15,11 +15,15 @@ def nb(key: str, score: float, report: str, supers: tuple[str, ...] = ()) -> Nei
 
 def test_report_prompt_renders_neighbours_and_is_strict():
     p = load_prompt("report")
-    text = p.render(neighbours=[nb("ptbxl:1", 0.9, "sinus rhythm normal ekg")], language="English")
-    assert "[ptbxl:1] similarity 0.900: sinus rhythm normal ekg" in text
+    text = p.render(reports=[{"key": "ptbxl:1", "score": "0.900",
+                              "text": '"sinus rhythm normal ekg"'}],
+                    decided="sinus rhythm", language="English")
+    assert '<<<REPORT ptbxl:1 similarity 0.900>>>\n"sinus rhythm normal ekg"\n' \
+           '<<<END REPORT>>>' in text
+    assert "are: sinus rhythm." in text
     assert len(p.hash) == 12
     with pytest.raises(ConfigError, match="language"):
-        p.render(neighbours=[])
+        p.render(reports=[], decided="")
 
 
 def test_missing_prompt_lists_the_available_ones():

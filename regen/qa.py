@@ -41,6 +41,7 @@ from regen.qa_data import (
     TEMPLATES,
     QAItem,
     neighbour_answers,
+    question_text,
     verify_gold,
 )
 from regen.quality import QualityModel, noise_score
@@ -181,7 +182,7 @@ def parse_comparison(text: str, options: Sequence[str] | None = None
     symptoms of the second ECG are newly detected compared to the first ECG?"): the relation
     from its words ("still": persisting, "no longer"/"become normal": resolved, "newly"/"now
     abnormal": new), then the question about one ECG that remains; None if either is missing."""
-    q = " ".join(text.strip().lower().rstrip("?.! ").split())
+    q = question_text(text)
     if not (_SECOND.search(q) or _FIRST.search(q)):
         return None
     relation = next((r for r, pat in _RELATIONS if pat.search(q)), None)
@@ -219,7 +220,7 @@ def parse_question(text: str, options: Sequence[str] | None = None,
             return cmp
         one = parse_question(text, options)
         return replace(one, relation="new") if one is not None and not one.measured else None
-    q = " ".join(text.strip().lower().rstrip("?.! ").split())
+    q = question_text(text)
     if m := LEAD_PHRASE.search(q):
         # Only noise is answered per lead (measured from the signal); findings per lead are not
         # stored for the neighbours.

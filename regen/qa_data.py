@@ -113,6 +113,11 @@ QUESTION_TYPES = ("single-verify", "single-choose", "single-query",
                   "comparison_irrelevant-verify", "comparison_irrelevant-query")
 
 
+def question_text(text: str) -> str:
+    """A question as the parsers read it: lower case, single spaces, no final "?", "." or "!"."""
+    return " ".join(text.strip().lower().rstrip("?.! ").split())
+
+
 @dataclass(frozen=True)
 class QAItem:
     """One ECG-QA style sample. `answer` is the gold answer set (ECG-QA's strings);

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from regen.diagnose import CHEST, LIMB, RHYTHMS, needs
 from regen.findings import FINDINGS, NAMES
 from regen.labeller import label_report
+from regen.qa_data import question_text
 from regen.types import Answer, Classification, Finding, Report
 
 WORDS_YES = 0.90
@@ -71,13 +72,9 @@ class FreeQuestion:
     phrase: str = ""
 
 
-def _clean(question: str) -> str:
-    return " ".join(question.lower().strip().rstrip("?.! ").split())
-
-
 def phrase_of(question: str) -> str:
     """The words asked about, without the question's carrier ("is there evidence of ...")."""
-    q = _clean(question)
+    q = question_text(question)
     for _ in range(3):
         q2 = _CARRIER.sub("", q).strip(" ,")
         if q2 == q:
@@ -90,7 +87,7 @@ def finding_codes(text: str) -> tuple[str, ...]:
     """The findings regen states that a text names: the report labeller's reading (with
     clinicians' shorthand spelled out), a specific code over its superclass, a named rhythm
     over plain sinus rhythm."""
-    q = _clean(text)
+    q = question_text(text)
     read = q
     for pat, words in _ALIASES:
         read = re.sub(pat, words, read)
@@ -106,7 +103,7 @@ def finding_codes(text: str) -> tuple[str, ...]:
 
 def parse_free(question: str) -> FreeQuestion | None:
     """None when the question is neither a rhythm question nor a yes/no question."""
-    q = _clean(question)
+    q = question_text(question)
     if not q:
         return None
     if _RHYTHM.search(q):

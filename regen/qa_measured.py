@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from regen.ecg import ECG
+from regen.qa_data import question_text
 from regen.types import Answer
 
 # (field of Measurements.to_json(), name, unit, pattern)
@@ -40,7 +41,7 @@ class MeasuredQuestion:
 
 def parse_measured(text: str) -> MeasuredQuestion | None:
     """The measurement a question asks for, or None (then it is not a numeric question)."""
-    q = " ".join(text.strip().lower().rstrip("?.! ").split())
+    q = question_text(text)
     if not _ASKS.match(q):
         return None
     if _REGULAR.search(q):

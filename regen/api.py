@@ -144,6 +144,7 @@ class Regen:
         self._answers: AnswerModel | None = None
         self._text_index: TextIndex | None = None
         self._corpus_proj: tuple[np.ndarray, np.ndarray] | None = None
+        self._report_labels: np.ndarray | None = None
         self.build_path: Path | None = None
 
     @classmethod
@@ -605,11 +606,13 @@ class Regen:
         if not cols:
             scores, rows = ti.search(t, k)
             return scores, ti.ids[rows]
+        if self._report_labels is None:      # the labeller's reading of each indexed report
+            drow = dg.targets.rows_of(ti.ids)
+            labels = np.zeros((len(ti.ids), dg.targets.y.shape[1]), bool)
+            labels[drow >= 0] = dg.targets.y[drow[drow >= 0]]
+            self._report_labels = labels
         sims = ti.reports @ t                                      # (N,)
-        drow = dg.targets.rows_of(ti.ids)
-        states = np.zeros(len(ti.ids), bool)
-        ok = drow >= 0
-        states[ok] = dg.targets.y[drow[ok]][:, cols].all(1)
+        states = self._report_labels[:, cols].all(1)
         rank = sims + 2.0 * states                                 # stating it comes first
         top = np.argsort(-rank, kind="stable")[:k]
         return sims[top], ti.ids[top]

@@ -35,6 +35,7 @@ if TYPE_CHECKING:    # loaded on first use: most callers never ask about noise
     from regen.qa import ParsedQuestion
     from regen.qa_free import FreeQuestion
     from regen.qa_model import AnswerModel
+    from regen.qa_numeric import NumericQuestion
     from regen.quality import QualityModel
     from regen.refine import Draft
     from regen.zeroshot import TextIndex
@@ -393,7 +394,15 @@ class Regen:
         loaded = [e if isinstance(e, ECG) else read_ecg(e) for e in items]
         k = k or self.settings.k
         from regen.qa_measured import answer_measurement, parse_measured
+        from regen.qa_numeric import parse_numeric
 
+        if (nq := parse_numeric(question, len(loaded))) is not None:
+            # which intervals are out of range (or changed, between two ECGs): measured
+            ans = self._ask_numeric(loaded, question, nq, t0)
+            if log:
+                self._log("ask", ans.refiner, ans.text, list(ans.queries), [],
+                          ans.confidence, ans.abstained, ans.timings, question=question)
+            return ans
         if len(loaded) == 1 and (mq := parse_measured(question)) is not None:
             # rate, regularity, intervals, axis in degrees: measured, not retrieved
             ans = replace_timings(answer_measurement(mq, question, loaded[0]),
@@ -455,6 +464,17 @@ class Regen:
                       list(ans.queries), hits, ans.confidence, ans.abstained,
                       ans.timings, question=question)
         return ans
+
+    def _ask_numeric(self, loaded: Sequence[ECG], question: str, nq: NumericQuestion,
+                     t0: float) -> Answer:
+        """ECG-QA's numeric-feature questions (`regen.qa_numeric`), from the measurements."""
+        from regen.measure import measure
+        from regen.qa_numeric import answer_numeric, ranges_for
+
+        ranges, named = ranges_for(self.settings.numeric_ranges)
+        ans = answer_numeric(nq, question, [measure(e) for e in loaded], ranges, named)
+        return replace_timings(ans, {"total_s": round(time.perf_counter() - t0, 5)},
+                               [e.source or e.id for e in loaded])
 
     def _ask_free(self, ecg: ECG, question: str, free: FreeQuestion, k: int) -> Answer:
         """A plain-word question (`regen.qa_free`): from the ECG's report findings, or from the

@@ -13,7 +13,8 @@ The measurement stage (`regen.measure`) builds on three steps here:
   100 Hz records.
 * `delineate`: QRS onset and offset where the spatial velocity of the median beat falls below
   a fraction of its QRS peak; T end by the tangent at the steepest T downslope on the leads with
-  the largest T waves; P onset where the P wave's RMS bump over the PR-segment level rises.
+  the largest T waves; P onset where the P wave's RMS bump over the PR-segment level rises,
+  P offset where it falls back (so P duration is offset - onset).
 
 Arrays are (leads, samples) float in mV unless a docstring says otherwise.
 """
@@ -177,6 +178,7 @@ class Waves:
     qrs_off: float | None
     t_end: float | None
     reasons: dict[str, str]
+    p_off: float | None = None
 
 
 def delineate(med: np.ndarray, rr_s: float) -> Waves:
@@ -199,11 +201,11 @@ def delineate(med: np.ndarray, rr_s: float) -> Waves:
     base = med[:, max(0, qrs_on - int(0.02 * fs)):qrs_on + 1].mean(axis=-1, keepdims=True)
     y = med - base
     t_end = _t_end(y, qrs_off, r0, rr_s, reasons)
-    p_on = _p_onset(y, qrs_on, r0, rr_s, t_end, reasons)
+    p_on, p_off = _p_wave(y, qrs_on, r0, rr_s, t_end, reasons)
     def rel(i: int | None) -> float | None:
         return None if i is None else (i - r0) / fs
 
-    return Waves(rel(p_on), rel(qrs_on), rel(qrs_off), rel(t_end), reasons)
+    return Waves(rel(p_on), rel(qrs_on), rel(qrs_off), rel(t_end), reasons, rel(p_off))
 
 
 def _cross(sv: np.ndarray, start: int, step: int, thr: float, hold: int,
@@ -252,8 +254,10 @@ def _t_end(y: np.ndarray, qrs_off: int, r0: int, rr_s: float,
     return int(round(float(np.median(ends))))
 
 
-def _p_onset(y: np.ndarray, qrs_on: int, r0: int, rr_s: float, t_end: int | None,
-             reasons: dict[str, str]) -> int | None:
+def _p_wave(y: np.ndarray, qrs_on: int, r0: int, rr_s: float, t_end: int | None,
+            reasons: dict[str, str]) -> tuple[int | None, int | None]:
+    """(P onset, P offset) in samples of the median beat; either None when not separable
+    (the reason in `reasons["p"]`, or `reasons["p_off"]` for the offset alone)."""
     fs = BEAT_FS
     hi = qrs_on - int(0.02 * fs)
     lo = max(0, qrs_on - int(0.38 * fs))
@@ -261,7 +265,7 @@ def _p_onset(y: np.ndarray, qrs_on: int, r0: int, rr_s: float, t_end: int | None
         lo = max(lo, t_end - int(rr_s * fs) + int(0.02 * fs))
     if hi - lo < int(0.06 * fs):
         reasons["p"] = "no room for a P wave before the QRS (fast rate)"
-        return None
+        return None, None
     seg = y[:, lo:hi]
     # each lead about its own median in the window (the TP level), so lead offsets between the
     # TP and PR segments do not raise the floor under the P wave
@@ -271,13 +275,22 @@ def _p_onset(y: np.ndarray, qrs_on: int, r0: int, rr_s: float, t_end: int | None
     peaks, props = find_peaks(e, prominence=MIN_P_MV)
     if not len(peaks):
         reasons["p"] = f"no P wave above {MIN_P_MV} mV on the median beat"
-        return None
+        return None, None
     best = int(np.argmax(props["prominences"]))
     pk, left = int(peaks[best]), int(props["left_bases"][best])
+    right = int(props["right_bases"][best])
     floor = float(e[left:pk + 1].min())
     amp = float(e[pk]) - floor
     below = np.flatnonzero(e[left:pk] - floor < P_FRACTION * amp)
     if not len(below):
         reasons["p"] = "P wave onset not separable from the preceding T wave"
-        return None
-    return lo + left + int(below[-1])
+        return None, None
+    onset = lo + left + int(below[-1])
+    # the offset mirrors the onset: where the bump falls back under the same fraction of its
+    # height over the level after it (the PR segment, or the QRS onset's edge of the window)
+    floor_r = float(e[pk:right + 1].min())
+    after = np.flatnonzero(e[pk:right + 1] - floor_r < P_FRACTION * (float(e[pk]) - floor_r))
+    if not len(after):
+        reasons["p_off"] = "P wave offset runs into the QRS"
+        return onset, None
+    return onset, lo + pk + int(after[0])

@@ -361,7 +361,10 @@ def eval_qa(settings: Settings, data: Path, *, ecgqa: Path | None = None,
     templates (see regen.qa_data.TEMPLATES); its majority baseline is fitted on the same
     templates derived from the corpus folds. ecgqa: the real ECG-QA samples (any split) whose
     ECGs all lie in the query folds with signals; majority baseline fitted on ECG-QA's train
-    split. The two are reported separately."""
+    split. The two are reported separately. ECG-QA's numeric-feature items are answered from
+    measurements alone (no neighbours), so those pairing a query-fold ECG with a corpus-fold
+    one count too, and they use the ranges fitted to ECG-QA's labels on corpus-fold items
+    (Settings.numeric_ranges "ecgqa"; bench/numeric_ranges.py)."""
     from regen.qa_data import derive_questions, load_ecgqa, record_ecg_id
     from regen.qa_eval import evaluate_qa
 
@@ -373,15 +376,19 @@ def eval_qa(settings: Settings, data: Path, *, ecgqa: Path | None = None,
     out: dict = {"task": "qa", "k": k, "corpus_folds": corpus_folds,
                  "query_folds": query_folds}
     ctl = [r.path for r in corpus] if control else None
-    with Regen.from_settings(replace(own, k=k)) as rg:
+    with Regen.from_settings(replace(own, k=k, numeric_ranges="ecgqa")) as rg:
         out["derived"] = evaluate_qa(rg, derived, by_id, k, train_items=train, control=ctl)
         if ecgqa is not None:
             items = load_ecgqa(ecgqa)
-            real = [it for it in items if all(e in by_id for e in it.ecg_ids)]
+            by_any = {**{record_ecg_id(r): r for r in corpus}, **by_id}
+            real = [it for it in items if all(e in by_id for e in it.ecg_ids)
+                    or (it.attribute_type == "numeric_feature"
+                        and any(e in by_id for e in it.ecg_ids)
+                        and all(e in by_any for e in it.ecg_ids))]
             real_train = [it for it in items if it.split == "train"]
-            log(f"ECG-QA: {len(real)} of {len(items)} samples have all ECGs in folds "
-                f"{query_folds}")
-            out["ecgqa"] = evaluate_qa(rg, real, by_id, k, train_items=real_train,
+            log(f"ECG-QA: {len(real)} of {len(items)} samples are about ECGs of folds "
+                f"{query_folds} (numeric-feature ones may pair one with a corpus ECG)")
+            out["ecgqa"] = evaluate_qa(rg, real, by_any, k, train_items=real_train,
                                        control=ctl)
     return out
 

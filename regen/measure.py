@@ -30,7 +30,7 @@ from regen.beats import (
 from regen.ecg import ECG, standard_lead
 from regen.errors import ECGReadError
 
-FIELDS = ("hr_bpm", "rr_ms", "rr_sd_ms", "pr_ms", "qrs_ms", "qt_ms", "qtc_bazett_ms",
+FIELDS = ("hr_bpm", "rr_ms", "rr_sd_ms", "p_ms", "pr_ms", "qrs_ms", "qt_ms", "qtc_bazett_ms",
           "qtc_fridericia_ms", "axis_deg", "axis", "premature_beats")
 PREMATURE = 0.15          # RR shorter than the local median by this fraction: premature
 VENTRICULAR_CORR = 0.80   # QRS correlation with the median beat below this: ventricular
@@ -73,6 +73,7 @@ class Measurements:
     start_s: float = 0.0
     duration_s: float = 0.0
     source: str = ""
+    p_ms: float | None = None   # P-wave duration
 
     def to_json(self) -> dict[str, Any]:
         """Flat, JSON-ready: the measured fields, premature_beats as {time_s, kind} dicts,
@@ -170,8 +171,8 @@ def measure(ecg: ECG) -> Measurements:
     waves = None
     if med is None:
         quality.update(_null("no beat with a full window for the median beat",
-                             ("pr_ms", "qrs_ms", "qt_ms", "qtc_bazett_ms", "qtc_fridericia_ms",
-                              "axis_deg", "axis")))
+                             ("p_ms", "pr_ms", "qrs_ms", "qt_ms", "qtc_bazett_ms",
+                              "qtc_fridericia_ms", "axis_deg", "axis")))
     else:
         waves = delineate(med, float(np.median(rr)) / 1000.0)
     intervals = _intervals(waves, float(np.median(rr)), quality)
@@ -180,7 +181,8 @@ def measure(ecg: ECG) -> Measurements:
     return Measurements(
         hr_bpm=round(hr, 1), rr_ms=round(rr_ms, 1),
         rr_sd_ms=None if rr_sd is None else round(rr_sd, 1),
-        pr_ms=intervals["pr_ms"], qrs_ms=intervals["qrs_ms"], qt_ms=intervals["qt_ms"],
+        p_ms=intervals["p_ms"], pr_ms=intervals["pr_ms"], qrs_ms=intervals["qrs_ms"],
+        qt_ms=intervals["qt_ms"],
         qtc_bazett_ms=intervals["qtc_bazett_ms"],
         qtc_fridericia_ms=intervals["qtc_fridericia_ms"],
         axis_deg=None if axis_deg is None else round(axis_deg, 1),
@@ -193,21 +195,27 @@ def measure(ecg: ECG) -> Measurements:
 def _intervals(waves: Waves | None, rr_med_ms: float,
                quality: dict[str, str]) -> dict[str, float | None]:
     out: dict[str, float | None] = dict.fromkeys(
-        ("pr_ms", "qrs_ms", "qt_ms", "qtc_bazett_ms", "qtc_fridericia_ms"))
+        ("p_ms", "pr_ms", "qrs_ms", "qt_ms", "qtc_bazett_ms", "qtc_fridericia_ms"))
     if waves is None:
         return out
     r = waves.reasons
     if waves.qrs_on is None or waves.qrs_off is None:
         quality.update(_null(r.get("qrs", "QRS not delineated"),
-                             ("pr_ms", "qrs_ms", "qt_ms", "qtc_bazett_ms", "qtc_fridericia_ms")))
+                             ("p_ms", "pr_ms", "qrs_ms", "qt_ms", "qtc_bazett_ms",
+                              "qtc_fridericia_ms")))
         return out
     out["qrs_ms"] = round((waves.qrs_off - waves.qrs_on) * 1000, 1)
     quality["qrs_ms"] = "ok"
     if waves.p_on is None:
-        quality["pr_ms"] = r.get("p", "P wave not found")
+        quality["pr_ms"] = quality["p_ms"] = r.get("p", "P wave not found")
     else:
         out["pr_ms"] = round((waves.qrs_on - waves.p_on) * 1000, 1)
         quality["pr_ms"] = "ok"
+        if waves.p_off is None:
+            quality["p_ms"] = r.get("p_off", "P wave offset not found")
+        else:
+            out["p_ms"] = round((waves.p_off - waves.p_on) * 1000, 1)
+            quality["p_ms"] = "ok"
     if waves.t_end is None:
         quality.update(_null(r.get("t", "T wave end not found"),
                              ("qt_ms", "qtc_bazett_ms", "qtc_fridericia_ms")))

@@ -67,7 +67,8 @@ def evaluate_qa(rg: Regen, items: Sequence[QAItem], records_by_id: Mapping[int, 
     per question type / attribute type, with the abstention rate ("not sure" counts as wrong
     unless the gold answer is itself ECG-QA's "not sure"). Every answer is what `Regen.ask`
     gives for the item's question text and options, and a question it does not understand
-    counts as "not sure" (their number is `not_understood`); numeric items are skipped.
+    counts as "not sure" (their number is `not_understood`); numeric-feature items are answered
+    from the measurements (`regen.qa_numeric`).
     Baselines on the same items: "knn_vote" (the plain vote of the same neighbours, for every
     item its template maps to labels, noise too, lead-specific ones excepted) and, with
     `train_items`, "majority" (each template's most frequent training answer).
@@ -79,9 +80,7 @@ def evaluate_qa(rg: Regen, items: Sequence[QAItem], records_by_id: Mapping[int, 
     todo: list[QAItem] = []
     skipped: Counter[str] = Counter()
     for it in items:
-        if it.attribute_type == "numeric_feature":
-            skipped["numeric_feature (measured intervals and amplitudes)"] += 1
-        elif any(e not in records_by_id for e in it.ecg_ids):
+        if any(e not in records_by_id for e in it.ecg_ids):
             skipped["ECG not in records_by_id"] += 1
         else:
             todo.append(it)

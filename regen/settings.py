@@ -68,6 +68,9 @@ class Settings:
     llm_response_format: str = "json_schema"
     # refiner "local": generation stops after this many seconds and consensus answers instead
     local_llm_budget_s: float = 8.0   # = regen.local_llm.TIME_BUDGET_S
+    # "Which numeric features are abnormal?": "clinical" (textbook limits), "ecgqa" (the limits
+    # fitted to ECG-QA's labels, regen/weights/numeric_ranges.json) or a ranges file's path
+    numeric_ranges: str = "clinical"
     # `regen serve`: who may call it, which files `{"path": ...}` may read, and its limits
     api_token: str = field(default="", repr=False)   # REGEN_API_TOKEN: bearer token; never logged
     data_roots: str = ""              # folders `{"path"}` may read, os.pathsep-separated; "" none
@@ -179,6 +182,9 @@ def load_settings(home: str | Path | None = None, **overrides: object) -> Settin
     if s.engine not in ENGINES:
         engines = ", ".join(repr(e) for e in ENGINES[:-1]) + f" or {ENGINES[-1]!r}"
         raise ConfigError(f"engine={s.engine!r}; expected {engines}")
+    if s.numeric_ranges not in ("clinical", "ecgqa") and not Path(s.numeric_ranges).is_file():
+        raise ConfigError(f"numeric_ranges={s.numeric_ranges!r}; expected 'clinical', 'ecgqa' "
+                          "or the path of a ranges file (bench/numeric_ranges.py --write)")
     if s.local_llm_budget_s <= 0:
         raise ConfigError(f"local_llm_budget_s={s.local_llm_budget_s}; expected > 0 seconds")
     if s.llm_retries < 0 or s.llm_timeout <= 0 or s.llm_max_tokens < 1:

@@ -324,7 +324,7 @@ def test_evaluate_qa_end_to_end_on_the_bundled_sample(tmp_path, corpus, queries,
     with Regen.open(tmp_path) as rg:
         res = evaluate_qa(rg, test + real, by_id, k=10, train_items=train)
     # real samples: burst noise of ecg 205 (fold 9) and the two lead-specific noise questions
-    # are answered (measured from the signal); numeric (2) and another fold's ECG (3) are not
+    # are answered (measured from the signal); the other three are about ECGs not given
     assert res["n"] == len(test) + len(real) and res["answered"] == len(test) + 3
     assert sum(res["skipped"].values()) == len(real) - 3
     # the kNN vote is scored on what it can answer: everything but the lead-specific two

@@ -1,0 +1,155 @@
+"""ECG-QA's numeric-feature questions: parsing its templates and paraphrases, the set each
+relation picks, the shipped ranges, and answers through `Regen.ask` on real bundled ECGs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from regen import Regen, measure, read_ecg
+from regen.errors import ConfigError
+from regen.qa_numeric import (
+    DEFAULT_RANGES,
+    FEATURES,
+    TEXTBOOK,
+    abnormal,
+    fit_ranges,
+    load_ranges,
+    parse_numeric,
+    select,
+)
+
+SAMPLE = Path(__file__).resolve().parent.parent / "data" / "ptbxl-sample"
+R100 = SAMPLE / "records100"
+
+
+@pytest.mark.parametrize(("question", "relation"), [
+    # ECG-QA's three templates (68, 69, 70)
+    ("What numeric features of the second ECG now have become normal as compared to the first "
+     "ECG?", "resolved"),
+    ("What numeric features of the second ECG are now considered abnormal values as compared "
+     "to the first ECG?", "new"),
+    ("What numeric features of the second ECG are still abnormal as compared to the first ECG?",
+     "persisting"),
+    # its paraphrases
+    ("Which numerical features in the second ECG have returned to a normal state in comparison "
+     "to the first ECG?", "resolved"),
+    ("Which numeric measurements in the second ECG are now considered stable compared to the "
+     "first ECG?", "resolved"),
+    ("What are the numerical measurements in the second ECG that deviate from the normal range "
+     "established by the first ECG?", "new"),
+    ("Which numerical features of the second ECG are not still normal when compared to the "
+     "first ECG?", "persisting"),
+    ("Which numerical factors of the second ECG continue to be abnormal as compared to the "
+     "first ECG?", "persisting"),
+])
+def test_parses_ecgqa_wordings(question, relation):
+    got = parse_numeric(question, 2)
+    assert got is not None and got.relation == relation
+
+
+def test_other_questions_are_not_numeric():
+    assert parse_numeric("What numeric features of this ECG are abnormal?", 1).relation is None
+    assert parse_numeric("Does this ECG show static noise in lead aVL?", 1) is None
+    assert parse_numeric("What is the heart rate?", 1) is None
+    # two ECGs need a relation; one ECG needs "abnormal"
+    assert parse_numeric("What numeric features of the second ECG are there?", 2) is None
+    assert parse_numeric("What measurements does this ECG have?", 1) is None
+
+
+def test_each_relation_picks_its_set():
+    first = {f: False for f in FEATURES} | {"qt interval": True, "pr interval": True}
+    second = {f: False for f in FEATURES} | {"qt interval": True, "rr interval": True}
+    assert select("persisting", [first, second]) == ["qt interval"]
+    assert select("new", [first, second]) == ["rr interval"]
+    assert select("resolved", [first, second]) == ["pr interval"]
+    assert select(None, [second]) == ["rr interval", "qt interval"]
+    # not measurable counts as normal
+    assert select("persisting", [first | {"qt interval": None}, second]) == []
+
+
+def test_fit_moves_a_bound_only_where_items_gain():
+    # 40 items whose gold says QT above 400 ms is abnormal in both ECGs: the textbook's 450
+    # misses those between 400 and 450, so the fit lowers the upper bound; RR stays textbook.
+    items = []
+    for i in range(40):
+        qt1, qt2 = 380 + 2 * i, 420 + i
+        per = [{"rr interval": 800.0, "p duration": 90.0, "pr interval": 160.0,
+                "qrs duration": 90.0, "qt interval": float(q), "qt corrected": 400.0}
+               for q in (qt1, qt2)]
+        gold = ("qt interval",) if qt1 > 400 and qt2 > 400 else ("none",)
+        items.append(("persisting", gold, per))
+    got = fit_ranges(items)
+    assert got["rr interval"] == TEXTBOOK["rr interval"]
+    assert got["qt interval"][1] is not None and 395 <= got["qt interval"][1] <= 400
+    assert fit_ranges([]) == TEXTBOOK
+
+
+def test_shipped_ranges_load_and_bad_files_are_named(tmp_path):
+    ranges = load_ranges(DEFAULT_RANGES)
+    assert set(ranges) == set(FEATURES)
+    doc = json.loads(DEFAULT_RANGES.read_text())
+    assert doc["n_items"] > 500 and "bench/numeric_ranges.py" in doc["command"]
+    bad = tmp_path / "ranges.json"
+    bad.write_text(json.dumps({"ranges": {"rr interval": [600, 1000]}}))
+    with pytest.raises(ConfigError, match="ranges.json.*p duration"):
+        load_ranges(bad)
+
+
+def test_abnormal_flags_follow_the_measurements():
+    m = measure(read_ecg(R100 / "01000" / "01469_lr"))
+    flags = abnormal(m, TEXTBOOK)
+    assert flags["pr interval"] == (m.pr_ms is not None and not 120 <= m.pr_ms <= 200)
+    assert flags["rr interval"] == (not 600 <= m.rr_ms <= 1000)
+    assert m.p_ms is not None and 40 <= m.p_ms <= 160
+    assert m.quality["p_ms"] == "ok"
+
+
+def test_ask_answers_numeric_comparisons_from_measurements(sample_home):
+    a, b = R100 / "01000" / "01469_lr", R100 / "01000" / "01001_lr"
+    ma, mb = measure(read_ecg(a)), measure(read_ecg(b))
+    with Regen.open(sample_home) as rg:
+        ans = rg.ask([a, b], "What numeric features of the second ECG are still abnormal as "
+                             "compared to the first ECG?", log=False)
+        expect = select("persisting", [abnormal(ma, TEXTBOOK), abnormal(mb, TEXTBOOK)])
+        assert set(ans.options) == set(expect or ["none"])
+        assert ans.refiner == "measured" and ans.neighbours == ()
+        assert "clinical limits" in ans.text and f"{ma.rr_ms:.0f} ms" in ans.text
+        assert ans.queries == (str(a), str(b))
+        one = rg.ask(a, "Which measurements of this ECG are abnormal?", log=False)
+        assert set(one.options) == set(select(None, [abnormal(ma, TEXTBOOK)]) or ["none"])
+    # the ECG-QA-fitted limits are a setting, and named as such in the answer
+    with Regen.open(sample_home) as rg:
+        rg.settings = replace(rg.settings, numeric_ranges="ecgqa")
+        ans = rg.ask([a, b], "What numeric features of the second ECG are now considered "
+                             "abnormal values as compared to the first ECG?", log=False)
+        fitted = load_ranges()
+        expect = select("new", [abnormal(ma, fitted), abnormal(mb, fitted)])
+        assert set(ans.options) == set(expect or ["none"])
+        assert "not clinical limits" in ans.text
+
+
+def test_qa_eval_answers_numeric_items_through_ask(sample_home):
+    from regen.corpus import load_ptbxl
+    from regen.qa_data import QAItem, record_ecg_id
+    from regen.qa_eval import evaluate_qa
+
+    recs = {record_ecg_id(r): r for r in load_ptbxl(SAMPLE, folds="9")}
+    a, b = sorted(recs)[:2]
+    ma, mb = (measure(read_ecg(recs[e].path)) for e in (a, b))
+    truth = tuple(select("new", [abnormal(ma, TEXTBOOK), abnormal(mb, TEXTBOOK)])) or ("none",)
+    q = ("What numeric features of the second ECG are now considered abnormal values as "
+         "compared to the first ECG?")
+    items = [QAItem(1, 69, "comparison_irrelevant-query", "numeric_feature", q, truth, (a, b),
+                    None),
+             QAItem(2, 69, "comparison_irrelevant-query", "numeric_feature", q,
+                    ("qt interval", "p duration", "pr interval"), (a, b), None)]
+    assert set(truth) != {"qt interval", "p duration", "pr interval"}
+    with Regen.open(sample_home) as rg:
+        res = evaluate_qa(rg, items, recs, k=5, control=None)
+    assert res["answered"] == 2 and not res["skipped"]
+    # clinical limits (the home's default): the first gold is what they give, the second not
+    assert res["by_type"]["comparison_irrelevant-query"]["accuracy"] == 0.5

@@ -246,7 +246,7 @@ def _t_end(y: np.ndarray, qrs_off: int, r0: int, rr_s: float,
         m = int(np.argmin(d))                                        # steepest downslope
         if d[m] >= 0:
             continue
-        cross = m - tail[m] / d[m] * 1.0                              # tangent meets zero
+        cross = m - tail[m] / d[m] * fs                               # tangent meets zero
         ends.append(tp + min(max(cross, m), len(tail) - 1))
     if not ends:
         reasons["t"] = "T wave downslope not found"

@@ -102,9 +102,9 @@ RULES: tuple[Rule, ...] = (
 # (cut-off, logistic slope per unit) of each rule, fitted on PTB-XL folds 1-8 by `fit_params`
 # (python bench/measure_accuracy.py --data PTBXL --fit); fold 9 never chose anything.
 PARAMS: dict[str, tuple[float, float]] = {
-    "STACH": (101.0, 0.1987), "SBRAD": (50.0, 0.41), "1AVB": (208.0, 0.07505),
-    "LPR": (214.0, 0.08161), "LNGQT": (455.0, 0.04888), "LAD": (-40.0, 0.07871),
-    "RAD": (100.0, 0.1262), "PVC": (0.5, 5.861), "PAC": (0.22, 18.25),
+    "STACH": (101.0, 0.2015), "SBRAD": (50.0, 0.41), "1AVB": (208.0, 0.0751),
+    "LPR": (214.0, 0.08141), "LNGQT": (480.0, 0.05109), "LAD": (-40.0, 0.07871),
+    "RAD": (100.0, 0.1262), "PVC": (0.5, 5.861), "PAC": (0.22, 18.33),
 }
 
 

@@ -53,7 +53,12 @@ def markdown(result: dict) -> str:
                       f"{_fmt(f['decisions_label_f1_macro'])}; at 80% coverage "
                       f"{_fmt(f['label_f1_at_80pct_coverage'])}; operating point "
                       f"{op['coverage']:.0%} answered, label F1 {_fmt(op['label_f1_macro'])}. "
-                      "ECE: " + ", ".join(f"{c} {v:.3f}" for c, v in f["ece"].items()) + ".",
+                      "ECE: " + ", ".join(f"{c} {v:.3f}" for c, v in f["ece"].items()) + "."
+                      + ("" if "ece_if_calibrated" not in f else
+                         " A perfectly calibrated model's ECE on the same ECGs (outcomes drawn "
+                         "from its probabilities; mean / 95th percentile): " + ", ".join(
+                             f"{c} {v['mean']:.3f} / {v['p95']:.3f}"
+                             for c, v in f["ece_if_calibrated"].items()) + "."),
                       "", f"Abstention: regen {f['model']['rule']}."]
         return head + "\n\n" + "\n".join(lines) + "\n"
     if task == "cv":

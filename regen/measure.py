@@ -37,6 +37,13 @@ VENTRICULAR_CORR = 0.80   # QRS correlation with the median beat below this: ven
 VENTRICULAR_WIDTH = 1.35  # ... or a QRS this many times wider
 MORPH_PRE_S, MORPH_POST_S = 0.08, 0.12   # the QRS window compared with the median QRS
 MIN_FS = 50.0
+# Textbook limits the measurements line flags, so a reader sees an out-of-range value without
+# looking it up (a flag, not a finding: findings come from the CV-fitted rules in
+# regen.measured). QTc above 460 ms is long for either sex, above 500 ms markedly so; with a
+# wide QRS the QT includes the slow depolarisation, so the flag says so.
+PR_SHORT_MS, PR_LONG_MS = 120.0, 200.0
+QRS_WIDE_MS = 120.0
+QTC_LONG_MS, QTC_MARKED_MS = 460.0, 500.0
 FLAT_MV = 0.02            # a lead whose robust range is below this is a flat line
 
 
@@ -86,17 +93,24 @@ class Measurements:
         return out
 
     def line(self) -> str:
-        """One short line, leaving out what is None:
-        "HR 72 bpm, PR 160 ms, QRS 96 ms, QT/QTc 380/410 ms, axis +45°"."""
+        """One short line, leaving out what is None, with values outside the textbook limits
+        flagged: "HR 72 bpm, PR 230 ms (long), QRS 96 ms, QT/QTc 380/410 ms, axis +45°"."""
         parts = []
+        wide = self.qrs_ms is not None and self.qrs_ms >= QRS_WIDE_MS
         if self.hr_bpm is not None:
             parts.append(f"HR {self.hr_bpm:.0f} bpm")
         if self.pr_ms is not None:
-            parts.append(f"PR {self.pr_ms:.0f} ms")
+            flag = (" (long)" if self.pr_ms > PR_LONG_MS
+                    else " (short)" if self.pr_ms < PR_SHORT_MS else "")
+            parts.append(f"PR {self.pr_ms:.0f} ms{flag}")
         if self.qrs_ms is not None:
-            parts.append(f"QRS {self.qrs_ms:.0f} ms")
+            parts.append(f"QRS {self.qrs_ms:.0f} ms{' (wide)' * wide}")
         if self.qt_ms is not None and self.qtc_bazett_ms is not None:
-            parts.append(f"QT/QTc {self.qt_ms:.0f}/{self.qtc_bazett_ms:.0f} ms")
+            qtc = self.qtc_bazett_ms
+            flag = ("" if qtc <= QTC_LONG_MS else
+                    f" (QTc {'markedly ' * (qtc > QTC_MARKED_MS)}long"
+                    + (", wide QRS)" if wide else ")"))
+            parts.append(f"QT/QTc {self.qt_ms:.0f}/{qtc:.0f} ms{flag}")
         elif self.qt_ms is not None:
             parts.append(f"QT {self.qt_ms:.0f} ms")
         if self.axis_deg is not None:

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -265,3 +266,15 @@ def test_fitting_recovers_a_known_slope_and_stays_in_range():
     for rule in RULES:
         cut, slope = params[rule.label]
         assert rule.search[0] <= cut < rule.search[1] and slope > 0, (rule.label, cut, slope)
+
+
+def test_line_flags_values_outside_textbook_limits():
+    m = measure(read_ecg(SAMPLE / "records100" / "01000" / "01001_lr"))
+    plain = replace(m, pr_ms=160.0, qrs_ms=90.0, qt_ms=380.0, qtc_bazett_ms=410.0)
+    assert "(" not in plain.line().split("axis")[0]
+    assert "PR 230 ms (long)" in replace(plain, pr_ms=230.0).line()
+    assert "PR 100 ms (short)" in replace(plain, pr_ms=100.0).line()
+    assert "QT/QTc 470/480 ms (QTc long)" in replace(plain, qt_ms=470.0,
+                                                      qtc_bazett_ms=480.0).line()
+    marked = replace(plain, qrs_ms=150.0, qt_ms=500.0, qtc_bazett_ms=540.0).line()
+    assert "QRS 150 ms (wide)" in marked and "(QTc markedly long, wide QRS)" in marked

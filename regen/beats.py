@@ -33,6 +33,10 @@ QRS_FRACTION = 0.12       # QRS edges: spatial velocity below this fraction of i
 P_FRACTION = 0.25         # P onset: RMS bump below this fraction of the P amplitude
 MIN_P_MV = 0.02           # a median-beat P wave smaller than this is "no P wave found"
 MIN_T_MV = 0.05
+LOW_T_MV = 0.15           # below this the T end is uncertain: QT given, but not "ok"
+T_FALLEN, T_BACK = 0.2, 0.1   # T end: the downslope searched until the T falls to 20 % of its
+T_TAIL_S = 0.12               # peak; the tangent's end capped where it is back to 10 % (or 120 ms)
+T_SETTLE, T_SETTLE_MARGIN_S = 0.2, 0.02   # ... and 20 ms after the leads stop moving
 
 
 def bandpass(x: np.ndarray, fs: float, lo: float, hi: float) -> np.ndarray:
@@ -230,12 +234,20 @@ def _t_end(y: np.ndarray, qrs_off: int, r0: int, rr_s: float,
         reasons["t"] = "RR too short to separate the T wave from the next beat"
         return None
     seg = y[:, lo:hi]
-    peak_rel = np.argmax(np.abs(seg), axis=1)
+    # one T wave for all leads: the peak of the leads' RMS, then each lead's extremum within
+    # 40 ms of it (a lead's own largest value may be noise or a U wave far from its T)
+    centre = int(np.argmax(np.sqrt((seg ** 2).mean(axis=0))))
+    half = int(0.04 * fs)
+    a, b = max(0, centre - half), min(seg.shape[1], centre + half + 1)
+    peak_rel = a + np.argmax(np.abs(seg[:, a:b]), axis=1)
     amp = seg[np.arange(len(seg)), peak_rel]
     big = np.abs(amp).max()
     if big < MIN_T_MV:
         reasons["t"] = f"no T wave above {MIN_T_MV} mV on the median beat"
         return None
+    if big < LOW_T_MV:
+        reasons["t_low"] = (f"uncertain: the T wave is below {LOW_T_MV} mV on the median beat, "
+                            "so its end is hard to place")
     ends = []
     for lead in np.flatnonzero(np.abs(amp) >= 0.5 * big):
         tp = lo + int(peak_rel[lead])
@@ -243,15 +255,42 @@ def _t_end(y: np.ndarray, qrs_off: int, r0: int, rr_s: float,
         if len(tail) < 4:
             continue
         d = np.gradient(tail) * fs
-        m = int(np.argmin(d))                                        # steepest downslope
+        # the steepest downslope of this T wave's own descent (before it has fallen to a
+        # fifth of its peak), not a later slope of noise, a U wave or the next P wave
+        fallen = np.flatnonzero(tail < T_FALLEN * tail[0])
+        descent = int(fallen[0]) + 1 if len(fallen) else len(tail)
+        m = int(np.argmin(d[:max(descent, 2)]))
         if d[m] >= 0:
             continue
         cross = m - tail[m] / d[m] * fs                               # tangent meets zero
-        ends.append(tp + min(max(cross, m), len(tail) - 1))
+        # a shallow tangent (a low, flat T) runs far: never past where the wave is back
+        # within a tenth of its peak, nor T_TAIL_S beyond the steepest point
+        back = np.flatnonzero(tail[m:] < T_BACK * tail[0])
+        limit = m + (int(back[0]) if len(back) else int(T_TAIL_S * fs))
+        ends.append(tp + min(max(cross, m), limit, len(tail) - 1))
     if not ends:
         reasons["t"] = "T wave downslope not found"
         return None
-    return int(round(float(np.median(ends))))
+    end = float(np.median(ends))
+    settled = _t_settled(y, lo + centre, stop)
+    return int(round(end if settled is None else min(end, settled + T_SETTLE_MARGIN_S * fs)))
+
+
+def _t_settled(y: np.ndarray, t_peak: int, stop: int) -> int | None:
+    """Where the leads stop moving after the T peak: the spatial velocity (root sum of squared
+    slopes, 20-ms smoothed) falls below a fifth of its T-downslope peak over the window's floor
+    and stays there 20 ms. Blind to baseline offsets, so it bounds a tangent that a low T wave
+    on a shifted baseline carries too far."""
+    fs = BEAT_FS
+    sv = np.sqrt((np.diff(y, axis=-1, prepend=y[:, :1]) ** 2).sum(axis=0)) * fs
+    sv = uniform_filter1d(sv, int(0.02 * fs))
+    seg = sv[t_peak:stop]
+    if len(seg) < int(0.06 * fs):
+        return None
+    floor = float(np.percentile(sv[t_peak:stop], 10))
+    vmax_i = int(np.argmax(seg[:int(0.15 * fs)]))
+    thr = floor + T_SETTLE * (float(seg[vmax_i]) - floor)
+    return _cross(sv, t_peak + vmax_i, +1, thr, int(0.02 * fs), stop)
 
 
 def _p_wave(y: np.ndarray, qrs_on: int, r0: int, rr_s: float, t_end: int | None,

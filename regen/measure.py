@@ -107,7 +107,8 @@ class Measurements:
             parts.append(f"QRS {self.qrs_ms:.0f} ms{' (wide)' * wide}")
         if self.qt_ms is not None and self.qtc_bazett_ms is not None:
             qtc = self.qtc_bazett_ms
-            flag = ("" if qtc <= QTC_LONG_MS else
+            flag = (" (low T wave: QT uncertain)" if self.quality.get("qt_ms", "ok") != "ok"
+                    else "" if qtc <= QTC_LONG_MS else
                     f" (QTc {'markedly ' * (qtc > QTC_MARKED_MS)}long"
                     + (", wide QRS)" if wide else ")"))
             parts.append(f"QT/QTc {self.qt_ms:.0f}/{qtc:.0f} ms{flag}")
@@ -188,7 +189,11 @@ def measure(ecg: ECG) -> Measurements:
                              ("p_ms", "pr_ms", "qrs_ms", "qt_ms", "qtc_bazett_ms",
                               "qtc_fridericia_ms", "axis_deg", "axis")))
     else:
-        waves = delineate(med, float(np.median(rr)) / 1000.0)
+        # the T wave is searched before the next beat of the beats in the median: in bigeminy
+        # that is the premature one, not the median RR away
+        used = normal if len(normal) else np.arange(len(peaks))
+        after = rr[used[used < len(rr)]]
+        waves = delineate(med, float(np.median(after if len(after) else rr)) / 1000.0)
     intervals = _intervals(waves, float(np.median(rr)), quality)
     axis_deg = _axis(med, waves, std, quality)
     beats = _classify(filt, peaks, premature_idx, prematurity(rr), ecg.fs, quality)
@@ -238,7 +243,9 @@ def _intervals(waves: Waves | None, rr_med_ms: float,
         rr_s = rr_med_ms / 1000.0
         out.update(qt_ms=round(qt, 1), qtc_bazett_ms=round(qt / math.sqrt(rr_s), 1),
                    qtc_fridericia_ms=round(qt / rr_s ** (1 / 3), 1))
-        quality.update(qt_ms="ok", qtc_bazett_ms="ok", qtc_fridericia_ms="ok")
+        # a low T wave gives a value marked uncertain: shown, never turned into a finding
+        how = r.get("t_low", "ok")
+        quality.update(qt_ms=how, qtc_bazett_ms=how, qtc_fridericia_ms=how)
     return out
 
 

@@ -278,3 +278,26 @@ def test_line_flags_values_outside_textbook_limits():
                                                       qtc_bazett_ms=480.0).line()
     marked = replace(plain, qrs_ms=150.0, qt_ms=500.0, qtc_bazett_ms=540.0).line()
     assert "QRS 150 ms (wide)" in marked and "(QTc markedly long, wide QRS)" in marked
+
+
+def test_qtc_is_physiological_on_normal_ecgs_and_long_where_coded():
+    """The median QTc of the sample's normal ECGs lies where healthy adults' does (a T end
+    placed at the steepest downslope, as before a unit slip was fixed, read ~350 ms), and
+    PTB-XL's LNGQT record 743 reads long and is flagged."""
+    recs = load_ptbxl(SAMPLE)
+    normal = [m.qtc_bazett_ms for r in recs if "NORM" in r.scp
+              for m in [measure(read_ecg(r.path))]
+              if m.qtc_bazett_ms is not None and m.quality["qt_ms"] == "ok"]
+    assert len(normal) > 80 and 370 <= float(np.median(normal)) <= 430, np.median(normal)
+    m = measure(read_ecg(next(r.path for r in recs if r.key == "ptbxl:743")))
+    assert m.qtc_bazett_ms is not None and m.qtc_bazett_ms > 460 and "(QTc long" in m.line()
+
+
+def test_a_low_t_wave_gives_an_uncertain_qt_never_a_finding():
+    m = measure(read_ecg(SAMPLE / "records100" / "01000" / "01001_lr"))
+    low = replace(m, qtc_bazett_ms=520.0, quality={**m.quality, "qt_ms": "uncertain: low T",
+                                                   "qtc_bazett_ms": "uncertain: low T"})
+    assert "low T wave: QT uncertain" in low.line() and "QTc long" not in low.line()
+    assert all(f.label != "LNGQT" or not f.present for f in measured_findings(low))
+    sure = replace(low, quality={**m.quality, "qt_ms": "ok", "qtc_bazett_ms": "ok"})
+    assert any(f.label == "LNGQT" and f.present for f in measured_findings(sure))

@@ -7,7 +7,10 @@ baseline run in the same process.
 
 HOME indexes PTB-XL folds 1-8; the spliced records use fold-9 ECGs only. `--tune --home H17`
 (a home of folds 1-7) splices fold-8 ECGs instead and prints the episode-rule grids that chose
-`regen.scan_events.OFF`, `MIN_WINDOWS` and `SUSTAINED`; fold 9 chooses nothing.
+`regen.scan_events.OFF`, `MIN_WINDOWS` and `SUSTAINED`. `--tune-af --fold F --home H_F
+--scans sF.pkl --af-weights W_F` (H_F: a home without fold F; W_F: bench/af_fit.py) scans fold
+F's spliced records; `--af-cv s8.pkl s7.pkl ...` pools them into the grid that chose
+`regen.scan.AF_BLEND`, `AF_CUT` and `regen.scan_events.AF_RULE`. Fold 9 chooses nothing.
 """
 
 from __future__ import annotations
@@ -29,8 +32,8 @@ from regen.ecg import ECG
 from regen.measure import measure
 from regen.measured import irregularity
 from regen.reader import read_ecg
-from regen.scan import SCAN_FINDINGS, Scan, Window, merge, scan
-from regen.scan_events import MIN_WINDOWS, OFF, SINGLE, SUSTAINED, Episode
+from regen.scan import AF_BLEND, AF_CUT, SCAN_FINDINGS, Scan, Window, af_probability, merge, scan
+from regen.scan_events import AF_RULE, MIN_WINDOWS, OFF, SINGLE, SUSTAINED, Episode
 from regen.splice import Piece, splice
 
 TARGETS = ("AFIB", "PVC", "STACH", "SBRAD")
@@ -177,11 +180,130 @@ def baseline_af(sc: Scan, ecg: ECG) -> list[Episode]:
         m = measure(ECG(ecg.signal[:, a:b], ecg.fs, ecg.leads, "w"))
         p = 1.0 if irregularity(m) >= BASELINE_IRR else 0.0
         wins.append(replace(w, probabilities={"AFIB": p}, thresholds={"AFIB": 0.5}))
-    return merge(wins, ["AFIB"])
+    return merge(wins, ["AFIB"], af_rule=(OFF, MIN_WINDOWS))
+
+
+def with_af(windows: tuple[Window, ...], blend: float, cut: float) -> list[Window]:
+    """The windows with AFIB re-derived from what each one kept (its retrieved probability,
+    measured AF score and RR irregularity) under another blend and cut-off."""
+    from dataclasses import replace
+
+    out = []
+    for w in windows:
+        if w.unreadable or "AFIB" not in w.retrieved:
+            out.append(w)
+            continue
+        irr = w.measured.get("rr_irregularity")
+        p = af_probability(w.retrieved["AFIB"], w.thresholds["AFIB"], w.measured.get("af_score"),
+                           float("inf") if irr is None else irr, blend, cut)
+        out.append(replace(w, probabilities=w.probabilities | {"AFIB": round(p, 4)}))
+    return out
+
+
+def old_af(sc: Scan) -> list[Episode]:
+    """The rule before the measured AF score: the retrieved AFIB probability alone, zeroed
+    where the rhythm is regular (AF_BLEND 0), through the same episode rule."""
+    return merge(with_af(sc.windows, 0.0, AF_CUT), SCAN_FINDINGS, af_rule=(OFF, MIN_WINDOWS))
+
+
+def false_af_pieces(runs: list[tuple[Scan, tuple[Piece, ...]]], eps: list[list[Episode]]
+                    ) -> str:
+    """What lies under AF episodes that match no AF segment: the labels of the pieces they
+    overlap (sinus arrhythmia, PACs, rate runs?), and how many start within 5 s of a splice."""
+    from collections import Counter
+
+    under: Counter[str] = Counter()
+    near = n = 0
+    for (_, pieces), ep in zip(runs, eps):
+        truth = truth_segments(pieces, "AFIB")
+        for e in ep:
+            if e.finding != "AFIB" or any(overlaps(t, (e.start_s, e.end_s)) for t in truth):
+                continue
+            n += 1
+            near += any(abs(e.start_s - p.start_s) <= 5 for p in pieces)
+            for p in pieces:
+                if overlaps((p.start_s, p.end_s), (e.start_s, e.end_s)):
+                    under.update(sorted(p.labels - {"SR"}) or ["SR only"])
+    return f"{n} false AF episodes ({near} start within 5 s of a splice); pieces under them: " + \
+        ", ".join(f"{k} {v}" for k, v in under.most_common(8))
+
+
+AF_GRID = [(blend, cut, off, mw) for blend in (0.0, 0.25, 0.5, 0.75, 1.0)
+           for cut in ((0.5,) if blend == 0 else (0.3, 0.5, 0.7))
+           for off in (0.5, 0.7, 1.0) for mw in (1, 2, 3)]
+
+
+def af_cv(paths: list[Path]) -> None:
+    """The AF grid (AF_BLEND x AF_CUT x the AF episode rule's OFF and windows) over spliced
+    records of several held-out folds, each pickle written by `--tune-af --fold F --scans P`
+    against an index without fold F; the records of all folds pooled per lead set. Rule: the
+    best mean AFIB episode F1 over both lead sets among the settings with <= 1 false episode
+    per 10 min of normal ECG (all five findings) in both; among those within 0.01 of it, the
+    fewest AF episodes (one AF stretch cut into several is worse for a reader, and F1 does not
+    see it), then the smaller blend, then the rule before."""
+    import pickle
+
+    folds: list[int] = []
+    runs: dict[str, list[tuple[Scan, tuple[Piece, ...], int]]] = {"12-lead": [], "lead II": []}
+    for path in paths:
+        fold, made, scanned = pickle.loads(path.read_bytes())
+        folds.append(fold)
+        for name in runs:
+            runs[name] += [(sc, pieces, fold) for sc, (_, pieces) in zip(scanned[name], made)]
+    print(f"(a) AF grid, spliced records of folds {folds} (each against an index without its "
+          f"fold): {len(runs['12-lead'])} records per lead set; blend 0 is the retrieved "
+          f"finding alone; the rule before: blend 0, OFF {OFF}, {MIN_WINDOWS} windows")
+    grid: dict[tuple[float, float, float, int], dict[str, dict[str, float]]] = {}
+    others = [c for c in SCAN_FINDINGS if c != "AFIB"]
+    for name, rs in runs.items():
+        pooled = [(sc, p) for sc, p, _ in rs]
+        rest = [merge(sc.windows, others) for sc, _ in pooled]
+        for blend, cut in dict.fromkeys((b, c) for b, c, _, _ in AF_GRID):
+            wins = [with_af(sc.windows, blend, cut) for sc, _ in pooled]
+            for key in [k for k in AF_GRID if k[:2] == (blend, cut)]:
+                eps = [r + merge(w, ["AFIB"], af_rule=key[2:]) for r, w in zip(rest, wins)]
+                s = score(pooled, eps)
+                for f in folds:
+                    s[f"fold {f}"] = score([(sc, p) for sc, p, g in rs if g == f],
+                                           [e for e, (_, _, g) in zip(eps, rs) if g == f]
+                                           )["AFIB F1"]
+                s["why"] = false_af_pieces(pooled, eps)  # type: ignore[assignment]
+                grid.setdefault(key, {})[name] = s
+
+    def mean_f1(k: tuple[float, float, float, int]) -> float:
+        return round(float(np.mean([x["AFIB F1"] for x in grid[k].values()])), 6)
+
+    ok = [k for k, ss in grid.items()
+          if all(x["false/10min (all five)"] <= 1.0 for x in ss.values())]
+    old = (0.0, 0.5, OFF, MIN_WINDOWS)
+    top = max((mean_f1(k) for k in ok), default=0.0)
+    near = [k for k in ok if mean_f1(k) >= top - 0.01]
+
+    def n_episodes(k: tuple[float, float, float, int]) -> float:
+        return sum(x["AFIB detected"] for x in grid[k].values())
+
+    pick = min(near, key=lambda k: (n_episodes(k), k[0], k[2:] != old[2:], -mean_f1(k)),
+               default=None)
+    shown = sorted(grid, key=mean_f1, reverse=True)[:12]
+    for k in dict.fromkeys([old, *([pick] if pick else []), *shown]):
+        print(f"  blend {k[0]:.2f} cut {k[1]:.1f} OFF {k[2]:.1f} windows {k[3]}: mean AFIB F1 "
+              f"{mean_f1(k):.3f}" + ("  <- the rule before" if k == old else "")
+              + ("  <- chosen" if k == pick else ""))
+        for name, x in grid[k].items():
+            print(f"    {name}: AFIB F1 {x['AFIB F1']:.3f} (recall {x['AFIB recall']:.3f} of "
+                  f"{x['AFIB n']:.0f}, precision {x['AFIB precision']:.3f} of "
+                  f"{x['AFIB detected']:.0f}; per fold "
+                  + " ".join(f"{f}: {x[f'fold {f}']:.2f}" for f in folds)
+                  + f"); false per 10 min {x['false/10min (all five)']:.2f}; {x['why']}")
+    print(f"  AF choice (both lead sets, <= 1 false episode per 10 min; within 0.01 of the "
+          f"best mean AFIB F1 the fewest AF episodes, then the smaller blend, then the rule "
+          f"before): AF_BLEND, AF_CUT, AF_RULE = "
+          f"{pick and (pick[0], pick[1], pick[2:])}")
 
 
 def spliced(rg: Regen, args: argparse.Namespace, fold: int) -> None:
     made = make_records(args.data, fold, args.records, args.per, rate_run=args.rate_run)
+    scanned: dict[str, list[Scan]] = {}
     print(f"(a) spliced PTB-XL fold-{fold} records: {len(made)} x {args.per} ECGs "
           f"({sum(p[-1].end_s for _, p in made) / 60:.0f} min per lead set; STACH and SBRAD "
           f"runs of {args.rate_run[0]}-{args.rate_run[1]} ECGs); index {args.home}")
@@ -189,18 +311,29 @@ def spliced(rg: Regen, args: argparse.Namespace, fold: int) -> None:
     for leads in (None, ("II",)):
         name = "12-lead" if leads is None else "lead II"
         t = time.perf_counter()
-        runs = [(scan(rg, e if leads is None else e.select(list(leads)), progress=False), p)
-                for e, p in made]
+        scanned[name] = [scan(rg, e if leads is None else e.select(list(leads)),
+                              progress=False) for e, _ in made]
+        runs = [(sc, p) for sc, (_, p) in zip(scanned[name], made)]
         dt = time.perf_counter() - t
         if args.tune:
             tune(name, runs, grid)
             continue
+        if args.tune_af:
+            continue
         s = score(runs, [list(sc.episodes) for sc, _ in runs])
+        o = score(runs, [old_af(sc) for sc, _ in runs])
         b = score(runs, [baseline_af(sc, e if leads is None else e.select(list(leads)))
                          for (sc, _), (e, _) in zip(runs, made)])
         rec, false_ve = pvc_beats_recall(runs)
         print(f"  {name} ({dt:.1f} s, OFF {OFF}, MIN_WINDOWS {MIN_WINDOWS}, SINGLE {SINGLE}, "
-              f"SUSTAINED {SUSTAINED})")
+              f"SUSTAINED {SUSTAINED}, AF_BLEND {AF_BLEND}, AF_CUT {AF_CUT}, AF_RULE "
+              f"{AF_RULE})")
+        print(f"    old AF rule (retrieved alone, zeroed where regular; same windows): AFIB F1 "
+              f"{o['AFIB F1']:.3f} (recall {o['AFIB recall']:.3f}, precision "
+              f"{o['AFIB precision']:.3f} of {o['AFIB detected']:.0f}); false per 10 min "
+              f"{o['false/10min (all five)']:.2f}")
+        print(f"      {false_af_pieces(runs, [old_af(sc) for sc, _ in runs])}")
+        print(f"    now: {false_af_pieces(runs, [list(sc.episodes) for sc, _ in runs])}")
         print(f"    AFIB episode F1 {s['AFIB F1']:.3f} (recall {s['AFIB recall']:.3f} of "
               f"{s['AFIB n']:.0f} AF segments, precision {s['AFIB precision']:.3f} of "
               f"{s['AFIB detected']:.0f} episodes);  baseline RR irregularity >= "
@@ -220,6 +353,12 @@ def spliced(rg: Regen, args: argparse.Namespace, fold: int) -> None:
               + ", ".join(f"{k[6:]} {v:.0f}" for k, v in s.items() if k.startswith("false "))
               + f" over {sum(q[-1].end_s for _, q in runs) / 60:.0f} min of records); "
               f"baseline AF {b['false/10min (all five)']:.2f}")
+    if args.tune_af:
+        import pickle
+
+        out = args.scans or Path(f"scans-fold{fold}.pkl")
+        out.write_bytes(pickle.dumps((fold, made, scanned)))
+        print(f"  scans written to {out}; the grid: --af-cv {out} [more folds' scans]")
     if args.tune:
         # the rule: among sustained rates (N >= 2 windows, >= 15 s: a single 10-s window of
         # fast or slow rate is not a Holter episode; N = 1 is printed for reference), the N
@@ -246,14 +385,14 @@ def tune(name: str, runs: list[tuple[Scan, tuple[Piece, ...]]],
     for off in (1.0, 0.7, 0.5):
         for mw in (2, 3):
             for single in (1.01, 0.99, 0.95, 0.9):
-                s = score(runs, [merge(sc.windows, SCAN_FINDINGS, off, mw, single, {})
-                                 for sc, _ in runs])
+                s = score(runs, [merge(sc.windows, SCAN_FINDINGS, off, mw, single, {},
+                                       (off, mw)) for sc, _ in runs])
                 print(f"    OFF {off:.1f} MIN_WINDOWS {mw} SINGLE {single:.2f}: {line(s)}")
     print(f"  {name}: SUSTAINED grid (windows a STACH / SBRAD episode needs; OFF {OFF}, "
           f"MIN_WINDOWS {MIN_WINDOWS}, SINGLE {SINGLE})")
     for n in (1, 2, 3, 4, 5, 6):
         s = score(runs, [merge(sc.windows, SCAN_FINDINGS, OFF, MIN_WINDOWS, SINGLE,
-                               dict.fromkeys(RATE, n)) for sc, _ in runs])
+                               dict.fromkeys(RATE, n), (OFF, MIN_WINDOWS)) for sc, _ in runs])
         grid.setdefault(n, []).append(s)
         print(f"    SUSTAINED {n}: {line(s)}")
 
@@ -439,11 +578,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path)
     ap.add_argument("--mitdb", type=Path)
-    ap.add_argument("--home", type=Path, required=True)
+    ap.add_argument("--home", type=Path, help="the home to scan with (all parts but --af-cv)")
     ap.add_argument("--records", type=int, default=6)
     ap.add_argument("--per", type=int, default=60)
     ap.add_argument("--hours", type=float, default=2.0)
     ap.add_argument("--tune", action="store_true")
+    ap.add_argument("--tune-af", action="store_true",
+                    help="scan spliced records of --fold (HOME without that fold) and write "
+                         "them to --scans, for --af-cv")
+    ap.add_argument("--fold", type=int, default=8,
+                    help="the held-out fold of --tune / --tune-af (1-8; never 9)")
+    ap.add_argument("--scans", type=Path, help="where --tune-af writes its scans")
+    ap.add_argument("--af-weights", type=lambda v: tuple(float(x) for x in v.split(",")),
+                    help="--tune-af: the measured AF score's weights fitted without --fold "
+                         "(bench/af_fit.py prints them), in place of AF_WEIGHTS")
+    ap.add_argument("--af-cv", type=Path, nargs="+",
+                    help="--tune-af scans of held-out folds: the AF_BLEND x AF_CUT grid")
     ap.add_argument("--rate-run", default="3-4", type=lambda v: tuple(map(int, v.split("-"))),
                     help="STACH and SBRAD ECGs per run, LO-HI (1-1: single 10-s ECGs)")
     ap.add_argument("--skip", default="", help="parts to skip: a, b, c, d, e")
@@ -459,6 +609,19 @@ def main() -> None:
     ap.add_argument("--read-child", help=argparse.SUPPRESS)
     ap.add_argument("--whole", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.af_cv:
+        af_cv(args.af_cv)
+        return
+    if (args.tune or args.tune_af) and not 1 <= args.fold <= 8:
+        ap.error(f"--fold {args.fold}: tuning uses folds 1-8 only (fold 9 reports)")
+    if args.home is None:
+        ap.error("--home HOME is needed to scan (all parts but --af-cv)")
+    if args.af_weights:
+        import regen.measured
+
+        if not args.tune_af or len(args.af_weights) != len(regen.measured.AF_WEIGHTS):
+            ap.error(f"--af-weights: {len(regen.measured.AF_WEIGHTS)} numbers, with --tune-af")
+        regen.measured.AF_WEIGHTS = args.af_weights
     if args.scale_child:
         scale_child(args.scale_child, args.home, args.plot)
         return
@@ -470,8 +633,8 @@ def main() -> None:
         return
     with Regen.open(args.home) as rg:
         if args.data and "a" not in args.skip:
-            spliced(rg, args, 8 if args.tune else 9)
-        if args.tune:
+            spliced(rg, args, args.fold if args.tune or args.tune_af else 9)
+        if args.tune or args.tune_af:
             return
         if args.mitdb and "b" not in args.skip:
             mitdb(rg, args.mitdb)

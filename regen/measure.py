@@ -81,6 +81,7 @@ class Measurements:
     duration_s: float = 0.0
     source: str = ""
     p_ms: float | None = None   # P-wave duration
+    p_consistency: float | None = None    # see `p_consistency`; None: too few beats
 
     def to_json(self) -> dict[str, Any]:
         """Flat, JSON-ready: the measured fields, premature_beats as {time_s, kind} dicts,
@@ -197,6 +198,7 @@ def measure(ecg: ECG) -> Measurements:
     intervals = _intervals(waves, float(np.median(rr)), quality)
     axis_deg = _axis(med, waves, std, quality)
     beats = _classify(filt, peaks, premature_idx, prematurity(rr), ecg.fs, quality)
+    p_cons = p_consistency(filt, peaks, ecg.fs)
     return Measurements(
         hr_bpm=round(hr, 1), rr_ms=round(rr_ms, 1),
         rr_sd_ms=None if rr_sd is None else round(rr_sd, 1),
@@ -208,7 +210,31 @@ def measure(ecg: ECG) -> Measurements:
         axis=None if axis_deg is None else axis_class(axis_deg),
         premature_beats=beats, n_beats=int(len(peaks)), quality=quality, leads_used=names,
         r_peaks_s=tuple(round(float(p / ecg.fs), 4) for p in peaks),
-        duration_s=ecg.duration_s, source=ecg.source or ecg.id)
+        duration_s=ecg.duration_s, source=ecg.source or ecg.id,
+        p_consistency=None if p_cons is None else round(p_cons, 4))
+
+
+P_SEGMENT_S = (0.30, 0.08)   # before R: where a sinus P wave lies (PR 120-200 ms, QRS onset)
+P_MIN_BEATS = 3
+
+
+def p_consistency(filt: np.ndarray, peaks: np.ndarray, fs: float) -> float | None:
+    """How alike the stretch before each QRS (P_SEGMENT_S before R, all leads) is from beat to
+    beat: the median over beats of its Pearson correlation with the median of those stretches.
+    A sinus P wave repeats (near 1); atrial fibrillation's f waves do not (near 0), even where
+    the median beat shows a bump that delineation takes for a P wave. None with fewer than
+    P_MIN_BEATS beats with a full stretch."""
+    pre, end = int(round(P_SEGMENT_S[0] * fs)), int(round(P_SEGMENT_S[1] * fs))
+    seg = beat_matrix(filt, peaks, fs, P_SEGMENT_S[0], 0.0)[:, :, : pre - end]
+    if len(seg) < P_MIN_BEATS or seg.shape[2] < 3:
+        return None
+    seg = seg - seg.mean(axis=2, keepdims=True)
+    med = np.median(seg, axis=0).ravel()
+    flat = seg.reshape(len(seg), -1)
+    num = flat @ med
+    den = np.linalg.norm(flat, axis=1) * np.linalg.norm(med)
+    r = np.where(den > 1e-12, num / np.maximum(den, 1e-12), 0.0)
+    return float(np.median(r))
 
 
 def _intervals(waves: Waves | None, rr_med_ms: float,

@@ -229,3 +229,79 @@ def ectopy_score(m: Measurements) -> float:
         return 0.0
     early = max(0.0, float(prematurity(np.diff(t)).max()))
     return early + 0.3 * any(b.kind == "ventricular" for b in m.premature_beats)
+
+
+# -- a measured atrial-fibrillation score --------------------------------------------------------
+# AF is an irregularly irregular rhythm without P waves. Its features come from what `measure`
+# already has (R peaks, whether a P wave was found on the median beat), so a scan pays nothing
+# per window beyond a few array operations on ~10 RR intervals, and it works on one lead.
+AF_FEATURES = ("irregularity", "nrmssd", "pnn50", "turning_points", "no_p_wave",
+               "p_consistency")
+AF_MIN_BEATS = 4        # fewer R peaks: no score (irregularity alone is undefined below 3)
+# logistic weights on the features (intercept last), fitted on PTB-XL folds 1-8 (12-lead and
+# lead-II measurements of each ECG, AFIB from scp_codes) by `fit_af`; leave-one-fold-out CV
+# and the command: bench/af_fit.py, docs/SCAN.md. Fold 9 chose nothing.
+AF_WEIGHTS: tuple[float, ...] = (0.6792, 0.6435, -0.1222, 0.488, 2.486, -6.544, 3.991)
+
+
+def af_features(m: Measurements) -> np.ndarray | None:
+    """AF_FEATURES of one measurement: median |successive RR difference| / median RR
+    (`irregularity`), RMSSD / mean RR, the share of successive RR differences over 50 ms, the
+    share of RR intervals that are a turning point (a local maximum or minimum: 2/3 for a
+    random series, fewer for a slowly varying sinus rhythm), 1 when no P wave was found on
+    the median beat, and how alike the stretch before each QRS is from beat to beat
+    (`regen.measure.p_consistency`, 0 when not measurable). The two ratios enter as
+    log(min(ratio, 0.5) + 0.01): capped so one missed R peak does not dominate, logged
+    because that fitted folds 1-8 better in CV (bench/af_fit.py prints both). None with
+    fewer than AF_MIN_BEATS R peaks."""
+    t = np.asarray(m.r_peaks_s, dtype=np.float64)
+    if len(t) < AF_MIN_BEATS:
+        return None
+    rr = np.diff(t)
+    d = np.diff(rr)
+    irr = float(np.median(np.abs(d)) / np.median(rr))
+    nrmssd = float(np.sqrt(np.mean(d * d)) / np.mean(rr))
+    pnn50 = float(np.mean(np.abs(d) > 0.05))
+    turns = float(np.mean(d[:-1] * d[1:] < 0)) if len(d) > 1 else 0.0
+    no_p = float(m.quality.get("pr_ms") != "ok")
+    pc = 0.0 if m.p_consistency is None else m.p_consistency
+    return np.array([math.log(min(irr, 0.5) + 0.01), math.log(min(nrmssd, 0.5) + 0.01), pnn50,
+                     turns, no_p, pc])
+
+
+def af_logit(x: np.ndarray, weights: Sequence[float]) -> float:
+    """The logistic model's linear score for features x (weights: one per feature, then the
+    intercept)."""
+    w = np.asarray(weights, dtype=np.float64)
+    return float(x @ w[:-1] + w[-1])
+
+
+def af_score(m: Measurements, weights: Sequence[float] | None = None) -> float | None:
+    """Probability of atrial fibrillation from the rhythm alone (`af_features` through the
+    logistic AF_WEIGHTS); None when too few beats were found to say."""
+    x = af_features(m)
+    if x is None:
+        return None
+    return _sigmoid(af_logit(x, AF_WEIGHTS if weights is None else weights))
+
+
+def fit_af(x: np.ndarray, y: np.ndarray, l2: float = 1.0) -> tuple[float, ...]:
+    """Weights (per feature, then the intercept) of an L2-penalised logistic regression of
+    y (N,) on x (N, features) (z-scored for the fit, weights returned on x's scale), by Newton
+    steps; the intercept is not penalised. Pass training
+    records only (folds 1-8)."""
+    mu, sd = x.mean(axis=0), x.std(axis=0) + 1e-9     # fitted on z-scores, so L2 treats
+    a = np.hstack([(x - mu) / sd, np.ones((len(x), 1))])  # every feature alike
+    w = np.zeros(a.shape[1])
+    pen = np.full(a.shape[1], l2)
+    pen[-1] = 0.0
+    for _ in range(100):
+        p = 1.0 / (1.0 + np.exp(-np.clip(a @ w, -60, 60)))
+        g = a.T @ (p - y) + pen * w
+        h = (a * (p * (1 - p))[:, None]).T @ a + np.diag(pen + 1e-9)
+        step = np.linalg.solve(h, g)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    raw = np.append(w[:-1] / sd, w[-1] - float(np.sum(w[:-1] * mu / sd)))
+    return tuple(float(f"{v:.4g}") for v in raw)

@@ -15,6 +15,7 @@ overlapping windows count each beat once, away from the window's edges.
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -26,6 +27,7 @@ import numpy as np
 from regen.ecg import ECG, standard_lead
 from regen.errors import ConfigError, ECGReadError
 from regen.scan_events import (
+    AF_RULE,
     MIN_WINDOWS,
     OFF,
     SINGLE,
@@ -51,6 +53,15 @@ BATCH = 64           # windows embedded together
 # team's copy) 0.05 keeps 94.5% of the AFIB ECGs and drops 88% of the others; it is the
 # REGULAR cut `regen.measured` fitted on folds 1-8 for the rate rules.
 AF_REGULAR = 0.05
+# The window's AFIB probability blends the retrieved one with the measured AF score
+# (`regen.measured.af_score`: RR irregularity and no P wave, works on one lead), in logit
+# units each relative to its own cut-off: AF_BLEND = 0 is the retrieved finding alone, 1 the
+# measured score alone; AF_CUT is the measured score's cut-off. Chosen with AF_RULE by
+# leave-one-fold-out CV over spliced records of folds 5-8, each scanned against an index
+# without its fold (`python bench/scan_bench.py --tune-af ...`, then `--af-cv`;
+# docs/SCAN.md); fold 9 chose nothing.
+AF_BLEND = 0.5
+AF_CUT = 0.7
 MEASURED_FIELDS = ("rr_sd_ms", "pr_ms", "qrs_ms", "qtc_bazett_ms", "n_beats")
 
 
@@ -61,7 +72,10 @@ class Window:
     (0.5 where the measurement decides). core: the part of the window that owns its beats and
     its share of episodes (see the module's docstring). noise: the quality model's largest
     per-lead noise probability (NaN when unreadable). measured: MEASURED_FIELDS of the
-    window's `regen.measure.Measurements` (None: not measurable)."""
+    window's `regen.measure.Measurements` (None: not measurable), its RR irregularity and
+    measured AF score (`af_score`). retrieved: the build's calibrated probability of each
+    finding before measurements replaced or blended it, so the rule can be shown and
+    re-chosen (bench/scan_bench.py)."""
 
     start_s: float
     end_s: float
@@ -73,6 +87,7 @@ class Window:
     noise: float = float("nan")
     leads_used: tuple[str, ...] = ()
     measured: dict[str, float | None] = field(default_factory=dict)
+    retrieved: dict[str, float] = field(default_factory=dict)
 
     def present(self) -> list[str]:
         return [c for c, p in self.probabilities.items() if p >= self.thresholds[c]]
@@ -309,7 +324,7 @@ class _Accumulator:
     def add(self, batch: list[tuple[int, ECG | None]], quality: Any) -> None:
         from regen.diagnose import MEASURED_DECIDES, MEASURED_ONLY
         from regen.measure import measure
-        from regen.measured import irregularity, measured_findings
+        from regen.measured import af_score, irregularity, measured_findings
 
         ecgs = [e for _, e in batch if e is not None]
         p = np.zeros((0, len(self.findings)))
@@ -337,8 +352,10 @@ class _Accumulator:
             own = tuple(b for b in m.premature_beats if lo <= t0 + b.time_s < hi)
             measured = {mf.label: mf
                         for mf in measured_findings(replace(m, premature_beats=own))}
-            if "AFIB" in probs and irregularity(m) < AF_REGULAR:
-                probs["AFIB"] = 0.0
+            retrieved = {c: round(v, 4) for c, v in probs.items()}
+            irr, afs = irregularity(m), af_score(m)
+            if "AFIB" in probs:
+                probs["AFIB"] = af_probability(probs["AFIB"], thr["AFIB"], afs, irr)
             for c in self.findings:
                 if c in measured and c in MEASURED_DECIDES | MEASURED_ONLY:
                     probs[c], thr[c] = float(measured[c].probability), 0.5
@@ -351,7 +368,9 @@ class _Accumulator:
                 {c: round(v, 4) for c, v in probs.items()}, thr,
                 None if m.hr_bpm is None else round(float(m.hr_bpm), 1), float(noise),
                 e.leads, {k: None if getattr(m, k) is None else round(float(getattr(m, k)), 1)
-                          for k in MEASURED_FIELDS}))
+                          for k in MEASURED_FIELDS}
+                | {"rr_irregularity": round(irr, 4) if np.isfinite(irr) else None,
+                   "af_score": None if afs is None else round(afs, 4)}, retrieved))
             j += 1
             for r in m.r_peaks_s:
                 t = t0 + r
@@ -386,15 +405,41 @@ class _Accumulator:
                     tuple(events), summary)
 
 
+def af_probability(retrieved: float, threshold: float, score: float | None,
+                   irregularity: float, blend: float = AF_BLEND, cut: float = AF_CUT,
+                   regular: float = AF_REGULAR) -> float:
+    """A window's AFIB probability on the retrieved finding's scale (its `threshold` decides):
+    0 where the rhythm is regular (irregularity < `regular`); else the retrieved probability
+    and the measured AF `score` blended in logit units, each relative to its own cut-off:
+    logit(p) - logit(threshold) = (1 - blend) (logit(retrieved) - logit(threshold))
+    + blend (logit(score) - logit(cut)). Without a score (too few beats) the retrieved one
+    stands."""
+    if irregularity < regular:
+        return 0.0
+    if score is None or blend <= 0:
+        return retrieved
+    eps = 1e-4
+
+    def lg(p: float) -> float:
+        p = min(max(p, eps), 1 - eps)
+        return math.log(p / (1 - p))
+
+    z = (1 - blend) * (lg(retrieved) - lg(threshold)) + blend * (lg(score) - lg(cut))
+    return 1 / (1 + math.exp(-(z + lg(threshold))))
+
+
 def merge(windows: Sequence[Window], findings: Sequence[str], off: float = OFF,
           min_windows: int = MIN_WINDOWS, single: float = SINGLE,
-          sustained: dict[str, int] | None = None) -> list[Episode]:
+          sustained: dict[str, int] | None = None,
+          af_rule: tuple[float, int] | None = None) -> list[Episode]:
     """Windows -> episodes of each finding over the windows' cores, by `find_episodes`; a
     window the measurement decided (threshold 0.5) is put on the retrieved threshold's scale
     first, so both kinds of window merge into one episode. An episode of fewer than
     `min_windows` windows (`sustained[finding]` for the findings it names; default SUSTAINED)
-    is kept only when its peak probability reaches `single`."""
+    is kept only when its peak probability reaches `single`. AFIB follows `af_rule` (its own
+    OFF and windows needed; default AF_RULE) instead of `off` and `min_windows`."""
     sustained = SUSTAINED if sustained is None else sustained
+    af_off, af_windows = AF_RULE if af_rule is None else af_rule
     core_s = np.array([w.core[0] for w in windows])
     core_e = np.array([w.core[1] for w in windows])
     readable = np.array([not w.unreadable for w in windows], bool)
@@ -404,9 +449,11 @@ def merge(windows: Sequence[Window], findings: Sequence[str], off: float = OFF,
         thr = np.array([w.thresholds.get(c, np.nan) for w in windows], np.float64)
         level = float(np.nanmax(thr)) if np.isfinite(thr).any() else 0.5
         scaled = np.where(np.isfinite(thr), pc / np.where(thr > 0, thr, 1.0) * level, np.nan)
-        for ep in find_episodes(c, core_s, core_e, scaled, level, off, 1):
+        need = af_windows if c == "AFIB" else sustained.get(c, min_windows)
+        for ep in find_episodes(c, core_s, core_e, scaled, level,
+                                af_off if c == "AFIB" else off, 1):
             sel = (core_s >= ep.start_s - 1e-6) & (core_e <= ep.end_s + 1e-6) & readable
-            if sel.sum() < sustained.get(c, min_windows) and not np.nanmax(pc[sel]) >= single:
+            if sel.sum() < need and not np.nanmax(pc[sel]) >= single:
                 continue
             episodes.append(Episode(c, ep.start_s, ep.end_s,
                                     round(float(np.nanmax(pc[sel])), 4),
@@ -415,5 +462,5 @@ def merge(windows: Sequence[Window], findings: Sequence[str], off: float = OFF,
     return episodes
 
 
-__all__ = ["SCAN_FINDINGS", "BeatEvent", "Episode", "Scan", "Summary", "Window",
+__all__ = ["SCAN_FINDINGS", "BeatEvent", "af_probability", "Episode", "Scan", "Summary", "Window",
            "merge", "record_duration_s", "scan", "usable_leads"]

@@ -24,6 +24,11 @@ SINGLE = 1.01     # > 1: never
 # --tune, fold 8 against folds 1-7, spliced records with 30-40 s runs of STACH and SBRAD ECGs;
 # docs/SCAN.md gives the grid and why N = 1 was left out).
 SUSTAINED = {"STACH": 2, "SBRAD": 2}
+# AF episodes have their own rule, (OFF, windows needed), chosen together with the AF blend
+# (`regen.scan.AF_BLEND`) by leave-one-fold-out CV over spliced records of folds 5-8, each
+# scanned against an index without its fold (`python bench/scan_bench.py --af-cv`,
+# docs/SCAN.md).
+AF_RULE = (OFF, 1)
 PAUSE_S = 2.0      # an RR interval longer than this is a pause
 RUN_BEATS = 3      # this many consecutive premature beats make a run
 

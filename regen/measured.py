@@ -241,7 +241,7 @@ AF_MIN_BEATS = 4        # fewer R peaks: no score (irregularity alone is undefin
 # logistic weights on the features (intercept last), fitted on PTB-XL folds 1-8 (12-lead and
 # lead-II measurements of each ECG, AFIB from scp_codes) by `fit_af`; leave-one-fold-out CV
 # and the command: bench/af_fit.py, docs/SCAN.md. Fold 9 chose nothing.
-AF_WEIGHTS: tuple[float, ...] = (0.6792, 0.6435, -0.1222, 0.488, 2.486, -6.544, 3.991)
+AF_WEIGHTS: tuple[float, ...] = (0.6707, 0.6233, -0.141, 0.4198, 2.589, -6.653, 3.966)
 
 
 def af_features(m: Measurements) -> np.ndarray | None:

@@ -5,7 +5,10 @@ Accuracy per template beside the majority answer of the training folds' items of
 template, in the same run; and the base rate ("yes" share) per template in each fold, from
 label counts only, to show how a fold's mix differs.
 
-    python bench/noise_cv.py --data PTBXL --ecgqa ECGQA [--folds 1-8] [--base-rates 9]
+    python bench/noise_cv.py --data PTBXL --ecgqa ECGQA [--folds 1-8] [--base-rates 9] [--l2 300]
+
+Also the accuracy of each "not sure" band around the thresholds (regen.qa.ABSTAIN_LOGIT): a
+"not sure" counts as wrong, as in `regen eval qa`.
 
 No neighbours are given, so a whole-ECG question about a type the model does not measure is
 "not sure" here (in `Regen.ask` the neighbours vote on it); it counts as wrong.
@@ -19,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+BANDS = (0.0, 0.1, 0.25, 0.5)
+
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -27,12 +32,14 @@ def main() -> int:
     ap.add_argument("--folds", default="1-8", help="CV folds (each held out in turn)")
     ap.add_argument("--base-rates", default="",
                     help="extra folds whose label counts (only) are shown beside, e.g. 9")
+    ap.add_argument("--l2", type=float, default=None,
+                    help="the logistic regressions' L2 penalty (default regen.quality.L2)")
     args = ap.parse_args()
 
     from regen.corpus import load_ptbxl, parse_folds
     from regen.qa import answer_measured, item_question
     from regen.qa_data import load_ecgqa, record_ecg_id
-    from regen.quality import fit_quality
+    from regen.quality import L2, fit_quality
     from regen.reader import read_ecg
 
     folds = sorted(parse_folds(args.folds) or ())
@@ -44,11 +51,12 @@ def main() -> int:
     right: dict[str, list[bool]] = defaultdict(list)
     base: dict[str, list[bool]] = defaultdict(list)
     per_fold: list[tuple[int, float, float]] = []
+    by_band: dict[float, list[bool]] = defaultdict(list)
     for k in folds:
         train = [it for it in items if fold_of[it.ecg_ids[0]] != k]
         test = [it for it in items if fold_of[it.ecg_ids[0]] == k]
         model = fit_quality(args.data, ",".join(str(f) for f in folds if f != k),
-                            ecgqa_items=train)
+                            ecgqa_items=train, l2=L2 if args.l2 is None else args.l2)
         votes: dict[int, Counter] = defaultdict(Counter)
         for it in train:
             votes[it.template_id][it.answer] += 1
@@ -63,6 +71,9 @@ def main() -> int:
                 probs[e] = model.probabilities(read_ecg(recs[e].path))
             ans = answer_measured(q, probs[e], model)
             ok = set(ans.options) == set(it.answer)
+            for b in BANDS:
+                banded = answer_measured(q, probs[e], model, abstain_logit=b)
+                by_band[b].append(set(banded.options) == set(it.answer))
             ok_base = majority.get(it.template_id) == it.answer
             for key in ("all", f"template {it.template_id}"):
                 right[key].append(ok)
@@ -81,6 +92,8 @@ def main() -> int:
     bases = np.array([b for _, _, b in per_fold])
     print(f"mean over folds: model {accs.mean():.3f} ± {accs.std():.3f}, majority "
           f"{bases.mean():.3f}; model - majority {np.mean(accs - bases):+.3f}")
+    print("\"not sure\" band (log-odds) around the thresholds: " + ", ".join(
+        f"{b}: {np.mean(by_band[b]):.3f}" for b in BANDS))
     _base_rates(noise, args.data, args.folds, args.base_rates)
     return 0
 

@@ -422,11 +422,11 @@ def answer_knn(question: QAItem | ParsedQuestion, neighbours: Sequence[Sequence[
                   refiner="calibrated" if calibrated else "knn-vote", text=text)
 
 
-# "not sure" band around a noise threshold (log-odds). Chosen on ECG-QA's noise questions about
-# PTB-XL folds 1-8 (912 items; python bench/noise_band.py --data PTBXL --ecgqa ECGQA):
-# accuracy 0.776 / 0.753 / 0.725 / 0.681 for bands 0 / 0.1 / 0.25 / 0.5. A "not sure" there was
-# wrong more often than the answer it replaced, so none: the answer's confidence says how near
-# the threshold it was.
+# "not sure" band around a noise threshold (log-odds). Chosen by leave-one-fold-out CV on
+# ECG-QA's noise questions about PTB-XL folds 1-8 (912 items; python bench/noise_cv.py --data
+# PTBXL --ecgqa ECGQA): accuracy 0.798 / 0.788 / 0.766 / 0.725 for bands 0 / 0.1 / 0.25 / 0.5.
+# A "not sure" there was wrong more often than the answer it replaced, so none: the answer's
+# confidence says how near the threshold it was.
 ABSTAIN_LOGIT = 0.0
 
 
@@ -439,7 +439,10 @@ def answer_measured(q: ParsedQuestion, probs: Mapping[str, Mapping[str, float]],
     score is within `abstain_logit` of the threshold on the log-odds scale; confidence is that
     log-odds distance / 4, capped at 1. The neighbours are kept as context, and vote (as
     `answer_knn`) only on a whole-ECG verify question about a type the model does not
-    measure; about one lead, such a question is "not sure"."""
+    measure; about one lead (or without neighbours), such a question gets the usual answer of
+    its kind among the ECG-QA questions the model was fitted with (`QualityModel.prior`),
+    marked as not measured: in leave-one-fold-out CV in folds 1-8 that was right more often
+    than "not sure" (bench/noise_cv.py); "not sure" when the model has no prior."""
     nbrs = tuple(tuple(ns) for ns in neighbours)
     where = f" in lead {q.lead}" if q.lead else ""
     unmeasured: tuple[str, ...] = ()
@@ -453,8 +456,11 @@ def answer_measured(q: ParsedQuestion, probs: Mapping[str, Mapping[str, float]],
         ans = answer_knn(q, nbrs)
         return replace(ans, text=f"not measured from the signal (too few annotated examples); "
                                  f"the similar ECGs' vote: {ans.text}")
+    has_lead = q.lead is None or any(q.lead in by_lead for by_lead in probs.values())
+    prior = model.prior(q.options[0], q.lead is not None) if q.options else None
+    if q.kind == "verify" and has_lead and scores[q.options[0]] is None and prior:
+        return _answer_prior(q, prior, nbrs)
     if not scores or any(v is None for v in scores.values()):
-        has_lead = q.lead is None or any(q.lead in by_lead for by_lead in probs.values())
         missing = ", ".join(o for o, v in scores.items() if v is None) or "these noise types"
         why = (f"the ECG has no lead {q.lead}" if not has_lead else
                f"{missing} cannot be measured reliably (too few annotated examples to learn "
@@ -483,6 +489,20 @@ def answer_measured(q: ParsedQuestion, probs: Mapping[str, Mapping[str, float]],
                      "annotated examples; not included)")
     return Answer(q.question, options, confidence, abstained, nbrs,
                   {o: float(v) for o, v in scores.items() if v is not None}, q.question_type,
+                  refiner="signal-quality", text=text)
+
+
+def _answer_prior(q: ParsedQuestion, prior: tuple[float, int],
+                  nbrs: tuple[tuple[Neighbour, ...], ...]) -> Answer:
+    """A verify question about a type the model does not measure: the usual answer of its kind
+    (share of "yes" among `n` training questions), confidence |2 share - 1|."""
+    share, n = prior
+    option = "yes" if share > 0.5 else "no"
+    where = f" in lead {q.lead}" if q.lead else ""
+    text = (f"{option}: {q.options[0]}{where} is not measured from the signal (too few "
+            f"annotated examples); the usual answer to this question ({share:.0%} \"yes\" of "
+            f"{n} training questions)")
+    return Answer(q.question, (option,), abs(2 * share - 1), False, nbrs, {}, q.question_type,
                   refiner="signal-quality", text=text)
 
 

@@ -212,9 +212,10 @@ def quality_check(paths: Annotated[list[Path], typer.Argument(help="ECG file(s)"
             continue
         leads = list(next(iter(probs.values())))
         typer.echo(f"{path}")
-        typer.echo(f"  {'':16s}" + "".join(f"{lead:>6s}" for lead in leads))
+        width = max(map(len, probs))
+        typer.echo(f"  {'':{width}s}" + "".join(f"{lead:>6s}" for lead in leads))
         for t, by_lead in probs.items():
-            typer.echo(f"  {t:16s}" + "".join(f"{by_lead[lead]:6.2f}" for lead in leads))
+            typer.echo(f"  {t:{width}s}" + "".join(f"{by_lead[lead]:6.2f}" for lead in leads))
     if not json_out:
         typer.echo(f"not measured (too few annotated examples): {', '.join(qm.unsupported)}. "
                    "Probabilities of PTB-XL's annotations, for quality control: decision "

@@ -4,7 +4,10 @@ For every corpus ECG (PTB-XL folds 1-8 by default): its out-of-fold retrieved de
 findings model's leave-one-fold-out CV, `regen.findings.fit`) and its measured decision
 (`regen.measure` + `regen.measured`), each scored by F1 against the labeller's reading of its
 own report. Prints, per label: retrieved; measured where measurable, else retrieved; measured
-only; retrieved unless the measured probability is below 0.01 / 0.05 / 0.2 (a veto).
+only; retrieved unless the measured probability is below 0.01 / 0.05 / 0.2 (a veto). Then AFIB:
+retrieved, and retrieved blended with the measured AF score (`regen.measured.af_probability`; the
+score's weights refitted without each ECG's fold, so it is out of fold too) at blends 0.25 /
+0.5 / 0.75 / 1; regen/diagnose.py's AF_BLEND_REPORT comes from that row.
 regen/diagnose.py's MEASURED_DECIDES, MEASURED_ONLY, MEASURED_VETO and VETO_BELOW come from this
 table.
 
@@ -39,7 +42,7 @@ def main() -> int:
     from regen.corpus import load_ptbxl
     from regen.findings import FINDINGS, fit, view_labels
     from regen.measure import measure
-    from regen.measured import measured_findings
+    from regen.measured import af_features, fit_af, irregularity, measured_findings
     from regen.reader import read_ecg
     from regen.rebuild import rebuild
 
@@ -54,13 +57,16 @@ def main() -> int:
     targets = view_labels(ids, views, "en")
     oof: dict = {}
     model = fit(targets, vecs, oof=oof)
-    measured = []
+    measured, ms = [], []
     for v in views:
         try:
-            measured.append({f.label: f for f in measured_findings(measure(read_ecg(v.path)))})
+            m = measure(read_ecg(v.path))
+            measured.append({f.label: f for f in measured_findings(m)})
+            ms.append(m)
         except Exception as exc:  # noqa: BLE001 - a record the measurement cannot read
             print(f"{v.key}: not measured ({exc})", file=sys.stderr)
             measured.append({})
+            ms.append(None)
     print(f"{len(views)} corpus ECGs (folds {args.folds}); out-of-fold F1 against the "
           "labeller's reading of each report")
     print(f"{'label':6} {'pos':>5} {'retrieved':>10} {'measured|retr.':>15} {'measured only':>14}"
@@ -78,7 +84,39 @@ def main() -> int:
         print(f"{lab:6} {true.sum():5d} {f1(ret & known, true):10.3f} "
               f"{f1(both & known, true):15.3f} {f1(mpres & known, true):14.3f} "
               f"{has[known].mean():11.2f}  {vetoes}")
+    afib_rows(model, oof, targets, views, ms, fit_af, af_features, irregularity)
     return 0
+
+
+def afib_rows(model, oof, targets, views, ms, fit_af, af_features, irregularity) -> None:
+    """AFIB: out-of-fold retrieved decisions against the same blended with an out-of-fold
+    measured AF score."""
+    from regen.findings import FINDINGS
+    from regen.measured import AF_CUT, af_probability
+
+    c = FINDINGS.index("AFIB")
+    known = targets.known[:, c]
+    true = targets.y[:, c] & known
+    fold = np.array([int(str(v.split or 0)) for v in views])
+    feats = [None if m is None else af_features(m) for m in ms]
+    has = np.array([f is not None for f in feats])
+    x = np.array([f if f is not None else np.zeros(6) for f in feats])
+    score = np.full(len(views), np.nan)
+    for f in np.unique(fold):
+        train = has & known & (fold != f)
+        w = np.asarray(fit_af(x[train], true[train].astype(float), l2=10.0))
+        held = has & (fold == f)
+        score[held] = 1 / (1 + np.exp(-(x[held] @ w[:-1] + w[-1])))
+    irr = np.array([np.inf if m is None else irregularity(m) for m in ms])
+    p, thr = oof["p"][:, c], float(model.threshold[c])
+    ret = p >= thr
+    line = f"AFIB {true.sum()} positives: retrieved {f1(ret & known, true):.3f}"
+    for b in (0.25, 0.5, 0.75, 1.0):
+        blended = np.array([af_probability(float(p[i]), thr, None if np.isnan(score[i])
+                                           else float(score[i]), float(irr[i]), blend=b,
+                                           cut=AF_CUT) for i in range(len(p))])
+        line += f"; blend {b} {f1((blended >= thr) & known, true):.3f}"
+    print(line)
 
 
 if __name__ == "__main__":

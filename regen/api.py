@@ -96,13 +96,13 @@ def _measured(ecg: ECG) -> tuple[dict | None, list | None]:
     (None, None) when the signal cannot be measured at all."""
     from regen.errors import RegenError
     from regen.measure import measure
-    from regen.measured import measured_findings
+    from regen.measured import all_findings
 
     try:
         m = measure(ecg)
     except (RegenError, ValueError) as exc:
         return {"line": "", "error": str(exc)}, None
-    return {**m.to_json(), "line": m.line()}, measured_findings(m)
+    return {**m.to_json(), "line": m.line()}, all_findings(m)
 
 
 def _not_assessable(parsed: ParsedQuestion, notes: Sequence[InputNotes]) -> str | None:

@@ -33,6 +33,7 @@ class MeasuredFinding:
     probability: float
     present: bool
     evidence: str
+    value: float | None = None     # AFIB: the RR irregularity the blend's regular gate reads
 
 
 @dataclass(frozen=True)
@@ -241,6 +242,11 @@ AF_MIN_BEATS = 4        # fewer R peaks: no score (irregularity alone is undefin
 # logistic weights on the features (intercept last), fitted on PTB-XL folds 1-8 (12-lead and
 # lead-II measurements of each ECG, AFIB from scp_codes) by `fit_af`; leave-one-fold-out CV
 # and the command: bench/af_fit.py, docs/SCAN.md. Fold 9 chose nothing.
+# the measured score's cut-off, and the irregularity below which a rhythm is regular (never AF:
+# on folds 1-8, 0.05 keeps 94.5% of the AFIB ECGs and drops 88% of the others; REGULAR's
+# value). AF_CUT chosen with the scan's blend (regen.scan.AF_BLEND, docs/SCAN.md).
+AF_CUT = 0.7
+AF_REGULAR = 0.05
 AF_WEIGHTS: tuple[float, ...] = (0.6707, 0.6233, -0.141, 0.4198, 2.589, -6.653, 3.966)
 
 
@@ -305,3 +311,51 @@ def fit_af(x: np.ndarray, y: np.ndarray, l2: float = 1.0) -> tuple[float, ...]:
             break
     raw = np.append(w[:-1] / sd, w[-1] - float(np.sum(w[:-1] * mu / sd)))
     return tuple(float(f"{v:.4g}") for v in raw)
+
+
+def af_probability(retrieved: float, threshold: float, score: float | None,
+                   irregularity: float, blend: float, cut: float = AF_CUT,
+                   regular: float = AF_REGULAR) -> float:
+    """An AFIB probability (a scan window's, a report's) on the retrieved finding's scale (its
+    `threshold` decides): 0 where the rhythm is regular (irregularity < `regular`); else the
+    retrieved probability and the measured AF `score` blended in logit units, each relative to
+    its own cut-off:
+    logit(p) - logit(threshold) = (1 - blend) (logit(retrieved) - logit(threshold))
+    + blend (logit(score) - logit(cut)). Without a score (too few beats) the retrieved one
+    stands."""
+    if irregularity < regular:
+        return 0.0
+    if score is None or blend <= 0:
+        return retrieved
+    eps = 1e-4
+
+    def lg(p: float) -> float:
+        p = min(max(p, eps), 1 - eps)
+        return math.log(p / (1 - p))
+
+    z = (1 - blend) * (lg(retrieved) - lg(threshold)) + blend * (lg(score) - lg(cut))
+    return 1 / (1 + math.exp(-(z + lg(threshold))))
+
+
+def af_finding(m: Measurements) -> MeasuredFinding | None:
+    """The measured AF score as a finding (label AFIB, `value` the RR irregularity), or None
+    with too few beats. It does not decide alone: reports and scans blend it with the
+    retrieved AFIB probability (`af_probability`)."""
+    score = af_score(m)
+    if score is None:
+        return None
+    irr = irregularity(m)
+    regular = irr < AF_REGULAR
+    p_wave = m.quality.get("pr_ms") == "ok"
+    evidence = (f"RR irregularity {irr:.0%}" + (" (regular)" if regular else "")
+                + (", P wave on the median beat" if p_wave else ", no P wave on the median beat")
+                + f": AF score {score:.2f}")
+    return MeasuredFinding("AFIB", round(score, 4), bool(score >= AF_CUT and not regular),
+                           evidence, value=round(irr, 4))
+
+
+def all_findings(m: Measurements) -> list[MeasuredFinding]:
+    """The rule findings and the measured AF score: what `regen measure`, `/v1/measure` and a
+    report's findings take from the measurements."""
+    af = af_finding(m)
+    return measured_findings(m) + ([af] if af is not None else [])

@@ -15,7 +15,6 @@ overlapping windows count each beat once, away from the window's edges.
 
 from __future__ import annotations
 
-import math
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -26,6 +25,8 @@ import numpy as np
 
 from regen.ecg import ECG, standard_lead
 from regen.errors import ConfigError, ECGReadError
+from regen.measured import AF_CUT, AF_REGULAR
+from regen.measured import af_probability as _af_probability
 from regen.scan_events import (
     AF_RULE,
     MIN_WINDOWS,
@@ -48,20 +49,15 @@ FLAT_MV = 0.05       # a lead whose 1st-99th percentile range is below this (mV)
 CLIPPED_SHARE = 0.2  # ... or one with this share of samples at its extreme values is clipped
 CHUNK_S = 600.0      # seconds of signal read at a time from a WFDB record
 BATCH = 64           # windows embedded together
-# AFIB is not stated in a window whose rhythm is regular: median |successive RR difference| /
-# median RR below this (`regen.measured.irregularity`). On PTB-XL folds 1-8 (1,499 ECGs of the
-# team's copy) 0.05 keeps 94.5% of the AFIB ECGs and drops 88% of the others; it is the
-# REGULAR cut `regen.measured` fitted on folds 1-8 for the rate rules.
-AF_REGULAR = 0.05
 # The window's AFIB probability blends the retrieved one with the measured AF score
-# (`regen.measured.af_score`: RR irregularity and no P wave, works on one lead), in logit
-# units each relative to its own cut-off: AF_BLEND = 0 is the retrieved finding alone, 1 the
-# measured score alone; AF_CUT is the measured score's cut-off. Chosen with AF_RULE by
+# (`regen.measured.af_probability`: RR irregularity and no P wave, works on one lead; 0 where
+# the rhythm is regular, AF_REGULAR), in logit units each relative to its own cut-off:
+# AF_BLEND = 0 is the retrieved finding alone, 1 the measured score alone; AF_CUT is the
+# measured score's cut-off. Chosen with AF_RULE by
 # leave-one-fold-out CV over spliced records of folds 5-8, each scanned against an index
 # without its fold (`python bench/scan_bench.py --tune-af ...`, then `--af-cv`;
 # docs/SCAN.md); fold 9 chose nothing.
 AF_BLEND = 0.5
-AF_CUT = 0.7
 MEASURED_FIELDS = ("rr_sd_ms", "pr_ms", "qrs_ms", "qtc_bazett_ms", "n_beats")
 
 
@@ -408,24 +404,8 @@ class _Accumulator:
 def af_probability(retrieved: float, threshold: float, score: float | None,
                    irregularity: float, blend: float = AF_BLEND, cut: float = AF_CUT,
                    regular: float = AF_REGULAR) -> float:
-    """A window's AFIB probability on the retrieved finding's scale (its `threshold` decides):
-    0 where the rhythm is regular (irregularity < `regular`); else the retrieved probability
-    and the measured AF `score` blended in logit units, each relative to its own cut-off:
-    logit(p) - logit(threshold) = (1 - blend) (logit(retrieved) - logit(threshold))
-    + blend (logit(score) - logit(cut)). Without a score (too few beats) the retrieved one
-    stands."""
-    if irregularity < regular:
-        return 0.0
-    if score is None or blend <= 0:
-        return retrieved
-    eps = 1e-4
-
-    def lg(p: float) -> float:
-        p = min(max(p, eps), 1 - eps)
-        return math.log(p / (1 - p))
-
-    z = (1 - blend) * (lg(retrieved) - lg(threshold)) + blend * (lg(score) - lg(cut))
-    return 1 / (1 + math.exp(-(z + lg(threshold))))
+    """A window's AFIB probability: `regen.measured.af_probability` at the scan's blend."""
+    return _af_probability(retrieved, threshold, score, irregularity, blend, cut, regular)
 
 
 def merge(windows: Sequence[Window], findings: Sequence[str], off: float = OFF,

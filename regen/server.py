@@ -246,7 +246,7 @@ def make_app(rg: Regen, settings: Settings | None = None,
     async def measure(body: MeasureIn) -> Response:
         """Rate, intervals, QTc, axis and premature beats measured from the signal, with the
         findings they imply (no retrieval)."""
-        from regen.measured import measured_findings
+        from regen.measured import all_findings
 
         ecg = ecg_from_request(body.ecg, "ecg", paths)
 
@@ -254,7 +254,7 @@ def make_app(rg: Regen, settings: Settings | None = None,
             m = rg.measure(ecg)
             return answer({**m.to_json(), "line": m.line(), "findings": [
                 {"label": f.label, "probability": f.probability, "present": f.present,
-                 "evidence": f.evidence} for f in measured_findings(m)]})
+                 "evidence": f.evidence} for f in all_findings(m)]})
 
         return JSONBytes(await compute(run))
 

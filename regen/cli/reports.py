@@ -113,14 +113,14 @@ def measure(paths: Annotated[list[Path], typer.Argument(help="ECG files: WFDB re
     retrieval), with the findings they imply."""
     from regen.measure import measure as run
     from regen.measure import measure_windows
-    from regen.measured import measured_findings
+    from regen.measured import all_findings
     from regen.reader import read_ecg
 
     for p in paths:
         ecg = read_ecg(p, fs=fs, leads=tuple(leads.split(",")) if leads else None)
         parts = [run(ecg)] if window is None else measure_windows(ecg, window, window)
         for m in parts:
-            found = measured_findings(m)
+            found = all_findings(m)
             if json_out:
                 out = {"source": str(p), "start_s": m.start_s, **m.to_json(),
                        "findings": [{"label": f.label, "probability": f.probability,

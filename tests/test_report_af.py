@@ -1,0 +1,41 @@
+"""A report's AFIB: the retrieved probability blended with the measured AF score
+(regen.diagnose.MEASURED_BLEND), on real bundled PTB-XL ECGs of the held-out fold."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from regen import Regen, measure, read_ecg
+from regen.diagnose import MEASURED_BLEND
+from regen.measured import AF_CUT, af_finding, af_probability, all_findings
+
+R100 = Path(__file__).resolve().parent.parent / "data" / "ptbxl-sample" / "records100"
+AF_ECG = R100 / "00000" / "00722_lr"        # fold 9, PTB-XL AFIB
+SINUS_ECG = R100 / "01000" / "01469_lr"     # fold 9, sinus rhythm
+
+
+def _afib(report):
+    return next((f for f in report.findings if f.label == "AFIB"), None)
+
+
+def test_the_af_score_reads_the_rhythm():
+    af = af_finding(measure(read_ecg(AF_ECG)))
+    sinus = af_finding(measure(read_ecg(SINUS_ECG)))
+    assert af is not None and af.present and af.probability >= AF_CUT
+    assert "AF score" in af.evidence and af.value is not None and af.value > 0.1
+    assert sinus is not None and not sinus.present and sinus.probability < 0.2
+    assert af in all_findings(measure(read_ecg(AF_ECG)))
+
+
+def test_reports_blend_the_af_score(sample_home):
+    with Regen.open(sample_home) as rg:
+        af = _afib(rg.report(AF_ECG, log=False))
+        sinus = _afib(rg.report(SINUS_ECG, log=False))
+    assert af is not None and af.present
+    assert any("AF score" in e for e in af.evidence) and "blended" in af.note
+    assert sinus is None or not sinus.present
+    # the blend: a regular rhythm is never AF; the measured score moves the retrieved
+    # probability towards its own side of the cut-off
+    b = MEASURED_BLEND["AFIB"]
+    assert af_probability(0.9, 0.3, 0.95, 0.01, b) == 0.0
+    assert af_probability(0.2, 0.3, 0.95, 0.2, b) > 0.2 > af_probability(0.2, 0.3, 0.05, 0.2, b)

@@ -91,6 +91,7 @@ class Guard:
                 seen[0] += len(message.get("body", b""))
                 if seen[0] > self.max_body and not state["started"]:
                     state["refused"] = True
+                    await _drain(receive, message, self.max_body)
                     await send_error(send, 413, f"body over {self.max_body} bytes (setting "
                                      "max_body_bytes)", close=True)
                     return {"type": "http.disconnect"}   # the app stops reading here
@@ -104,6 +105,24 @@ class Guard:
             await send(message)
 
         await self.app(scope, counted, tracking_send)
+
+
+DRAIN_S = 2.0   # a refused chunked body is read on (and dropped) this long at most
+
+
+async def _drain(receive: Receive, message: Message, budget: int) -> None:
+    """Read and drop the rest of a refused body, up to `budget` bytes and DRAIN_S seconds, so
+    the 413 is not lost: closing a socket with unread data resets the connection, and the
+    client may then never see the answer. A body longer still is cut off with the reset."""
+    import anyio
+
+    drained = 0
+    with anyio.move_on_after(DRAIN_S):
+        while message.get("more_body") and drained < budget:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            drained += len(message.get("body", b""))
 
 
 def idle_timeout_protocol() -> type:

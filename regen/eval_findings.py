@@ -109,13 +109,19 @@ def plot_findings(scores: dict, path: Path) -> Path:
     a.plot([0, 1], [0, 1], color="0.6", lw=1, ls="--", label="perfect")
     for c in SUPERCLASSES:
         rows = scores["reliability"][c]
+        floor = scores.get("ece_if_calibrated", {}).get(c)
         line, = a.plot([r["mean_p"] for r in rows], [r["rate"] for r in rows], lw=1,
-                       label=f"{c} (ECE {scores['ece'][c]:.3f})")
+                       label=f"{c} (ECE {scores['ece'][c]:.3f}"
+                             + (f"; calibrated {floor['mean']:.3f}" if floor else "") + ")")
         # marker area by the bin's ECGs: a swing in a bin of three ECGs should look small
         a.scatter([r["mean_p"] for r in rows], [r["rate"] for r in rows],
                   s=[6 + 6 * r["n"] ** 0.5 for r in rows], color=line.get_color(), alpha=0.7)
     a.set(xlabel="predicted probability", ylabel="observed rate", xlim=(0, 1), ylim=(0, 1),
           title="Reliability (query folds; marker area: ECGs in the bin)")
+    if "ece_if_calibrated" in scores:
+        a.text(0.98, 0.02, "calibrated: the mean ECE of a perfectly calibrated\nmodel on "
+               "the same ECGs (the sampling floor)", ha="right", va="bottom", fontsize=7,
+               color="0.35", transform=a.transAxes)
     a.legend(fontsize=8, loc="upper left")
     curve = scores["risk_coverage"]
     for key, name in (("label_f1_macro", "macro label F1"), ("label_f1_micro", "micro label F1"),

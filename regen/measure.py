@@ -118,7 +118,9 @@ class Measurements:
         if self.axis_deg is not None:
             parts.append(f"axis {self.axis_deg:+.0f}°")
         n_v = sum(b.kind == "ventricular" for b in self.premature_beats)
-        n_s = len(self.premature_beats) - n_v
+        # an early narrow beat is a supraventricular premature beat only in a rhythm with P
+        # waves; without one (atrial fibrillation) it is the rhythm's own irregularity
+        n_s = (len(self.premature_beats) - n_v) * (self.quality.get("pr_ms") == "ok")
         if n_v:
             parts.append(f"{n_v} ventricular premature beat{'s' * (n_v > 1)}")
         if n_s:

@@ -301,3 +301,10 @@ def test_a_low_t_wave_gives_an_uncertain_qt_never_a_finding():
     assert all(f.label != "LNGQT" or not f.present for f in measured_findings(low))
     sure = replace(low, quality={**m.quality, "qt_ms": "ok", "qtc_bazett_ms": "ok"})
     assert any(f.label == "LNGQT" and f.present for f in measured_findings(sure))
+
+
+def test_the_line_names_no_supraventricular_premature_beats_without_p_waves():
+    m = measure(read_ecg(SAMPLE / "records100" / "00000" / "00722_lr"))     # AFIB, slow
+    assert m.quality["pr_ms"] != "ok" and any(
+        b.kind == "supraventricular" for b in m.premature_beats)
+    assert "supraventricular" not in m.line()

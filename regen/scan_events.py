@@ -175,7 +175,8 @@ def clock(t: float | None) -> str:
 def summarise(duration_s: float, core_s: np.ndarray, core_e: np.ndarray, readable: np.ndarray,
               hr: np.ndarray, episodes: Sequence[Episode], events: Sequence[BeatEvent]
               ) -> Summary:
-    """Windows' core spans (W,), readable (W,) bool, heart rates (W,) (NaN: none) -> Summary."""
+    """Windows' core spans (W,), readable (W,) bool, heart rates (W,) (NaN: none) -> Summary.
+    Supraventricular premature beats inside an AFIB episode are not counted."""
     span = np.clip(np.minimum(core_e, duration_s) - core_s, 0.0, None)
     analysable = float(span[readable].sum())
     hours = analysable / 3600.0
@@ -189,7 +190,10 @@ def summarise(duration_s: float, core_s: np.ndarray, core_e: np.ndarray, readabl
         hr_max, hr_max_at = round(float(h[hi]), 1), round(float(m[hi]), 1)
         hr_mean = round(float(np.average(h, weights=np.maximum(w, 1e-9))), 1)
     af = sum(e.duration_s for e in episodes if e.finding == "AFIB")
-    prem = [e for e in events if e.kind == "premature"]
+    # inside atrial fibrillation an early narrow beat is the rhythm itself, not an SVE
+    af_spans = [(e.start_s, e.end_s) for e in episodes if e.finding == "AFIB"]
+    prem = [e for e in events if e.kind == "premature"
+            and not (e.origin != "ventricular" and any(a <= e.time_s < b for a, b in af_spans))]
     n_ve = sum(e.origin == "ventricular" for e in prem)
     pauses = [e for e in events if e.kind == "pause"]
     longest = max(pauses, key=lambda e: e.duration_s, default=None)

@@ -158,3 +158,17 @@ def test_af_episodes_follow_their_own_rule() -> None:
         [(27.5, 42.5)]
     assert [(e.start_s, e.end_s) for e in merge(w, ["AFIB"], af_rule=(1.0, 1))] == \
         [(12.5, 17.5), (27.5, 32.5), (37.5, 42.5)]
+
+
+def test_no_supraventricular_premature_beats_are_counted_inside_af() -> None:
+    import numpy as np
+
+    from regen.scan_events import BeatEvent, Episode, summarise
+
+    eps = [Episode("AFIB", 10.0, 40.0, 0.9, 0.8)]
+    events = [BeatEvent(5.0, "premature", "supraventricular"),
+              BeatEvent(20.0, "premature", "supraventricular"),
+              BeatEvent(25.0, "premature", "ventricular")]
+    core = np.arange(0.0, 60.0, 10.0)
+    s = summarise(60.0, core, core + 10.0, np.ones(6, bool), np.full(6, 80.0), eps, events)
+    assert s.n_sve == 1 and s.n_ve == 1 and s.af_burden == 0.5

@@ -1,20 +1,28 @@
 """Scan jobs for `regen serve`: a long record's scan runs in the server's worker pool while the
 client polls `GET /v1/scan/{job_id}` for its progress and, once done, its result.
 
-Jobs live in the server's memory: a finished job (done or failed) is kept `ttl_s` seconds and
-then forgotten (404); at most `max_jobs` are queued or running at once. Ids are random
-(128 bits), so one client cannot guess another's job.
+Jobs live in the server's memory and, given a `store` folder (the home's `scan-jobs/`), on
+disk: each job's state is written there when it is accepted and when it ends (atomically: a
+temporary file renamed), so a restarted server still answers for it: a finished job with its
+result, a job that was queued or running when the server stopped as failed, saying so. A
+finished job (done or failed) is kept `ttl_s` seconds and then forgotten (404), its files
+too; at most `max_jobs` are queued or running at once. Ids are random (128 bits), so one
+client cannot guess another's job.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
+import re
 import secrets
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import anyio
 import anyio.to_thread
@@ -23,6 +31,8 @@ from regen.errors import RegenError, TooManyJobs
 
 log = logging.getLogger("regen.server")
 Progress = Callable[[int, int], None]      # (windows done, windows in all)
+JOB_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")   # what token_urlsafe makes; nothing else is read
+LOST = ("the server stopped while this scan job was queued or running; submit the scan again")
 
 
 @dataclass
@@ -71,21 +81,76 @@ class ScanJobs:
     secrets). clock: seconds (time.monotonic)."""
 
     def __init__(self, limiter: anyio.CapacityLimiter, ttl_s: float, max_jobs: int,
-                 clean: Callable[[str], str] = str, clock: Callable[[], float] = time.monotonic):
+                 clean: Callable[[str], str] = str, clock: Callable[[], float] = time.monotonic,
+                 store: Path | None = None):
         self.limiter, self.ttl_s, self.max_jobs = limiter, ttl_s, max_jobs
-        self.clean, self.clock = clean, clock
+        self.clean, self.clock, self.store = clean, clock, store
         self._jobs: dict[str, Job] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        if store is not None:
+            store.mkdir(parents=True, exist_ok=True)
 
     def expire(self) -> None:
         now = self.clock()
         for k in [k for k, j in self._jobs.items()
                   if j.finished_s is not None and now - j.finished_s > self.ttl_s]:
             del self._jobs[k]
+        if self.store is not None:      # by wall time: files outlive the process's clock
+            cutoff = time.time() - self.ttl_s
+            for f in self.store.glob("*.json"):
+                try:
+                    if f.stat().st_mtime < cutoff:
+                        f.unlink()
+                except OSError:
+                    pass
 
     def get(self, job_id: str) -> Job | None:
         self.expire()
-        return self._jobs.get(job_id)
+        return self._jobs.get(job_id) or self._load(job_id)
+
+    def _path(self, job_id: str) -> Path | None:
+        if self.store is None or not JOB_ID.match(job_id):
+            return None
+        return self.store / f"{job_id}.json"
+
+    def _save(self, job: Job) -> None:
+        """The job's state on disk (result included once done), written atomically; a failure
+        to write is logged, never fails the job."""
+        path = self._path(job.id)
+        if path is None:
+            return
+        state = {"status": job.status, "done": job.done, "total": job.total,
+                 "error": job.error}
+        body = json.dumps(state).encode()
+        if job.status == "done" and job.result is not None:
+            body = body[:-1] + b', "result": ' + job.result + b"}"
+        tmp = path.with_name(f".{path.name}.tmp")
+        try:
+            tmp.write_bytes(body)
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.error("scan job %s: state not saved (%s)", job.id, exc)
+
+    def _load(self, job_id: str) -> Job | None:
+        """A job from an earlier run of the server: finished ones as they ended, unfinished
+        ones failed with LOST."""
+        path = self._path(job_id)
+        if path is None or not path.is_file():
+            return None
+        try:
+            state = json.loads(path.read_bytes())
+        except (OSError, ValueError):
+            return None
+        job = Job(job_id, self.clock(), finished_s=self.clock(),
+                  done=int(state.get("done") or 0), total=int(state.get("total") or 0))
+        if state.get("status") == "done" and "result" in state:
+            job.status, job.result = "done", json.dumps(state["result"]).encode()
+        elif state.get("status") == "failed":
+            job.status, job.error = "failed", str(state.get("error") or "failed")
+        else:
+            job.status, job.error = "failed", LOST
+        self._jobs[job_id] = job
+        return job
 
     def submit(self, work: Callable[[Progress], bytes]) -> Job:
         """Start `work(on_progress) -> answer bytes` in the pool; the job, queued. Raises
@@ -97,6 +162,7 @@ class ScanJobs:
                               f"scan_max_jobs={self.max_jobs}); retry when one has finished")
         job = Job(secrets.token_urlsafe(16), self.clock())
         self._jobs[job.id] = job
+        self._save(job)
         task = asyncio.get_running_loop().create_task(self._run(job, work))
         self._tasks.add(task)                  # a reference, so the task is not collected
         task.add_done_callback(self._tasks.discard)
@@ -116,6 +182,7 @@ class ScanJobs:
             log.error("scan job %s failed: %r", job.id, exc)
             job.error, job.status = "internal error; the server's log has the details", "failed"
         job.finished_s = self.clock()
+        await anyio.to_thread.run_sync(self._save, job)
 
 
 __all__ = ["Job", "ScanJobs"]

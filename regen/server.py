@@ -149,7 +149,8 @@ def make_app(rg: Regen, settings: Settings | None = None,
 
     batcher = ReportBatcher(rg, limiter, finish=lambda r: answer(r.to_json()))
     jobs = ScanJobs(limiter, s.scan_job_ttl_s, s.scan_max_jobs,
-                    clean=lambda text: _clean(text, paths, secrets, s.show_paths))
+                    clean=lambda text: _clean(text, paths, secrets, s.show_paths),
+                    store=s.home / "scan-jobs")
 
     async def within(work: Awaitable[T]) -> T:
         """`work`, answering 504 after request_timeout_s (a thread computing it finishes on

@@ -494,6 +494,26 @@ def test_async_on_request_unknown_and_expired_jobs(rg):
         assert code == 404 and "'not-a-job' is unknown" in unknown["error"]
 
 
+def test_scan_jobs_outlive_a_restart(rg):
+    """A finished job is answered by the next server on the same home, with its result; a job
+    that was running when the server stopped is failed, saying so; odd ids read no file."""
+    with scan_serving(rg) as base:
+        code, job = call(base, "/v1/scan", {"ecg": {"path": Q1}, "async": True})
+        assert code == 202
+        first = poll(base, job["job_id"], [])
+    assert first["status"] == "done"
+    store = rg.settings.home / "scan-jobs"
+    (store / "Zm9yZ290dGVuLWpvYi0x.json").write_text('{"status": "running", "done": 3, '
+                                                    '"total": 9, "error": null}')
+    with scan_serving(rg) as base:
+        code, again = call(base, f"/v1/scan/{job['job_id']}")
+        assert code == 200 and again["status"] == "done"
+        assert again["result"] == first["result"]
+        code, lost = call(base, "/v1/scan/Zm9yZ290dGVuLWpvYi0x")
+        assert code == 200 and lost["status"] == "failed" and "server stopped" in lost["error"]
+        assert call(base, "/v1/scan/..%2F..%2Fregen.db")[0] == 404
+
+
 def test_scan_jobs_keep_auth_data_roots_and_their_bound(rg, tmp_path):
     with scan_serving(rg, api_token=TOKEN, scan_async_after_s=0, scan_max_jobs=1) as base:
         auth = {"Authorization": f"Bearer {TOKEN}"}

@@ -285,7 +285,9 @@ class Regen:
         want = k + 8
         while True:
             if searched is not None and searched[1].shape[1] >= min(want, self.index.ntotal):
-                scores, ids = searched
+                # only the columns this needs: the voters' wide search holds k_vote + 64, and
+                # reading all those records from the database cost most of a report's time
+                scores, ids = searched[0][:, :want], searched[1][:, :want]
             else:
                 scores, ids = self.index.search(z, min(want, max(1, self.index.ntotal)))
             searched = None

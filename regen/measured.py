@@ -247,7 +247,7 @@ AF_MIN_BEATS = 4        # fewer R peaks: no score (irregularity alone is undefin
 # value). AF_CUT chosen with the scan's blend (regen.scan.AF_BLEND, docs/SCAN.md).
 AF_CUT = 0.7
 AF_REGULAR = 0.05
-AF_WEIGHTS: tuple[float, ...] = (0.6707, 0.6233, -0.141, 0.4198, 2.589, -6.653, 3.966)
+AF_WEIGHTS: tuple[float, ...] = (0.6707, 0.6233, -0.141, 0.4197, 2.589, -6.653, 3.966)
 
 
 def af_features(m: Measurements) -> np.ndarray | None:
@@ -293,23 +293,14 @@ def af_score(m: Measurements, weights: Sequence[float] | None = None) -> float |
 
 def fit_af(x: np.ndarray, y: np.ndarray, l2: float = 1.0) -> tuple[float, ...]:
     """Weights (per feature, then the intercept) of an L2-penalised logistic regression of
-    y (N,) on x (N, features) (z-scored for the fit, weights returned on x's scale), by Newton
-    steps; the intercept is not penalised. Pass training
-    records only (folds 1-8)."""
-    mu, sd = x.mean(axis=0), x.std(axis=0) + 1e-9     # fitted on z-scores, so L2 treats
-    a = np.hstack([(x - mu) / sd, np.ones((len(x), 1))])  # every feature alike
-    w = np.zeros(a.shape[1])
-    pen = np.full(a.shape[1], l2)
-    pen[-1] = 0.0
-    for _ in range(100):
-        p = 1.0 / (1.0 + np.exp(-np.clip(a @ w, -60, 60)))
-        g = a.T @ (p - y) + pen * w
-        h = (a * (p * (1 - p))[:, None]).T @ a + np.diag(pen + 1e-9)
-        step = np.linalg.solve(h, g)
-        w -= step
-        if np.abs(step).max() < 1e-8:
-            break
-    raw = np.append(w[:-1] / sd, w[-1] - float(np.sum(w[:-1] * mu / sd)))
+    y (N,) on x (N, features) (`regen.metrics.fit_logistic` on z-scores, so the penalty treats
+    every feature alike; weights returned on x's scale). Pass training records only (folds
+    1-8)."""
+    from regen.metrics import fit_logistic
+
+    mu, sd = x.mean(axis=0), x.std(axis=0) + 1e-9
+    w, b = fit_logistic((x - mu) / sd, y, l2)
+    raw = np.append(w / sd, b - float(np.sum(w * mu / sd)))
     return tuple(float(f"{v:.4g}") for v in raw)
 
 

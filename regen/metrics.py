@@ -1,4 +1,5 @@
-"""Metrics with no heavy dependencies: ROC-AUC, text overlap (BLEU, ROUGE-L), kNN label scores.
+"""Metrics and small fits with no heavy dependencies: ROC-AUC, text overlap (BLEU, ROUGE-L),
+kNN label scores, an L2-regularised logistic regression.
 
 Text metrics tokenise by lower-casing and splitting on anything that is not a letter or digit.
 BLEU is NLTK's sentence BLEU with smoothing method 1, averaged over sentences (needs `nltk`).
@@ -104,3 +105,23 @@ def text_scores(hyps: Sequence[str], refs: Sequence[str]) -> dict[str, float]:
     out["rouge_l"] = float(np.mean([rouge_l(h, r) for h, r in zip(hyps, refs)]))
     out["n"] = len(hyps)
     return out
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0) -> tuple[np.ndarray, float]:
+    """L2-regularized logistic regression of y (N,) in {0, 1} on x (N, d) by L-BFGS: (weights,
+    intercept); the intercept is not penalized."""
+    from scipy.optimize import minimize
+
+    n, d = x.shape
+
+    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+        z = x @ w[:d] + w[d]
+        p = 1.0 / (1.0 + np.exp(-z))
+        nll = np.logaddexp(0.0, z).sum() - (y * z).sum()
+        g = p - y
+        return (nll + 0.5 * l2 * w[:d] @ w[:d],
+                np.concatenate([x.T @ g + l2 * w[:d], [g.sum()]]))
+
+    res = minimize(loss, np.zeros(d + 1), jac=True, method="L-BFGS-B",
+                   options={"maxiter": 1000})
+    return res.x[:d], float(res.x[d])

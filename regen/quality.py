@@ -43,6 +43,7 @@ import numpy as np
 
 from regen.ecg import ECG, STANDARD_LEADS, lead_in
 from regen.errors import ConfigError, DataError
+from regen.metrics import fit_logistic
 
 NOISE_TYPES = ("baseline drift", "static noise", "burst noise", "electrodes problems")
 ANY_NOISE = "any kind of noises"
@@ -229,25 +230,6 @@ def noise_score(probs: Mapping[str, Mapping[str, float]], noise: str,
 
 # -- fitting --------------------------------------------------------------------------------
 
-def _logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0) -> tuple[np.ndarray, float]:
-    """L2-regularized logistic regression by L-BFGS (intercept not penalized)."""
-    from scipy.optimize import minimize
-
-    n, d = x.shape
-
-    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
-        z = x @ w[:d] + w[d]
-        p = 1.0 / (1.0 + np.exp(-z))
-        nll = np.logaddexp(0.0, z).sum() - (y * z).sum()
-        g = p - y
-        return (nll + 0.5 * l2 * w[:d] @ w[:d],
-                np.concatenate([x.T @ g + l2 * w[:d], [g.sum()]]))
-
-    res = minimize(loss, np.zeros(d + 1), jac=True, method="L-BFGS-B",
-                   options={"maxiter": 1000})
-    return res.x[:d], float(res.x[d])
-
-
 def fit_quality(data: str | Path, folds: str = "1-8", *, rate: int = 100,
                 ecgqa_items: Sequence[Any] = (), l2: float = L2, progress: bool = False,
                 log: Any = lambda m: None) -> QualityModel:
@@ -289,7 +271,7 @@ def fit_quality(data: str | Path, folds: str = "1-8", *, rate: int = 100,
             unsupported.append(name)
             log(f"{name}: fewer than {MIN_POSITIVE_LEADS} annotated leads; not modelled")
             continue
-        coef[j], intercept[j] = _logistic(z, y[:, j], l2)
+        coef[j], intercept[j] = fit_logistic(z, y[:, j], l2)
     model = QualityModel(mean.astype(np.float32), scale.astype(np.float32),
                          coef.astype(np.float32), intercept.astype(np.float32),
                          meta={"data": f"PTB-XL folds {folds} at {rate} Hz: {len(records)} "

@@ -36,7 +36,7 @@ def main() -> int:
     from regen.corpus import load_ptbxl
     from regen.measure import measure
     from regen.qa_data import load_ecgqa, record_ecg_id
-    from regen.qa_numeric import FEATURES, TEXTBOOK, fit_ranges, item_relation, select
+    from regen.qa_numeric import FEATURES, TEXTBOOK, fit_ranges, flags_of, item_relation, select
     from regen.reader import read_ecg
 
     corpus = {record_ecg_id(r): r for r in load_ptbxl(args.data, folds=args.corpus_folds)}
@@ -67,15 +67,13 @@ def main() -> int:
         return [(item_relation(it.question), it.answer, [values[e] for e in it.ecg_ids])
                 for it in its]
 
+    def answers(its, ranges):
+        """(the answer set the ranges give, the gold one) per item."""
+        return [(set(select(relation, [flags_of(d, ranges) for d in per])) or {"none"},
+                 set(gold)) for relation, gold, per in rows(its)]
+
     def accuracy(its, ranges):
-        right = []
-        for relation, gold, per in rows(its):
-            flags = [{f: (None if d[f] is None else bool(
-                (ranges[f][0] is not None and d[f] < ranges[f][0])
-                or (ranges[f][1] is not None and d[f] > ranges[f][1]))) for f in FEATURES}
-                for d in per]
-            got = tuple(select(relation, flags)) or ("none",)
-            right.append(set(got) == set(gold))
+        right = [got == gold for got, gold in answers(its, ranges)]
         return float(np.mean(right)) if right else float("nan")
 
     def majority(fit_on, its):
@@ -110,16 +108,9 @@ def main() -> int:
     print(f"  textbook  {accuracy(test, TEXTBOOK):.4f}")
     print(f"  majority  {majority(train, test):.4f}")
     def per_feature(its, ranges):
-        hits = {f: [] for f in FEATURES}
-        for relation, gold, per in rows(its):
-            flags = [{f: (None if d[f] is None else bool(
-                (ranges[f][0] is not None and d[f] < ranges[f][0])
-                or (ranges[f][1] is not None and d[f] > ranges[f][1]))) for f in FEATURES}
-                for d in per]
-            got = set(select(relation, flags))
-            for f in FEATURES:
-                hits[f].append((f in got) == (f in gold))
-        return {f: float(np.mean(v)) for f, v in hits.items()}
+        pairs = answers(its, ranges)
+        return {f: float(np.mean([(f in got) == (f in gold) for got, gold in pairs]))
+                for f in FEATURES}
 
     pf_fit, pf_txt = per_feature(test, final), per_feature(test, TEXTBOOK)
     print("  per feature (is it in the answer set?), fitted / textbook: " + ", ".join(

@@ -111,15 +111,21 @@ def _num(v: object) -> float | None:
     return None if v is None else float(v)  # type: ignore[arg-type]
 
 
+def outside(v: float, r: Range) -> bool:
+    """Whether a value lies outside a range (an open side bounds nothing)."""
+    lo, hi = r
+    return bool((lo is not None and v < lo) or (hi is not None and v > hi))
+
+
+def flags_of(values: Mapping[str, float | None], ranges: Mapping[str, Range]
+             ) -> dict[str, bool | None]:
+    """Feature -> outside its normal range, from {feature: value} (None: not measured)."""
+    return {f: None if (v := values.get(f)) is None else outside(v, ranges[f]) for f in FEATURES}
+
+
 def abnormal(m: Measurements, ranges: Mapping[str, Range]) -> dict[str, bool | None]:
     """Feature -> outside its normal range (None: not measurable on this ECG)."""
-    out: dict[str, bool | None] = {}
-    for name, field in FEATURES.items():
-        v = getattr(m, field)
-        lo, hi = ranges[name]
-        out[name] = None if v is None else bool((lo is not None and v < lo)
-                                                 or (hi is not None and v > hi))
-    return out
+    return flags_of({f: getattr(m, field) for f, field in FEATURES.items()}, ranges)
 
 
 def select(relation: str | None, flags: Sequence[Mapping[str, bool | None]]) -> list[str]:
@@ -204,7 +210,7 @@ def fit_ranges(items: Sequence[tuple[str, tuple[str, ...], Sequence[Mapping[str,
     rel = np.array([RELATIONS.index(r) for r, _, _ in items])
     out = {f: start[f] for f in names}
 
-    def members(j: int, r: Range) -> np.ndarray:
+    def members(j: int, r: Range) -> np.ndarray:       # `outside` and `select`, vectorised
         x = v[:, :, j]
         a = np.zeros(x.shape, dtype=bool)
         if r[0] is not None:

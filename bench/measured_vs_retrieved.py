@@ -42,7 +42,7 @@ def main() -> int:
     from regen.corpus import load_ptbxl
     from regen.findings import FINDINGS, fit, view_labels
     from regen.measure import measure
-    from regen.measured import af_features, fit_af, irregularity, measured_findings
+    from regen.measured import measured_findings
     from regen.reader import read_ecg
     from regen.rebuild import rebuild
 
@@ -84,15 +84,15 @@ def main() -> int:
         print(f"{lab:6} {true.sum():5d} {f1(ret & known, true):10.3f} "
               f"{f1(both & known, true):15.3f} {f1(mpres & known, true):14.3f} "
               f"{has[known].mean():11.2f}  {vetoes}")
-    afib_rows(model, oof, targets, views, ms, fit_af, af_features, irregularity)
+    afib_rows(model, oof, targets, views, ms)
     return 0
 
 
-def afib_rows(model, oof, targets, views, ms, fit_af, af_features, irregularity) -> None:
+def afib_rows(model, oof, targets, views, ms) -> None:
     """AFIB: out-of-fold retrieved decisions against the same blended with an out-of-fold
     measured AF score."""
     from regen.findings import FINDINGS
-    from regen.measured import AF_CUT, af_probability
+    from regen.measured import AF_CUT, af_features, af_logit, af_probability, fit_af, irregularity
 
     c = FINDINGS.index("AFIB")
     known = targets.known[:, c]
@@ -104,9 +104,9 @@ def afib_rows(model, oof, targets, views, ms, fit_af, af_features, irregularity)
     score = np.full(len(views), np.nan)
     for f in np.unique(fold):
         train = has & known & (fold != f)
-        w = np.asarray(fit_af(x[train], true[train].astype(float), l2=10.0))
-        held = has & (fold == f)
-        score[held] = 1 / (1 + np.exp(-(x[held] @ w[:-1] + w[-1])))
+        w = fit_af(x[train], true[train].astype(float), l2=10.0)
+        for i in np.flatnonzero(has & (fold == f)):
+            score[i] = 1 / (1 + np.exp(-af_logit(x[i], w)))
     irr = np.array([np.inf if m is None else irregularity(m) for m in ms])
     p, thr = oof["p"][:, c], float(model.threshold[c])
     ret = p >= thr

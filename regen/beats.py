@@ -190,8 +190,7 @@ def delineate(med: np.ndarray, rr_s: float) -> Waves:
     fs = BEAT_FS
     r0 = int(round(PRE_S * fs))
     reasons: dict[str, str] = {}
-    sv = np.sqrt((np.diff(med, axis=-1, prepend=med[:, :1]) ** 2).sum(axis=0)) * fs
-    sv = uniform_filter1d(sv, int(0.01 * fs))
+    sv = _spatial_velocity(med, 0.01)
     lo_q, hi_q = r0 - int(0.06 * fs), r0 + int(0.06 * fs)
     peak_i = lo_q + int(np.argmax(sv[lo_q:hi_q]))
     floor = float(np.percentile(sv, 10))
@@ -210,6 +209,13 @@ def delineate(med: np.ndarray, rr_s: float) -> Waves:
         return None if i is None else (i - r0) / fs
 
     return Waves(rel(p_on), rel(qrs_on), rel(qrs_off), rel(t_end), reasons, rel(p_off))
+
+
+def _spatial_velocity(x: np.ndarray, smooth_s: float) -> np.ndarray:
+    """(leads, T) at BEAT_FS -> (T,) root sum of the leads' squared slopes in mV/s, smoothed
+    over `smooth_s` (blind to each lead's baseline offset)."""
+    sv = np.sqrt((np.diff(x, axis=-1, prepend=x[:, :1]) ** 2).sum(axis=0)) * BEAT_FS
+    return uniform_filter1d(sv, int(smooth_s * BEAT_FS))
 
 
 def _cross(sv: np.ndarray, start: int, step: int, thr: float, hold: int,
@@ -282,12 +288,11 @@ def _t_settled(y: np.ndarray, t_peak: int, stop: int) -> int | None:
     and stays there 20 ms. Blind to baseline offsets, so it bounds a tangent that a low T wave
     on a shifted baseline carries too far."""
     fs = BEAT_FS
-    sv = np.sqrt((np.diff(y, axis=-1, prepend=y[:, :1]) ** 2).sum(axis=0)) * fs
-    sv = uniform_filter1d(sv, int(0.02 * fs))
+    sv = _spatial_velocity(y, 0.02)
     seg = sv[t_peak:stop]
     if len(seg) < int(0.06 * fs):
         return None
-    floor = float(np.percentile(sv[t_peak:stop], 10))
+    floor = float(np.percentile(seg, 10))
     vmax_i = int(np.argmax(seg[:int(0.15 * fs)]))
     thr = floor + T_SETTLE * (float(seg[vmax_i]) - floor)
     return _cross(sv, t_peak + vmax_i, +1, thr, int(0.02 * fs), stop)

@@ -45,6 +45,7 @@ PR_SHORT_MS, PR_LONG_MS = 120.0, 200.0
 QRS_WIDE_MS = 120.0
 QTC_LONG_MS, QTC_MARKED_MS = 460.0, 500.0
 FLAT_MV = 0.02            # a lead whose robust range is below this is a flat line
+INTERVALS = ("p_ms", "pr_ms", "qrs_ms", "qt_ms", "qtc_bazett_ms", "qtc_fridericia_ms")
 
 
 @dataclass(frozen=True)
@@ -189,8 +190,7 @@ def measure(ecg: ECG) -> Measurements:
     waves = None
     if med is None:
         quality.update(_null("no beat with a full window for the median beat",
-                             ("p_ms", "pr_ms", "qrs_ms", "qt_ms", "qtc_bazett_ms",
-                              "qtc_fridericia_ms", "axis_deg", "axis")))
+                             (*INTERVALS, "axis_deg", "axis")))
     else:
         # the T wave is searched before the next beat of the beats in the median: in bigeminy
         # that is the premature one, not the median RR away
@@ -241,15 +241,12 @@ def p_consistency(filt: np.ndarray, peaks: np.ndarray, fs: float) -> float | Non
 
 def _intervals(waves: Waves | None, rr_med_ms: float,
                quality: dict[str, str]) -> dict[str, float | None]:
-    out: dict[str, float | None] = dict.fromkeys(
-        ("p_ms", "pr_ms", "qrs_ms", "qt_ms", "qtc_bazett_ms", "qtc_fridericia_ms"))
+    out: dict[str, float | None] = dict.fromkeys(INTERVALS)
     if waves is None:
         return out
     r = waves.reasons
     if waves.qrs_on is None or waves.qrs_off is None:
-        quality.update(_null(r.get("qrs", "QRS not delineated"),
-                             ("p_ms", "pr_ms", "qrs_ms", "qt_ms", "qtc_bazett_ms",
-                              "qtc_fridericia_ms")))
+        quality.update(_null(r.get("qrs", "QRS not delineated"), INTERVALS))
         return out
     out["qrs_ms"] = round((waves.qrs_off - waves.qrs_on) * 1000, 1)
     quality["qrs_ms"] = "ok"

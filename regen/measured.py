@@ -265,7 +265,7 @@ def af_features(m: Measurements) -> np.ndarray | None:
         return None
     rr = np.diff(t)
     d = np.diff(rr)
-    irr = float(np.median(np.abs(d)) / np.median(rr))
+    irr = irregularity(m)
     nrmssd = float(np.sqrt(np.mean(d * d)) / np.mean(rr))
     pnn50 = float(np.mean(np.abs(d) > 0.05))
     turns = float(np.mean(d[:-1] * d[1:] < 0)) if len(d) > 1 else 0.0

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import os
 import re
 import secrets
@@ -32,6 +33,7 @@ from regen.errors import RegenError, TooManyJobs
 log = logging.getLogger("regen.server")
 Progress = Callable[[int, int], None]      # (windows done, windows in all)
 JOB_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")   # what token_urlsafe makes; nothing else is read
+SWEEP_S = 60.0   # expired job files are looked for at most this often
 LOST = ("the server stopped while this scan job was queued or running; submit the scan again")
 
 
@@ -87,6 +89,7 @@ class ScanJobs:
         self.clean, self.clock, self.store = clean, clock, store
         self._jobs: dict[str, Job] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._swept = -math.inf
         if store is not None:
             store.mkdir(parents=True, exist_ok=True)
 
@@ -95,7 +98,10 @@ class ScanJobs:
         for k in [k for k, j in self._jobs.items()
                   if j.finished_s is not None and now - j.finished_s > self.ttl_s]:
             del self._jobs[k]
-        if self.store is not None:      # by wall time: files outlive the process's clock
+        # files by wall time (they outlive the process's clock), and at most every
+        # SWEEP_S: clients poll often, and listing the folder each time is needless work
+        if self.store is not None and now - self._swept >= min(SWEEP_S, self.ttl_s):
+            self._swept = now
             cutoff = time.time() - self.ttl_s
             for f in self.store.glob("*.json"):
                 try:
@@ -135,9 +141,9 @@ class ScanJobs:
         """A job from an earlier run of the server: finished ones as they ended, unfinished
         ones failed with LOST."""
         path = self._path(job_id)
-        if path is None or not path.is_file():
-            return None
         try:
+            if path is None or path.stat().st_mtime < time.time() - self.ttl_s:
+                return None                 # unknown, or expired (the sweep removes it)
             state = json.loads(path.read_bytes())
         except (OSError, ValueError):
             return None

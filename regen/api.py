@@ -35,7 +35,6 @@ if TYPE_CHECKING:    # loaded on first use: most callers never ask about noise
     from regen.qa import ParsedQuestion
     from regen.qa_free import FreeQuestion
     from regen.qa_model import AnswerModel
-    from regen.qa_numeric import NumericQuestion
     from regen.quality import QualityModel
     from regen.refine import Draft
     from regen.zeroshot import TextIndex
@@ -395,21 +394,10 @@ class Regen:
         t0 = time.perf_counter()
         loaded = [e if isinstance(e, ECG) else read_ecg(e) for e in items]
         k = k or self.settings.k
-        from regen.qa_measured import answer_measurement, parse_measured
-        from regen.qa_numeric import parse_numeric
-
-        if (nq := parse_numeric(question, len(loaded))) is not None:
-            # which intervals are out of range (or changed, between two ECGs): measured
-            ans = self._ask_numeric(loaded, question, nq, t0)
-            if log:
-                self._log("ask", ans.refiner, ans.text, list(ans.queries), [],
-                          ans.confidence, ans.abstained, ans.timings, question=question)
-            return ans
-        if len(loaded) == 1 and (mq := parse_measured(question)) is not None:
-            # rate, regularity, intervals, axis in degrees: measured, not retrieved
-            ans = replace_timings(answer_measurement(mq, question, loaded[0]),
-                                  {"total_s": round(time.perf_counter() - t0, 5)},
-                                  [loaded[0].source or loaded[0].id])
+        if (measured := self._measured_answer(loaded, question)) is not None:
+            # intervals out of range, rate, regularity, axis in degrees: measured, not retrieved
+            ans = replace_timings(measured, {"total_s": round(time.perf_counter() - t0, 5)},
+                                  [e.source or e.id for e in loaded])
             if log:
                 self._log("ask", ans.refiner, ans.text, list(ans.queries), [],
                           ans.confidence, ans.abstained, ans.timings, question=question)
@@ -467,16 +455,21 @@ class Regen:
                       ans.timings, question=question)
         return ans
 
-    def _ask_numeric(self, loaded: Sequence[ECG], question: str, nq: NumericQuestion,
-                     t0: float) -> Answer:
-        """ECG-QA's numeric-feature questions (`regen.qa_numeric`), from the measurements."""
-        from regen.measure import measure
-        from regen.qa_numeric import answer_numeric, ranges_for
+    def _measured_answer(self, loaded: Sequence[ECG], question: str) -> Answer | None:
+        """Questions the measurements answer, or None: which intervals are out of range, or
+        how they changed from a first ECG to a second (`regen.qa_numeric`); the rate,
+        regularity, an interval or the axis of one ECG (`regen.qa_measured`)."""
+        from regen.qa_measured import answer_measurement, parse_measured
+        from regen.qa_numeric import answer_numeric, parse_numeric, ranges_for
 
-        ranges, named = ranges_for(self.settings.numeric_ranges)
-        ans = answer_numeric(nq, question, [measure(e) for e in loaded], ranges, named)
-        return replace_timings(ans, {"total_s": round(time.perf_counter() - t0, 5)},
-                               [e.source or e.id for e in loaded])
+        if (nq := parse_numeric(question, len(loaded))) is not None:
+            from regen.measure import measure
+
+            ranges, named = ranges_for(self.settings.numeric_ranges)
+            return answer_numeric(nq, question, [measure(e) for e in loaded], ranges, named)
+        if len(loaded) == 1 and (mq := parse_measured(question)) is not None:
+            return answer_measurement(mq, question, loaded[0])
+        return None
 
     def _ask_free(self, ecg: ECG, question: str, free: FreeQuestion, k: int) -> Answer:
         """A plain-word question (`regen.qa_free`): from the ECG's report findings, or from the

@@ -22,6 +22,7 @@ Arrays are (leads, samples) float in mV unless a docstring says otherwise.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy.ndimage import maximum_filter1d, median_filter, uniform_filter1d
@@ -41,11 +42,18 @@ T_SETTLE, T_SETTLE_MARGIN_S = 0.2, 0.02   # ... and 20 ms after the leads stop m
 
 def bandpass(x: np.ndarray, fs: float, lo: float, hi: float) -> np.ndarray:
     """Zero-phase Butterworth band-pass along the last axis; `hi` is capped below Nyquist."""
-    hi = min(hi, 0.45 * fs)
-    sos = butter(2, [lo, hi], btype="bandpass", fs=fs, output="sos")
+    sos = _sos(float(fs), float(lo), float(min(hi, 0.45 * fs)))
     if x.shape[-1] <= 3 * (2 * len(sos) + 1):
         return x - x.mean(axis=-1, keepdims=True)
     return sosfiltfilt(sos, x, axis=-1)
+
+
+@lru_cache(maxsize=64)
+def _sos(fs: float, lo: float, hi: float) -> np.ndarray:
+    """The 2nd-order band-pass's sections (designed once per rate and band: the design cost
+    as much as filtering a 10-s ECG)."""
+    sos = butter(2, [lo, hi], btype="bandpass", fs=fs, output="sos")
+    return sos
 
 
 def detect_r_peaks(signal: np.ndarray, fs: float) -> np.ndarray:

@@ -143,18 +143,15 @@ def axis_class(deg: float) -> str:
 
 def _usable(ecg: ECG) -> tuple[np.ndarray, tuple[str, ...], tuple[str, ...]]:
     """Rows that are finite and not flat -> (signal float64, their names, standard names)."""
-    rows, names = [], []
-    for i, name in enumerate(ecg.leads):
-        x = ecg.signal[i].astype(np.float64)
-        if not np.all(np.isfinite(x)):
-            continue
-        lo, hi = np.percentile(x, [1, 99]) if x.size else (0.0, 0.0)
-        if hi - lo < FLAT_MV:
-            continue
-        rows.append(x)
-        names.append(name)
-    sig = np.stack(rows) if rows else np.zeros((0, ecg.n_samples))
-    return sig, tuple(names), tuple(standard_lead(n) or n for n in names)
+    x = np.asarray(ecg.signal, dtype=np.float64)
+    finite = np.isfinite(x).all(axis=1)
+    spread = np.zeros(len(x))
+    if x.shape[1] and finite.any():
+        lo, hi = np.percentile(x[finite], [1, 99], axis=1)
+        spread[finite] = hi - lo
+    keep = finite & (spread >= FLAT_MV)
+    names = tuple(n for n, k in zip(ecg.leads, keep) if k)
+    return x[keep], names, tuple(standard_lead(n) or n for n in names)
 
 
 def _null(reason: str, fields: tuple[str, ...] = FIELDS) -> dict[str, str]:

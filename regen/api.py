@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy import select
 
 import db as store
 from index import FingerprintMismatchError, IndexStoreError, VectorIndex
@@ -17,6 +16,7 @@ from regen.encoder import Encoder
 from regen.errors import ConfigError, IndexMismatchError
 from regen.prepare import prepare
 from regen.reader import read_ecg
+from regen.record_cache import RecordCache
 from regen.refine import ConsensusRefiner, Refiner
 from regen.settings import Settings, load_settings
 from regen.types import (
@@ -146,6 +146,7 @@ class Regen:
         self._corpus_proj: tuple[np.ndarray, np.ndarray] | None = None
         self._report_labels: np.ndarray | None = None
         self.build_path: Path | None = None
+        self.records = RecordCache(database, settings.record_cache_s)
 
     @classmethod
     def open(cls, home: str | Path | None = None, **overrides: object) -> Regen:
@@ -290,8 +291,7 @@ class Regen:
             else:
                 scores, ids = self.index.search(z, min(want, max(1, self.index.ntotal)))
             searched = None
-            with self.db.session() as s:
-                rows = store.fetch_records(s, sorted({int(i) for i in ids.ravel() if i >= 0}))
+            rows = self.records.records(sorted({int(i) for i in ids.ravel() if i >= 0}))
             out = []
             for qi in range(len(loaded)):
                 rec_id, patient = own[qi]
@@ -351,15 +351,10 @@ class Regen:
 
     def _corpus_identity(self, ecgs: Sequence[ECG]) -> list[tuple[int | None, str | None]]:
         """(record id, patient id) for queries that are files of the corpus, else (None, None)."""
-        paths = {str(Path(e.source).resolve()): i for i, e in enumerate(ecgs) if e.source}
+        paths = {i: str(Path(e.source).resolve()) for i, e in enumerate(ecgs) if e.source}
         out: list[tuple[int | None, str | None]] = [(None, None)] * len(ecgs)
-        if not paths:
-            return out
-        with self.db.session() as s:
-            found = s.execute(select(store.Record.id, store.Record.patient_id, store.Record.path)
-                              .where(store.Record.path.in_(list(paths)))).all()
-        for rid, pid, path in found:
-            out[paths[path]] = (rid, pid)
+        for i, identity in zip(paths, self.records.identities(list(paths.values()))):
+            out[i] = identity
         return out
 
     # -- generation --------------------------------------------------------------------------
@@ -596,8 +591,7 @@ class Regen:
             sc = proj @ t
             top = np.argsort(-sc, kind="stable")[:k]
             scores, ids = sc[top], cid[top]
-        with self.db.session() as s:
-            rows_db = store.fetch_records(s, [int(i) for i in ids])
+        rows_db = self.records.records(int(i) for i in ids)
         hits = []
         for sc_, i in zip(scores, ids):
             row = rows_db.get(int(i))

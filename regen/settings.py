@@ -78,6 +78,9 @@ class Settings:
     max_body_bytes: int = 64 * 2**20  # a 24-hour 12-lead recording at 100 Hz as JSON fits
     max_k: int = 100                  # neighbours one request may ask for
     serve_workers: int = 4            # requests computed at once (threads sharing one model)
+    # processes serving on one port, each with its own copy of the model and index (memory x
+    # this): Python computes one report at a time per process, so set it to the CPU cores
+    serve_processes: int = 1
     request_timeout_s: float = 60.0   # a request still computing after this answers 504
     keep_alive_s: float = 5.0         # an idle HTTP connection is closed after this
     # POST /v1/scan: a record longer than this (or a request with "async": true) answers 202
@@ -85,6 +88,9 @@ class Settings:
     scan_async_after_s: float = 1800.0
     scan_job_ttl_s: float = 3600.0
     scan_max_jobs: int = 8            # scan jobs queued or running at once; more answer 429
+    # a corpus record (its report and labels) is read from the database once per this many
+    # seconds; a rebuild that rewrites reports is seen within it. 0: read on every request
+    record_cache_s: float = 60.0
 
     @property
     def db_url(self) -> str:
@@ -191,10 +197,11 @@ def load_settings(home: str | Path | None = None, **overrides: object) -> Settin
         raise ConfigError(f"llm_retries={s.llm_retries}, llm_timeout={s.llm_timeout}, "
                           f"llm_max_tokens={s.llm_max_tokens}; expected retries >= 0, "
                           "timeout > 0 and max_tokens >= 1")
-    if s.max_k < 1 or s.serve_workers < 1 or s.max_body_bytes < 1024:
-        raise ConfigError(f"max_k={s.max_k}, serve_workers={s.serve_workers}, max_body_bytes="
-                          f"{s.max_body_bytes}; expected max_k >= 1, serve_workers >= 1 and "
-                          "max_body_bytes >= 1024")
+    if s.max_k < 1 or s.serve_workers < 1 or s.serve_processes < 1 or s.max_body_bytes < 1024:
+        raise ConfigError(f"max_k={s.max_k}, serve_workers={s.serve_workers}, serve_processes="
+                          f"{s.serve_processes}, max_body_bytes={s.max_body_bytes}; expected "
+                          "max_k, serve_workers and serve_processes >= 1 and max_body_bytes >= "
+                          "1024")
     if s.request_timeout_s <= 0 or s.keep_alive_s <= 0:
         raise ConfigError(f"request_timeout_s={s.request_timeout_s}, keep_alive_s="
                           f"{s.keep_alive_s}; expected both > 0 seconds")

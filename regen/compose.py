@@ -25,6 +25,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -278,14 +279,22 @@ def _medoid(cands: Sequence[tuple[str, str, str]], neighbours: Sequence[tuple[st
     the neighbours' reports; the first on ties (neighbours come closest first)."""
     if len(cands) == 1 or not neighbours:
         return cands[0]
-    from regen.metrics import tokenize
-    from regen.refine import _agreement, neighbour_weights
+    from regen.refine import neighbour_weights
 
     w = neighbour_weights(np.array([s for _, _, s in neighbours], dtype=np.float64))
-    refs = [tokenize(r) for _, r, _ in neighbours]
     seen: dict[str, float] = {}
     for text, _, _ in cands:
         if text not in seen:
-            toks = tokenize(text)
-            seen[text] = float(sum(wi * _agreement(toks, r) for wi, r in zip(w, refs)))
+            seen[text] = float(sum(wi * _text_agreement(text, r)
+                                   for wi, (_, r, _) in zip(w, neighbours)))
     return max(cands, key=lambda c: seen[c[0]])
+
+
+@lru_cache(maxsize=1 << 16)
+def _text_agreement(a: str, b: str) -> float:
+    """ROUGE-L F1 between two report texts, each pair computed once: corpus reports recur
+    across queries as candidates and as neighbours."""
+    from regen.metrics import tokenize
+    from regen.refine import _agreement
+
+    return _agreement(tokenize(a), tokenize(b))

@@ -1,6 +1,7 @@
 """Load on `regen serve` over loopback: N clients x M report requests (by path, unseen fold-9
 records of the sample), against the FastAPI server and, in the same run, the first stdlib server
-(`regen.server_stdlib`, the baseline issue 12 measured at 51 req/s, p50 140 ms, p99 312 ms).
+(`regen.server_stdlib`, the baseline issue 12 measured at 51 req/s, p50 140 ms, p99 312 ms);
+"fastapi-2proc" is the FastAPI server with two worker processes (`--processes 2`).
 Also /health latency while the report load runs. Each server is its own process; the clients are
 threads here. Bounded: at most 32 clients x 500 requests, and --max-s seconds per phase.
 
@@ -28,6 +29,9 @@ SAMPLE = ROOT / "data" / "ptbxl-sample"
 SERVERS = {
     "fastapi": "from regen.server import serve; serve({home!r}, '127.0.0.1', {port}, "
                "data_roots={roots!r})",
+    # one worker process per core of this machine's two (setting serve_processes)
+    "fastapi-2proc": "from regen.server import serve; serve({home!r}, '127.0.0.1', {port}, "
+                     "data_roots={roots!r}, serve_processes=2)",
     "stdlib": "from regen.server_stdlib import serve; serve({home!r}, '127.0.0.1', {port})",
 }
 
@@ -88,8 +92,15 @@ def run(kind: str, home: Path, records: list[str], clients: int, requests: int,
     proc = start(kind, home, port)
     try:
         warm: list[float] = []
-        client(port, [json.dumps({"ecg": {"path": records[0]}}).encode()] * 3, warm, [],
-               time.monotonic() + 60)
+        if "proc" in kind:   # /health answers once one worker is up: let the others load too
+            time.sleep(5)
+        warmers = [threading.Thread(target=client, args=(
+            port, [json.dumps({"ecg": {"path": records[0]}}).encode()] * 3, warm, [],
+            time.monotonic() + 60)) for _ in range(clients)]
+        for t in warmers:
+            t.start()
+        for t in warmers:
+            t.join()
         lat: list[float] = []
         errors: list[int] = []
         health: list[float] = []
@@ -124,7 +135,7 @@ def main() -> None:
     ap.add_argument("--home", type=Path, help="a built regen home (default: build the sample)")
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--requests", type=int, default=50, help="per client")
-    ap.add_argument("--servers", default="fastapi,stdlib")
+    ap.add_argument("--servers", default="fastapi,fastapi-2proc,stdlib")
     ap.add_argument("--max-s", type=float, default=120.0, help="time cap per server")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()

@@ -2,9 +2,11 @@
 client polls `GET /v1/scan/{job_id}` for its progress and, once done, its result.
 
 Jobs live in the server's memory and, given a `store` folder (the home's `scan-jobs/`), on
-disk: each job's state is written there when it is accepted and when it ends (atomically: a
-temporary file renamed), so a restarted server still answers for it: a finished job with its
-result, a job that was queued or running when the server stopped as failed, saying so. A
+disk: each job's state is written there when it is accepted, every SAVE_S while it runs, and
+when it ends (atomically: a temporary file renamed), with the id of the process running it.
+So another process of the same server (`serve_processes`) answers a poll from the file, and a
+restarted server still answers: a finished job with its result, a job whose process is gone
+before it finished as failed, saying so. A
 finished job (done or failed) is kept `ttl_s` seconds and then forgotten (404), its files
 too; at most `max_jobs` are queued or running at once. Ids are random (128 bits), so one
 client cannot guess another's job.
@@ -34,6 +36,7 @@ log = logging.getLogger("regen.server")
 Progress = Callable[[int, int], None]      # (windows done, windows in all)
 JOB_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")   # what token_urlsafe makes; nothing else is read
 SWEEP_S = 60.0   # expired job files are looked for at most this often
+SAVE_S = 1.0     # a running job's progress is written at most this often
 LOST = ("the server stopped while this scan job was queued or running; submit the scan again")
 
 
@@ -126,7 +129,7 @@ class ScanJobs:
         if path is None:
             return
         state = {"status": job.status, "done": job.done, "total": job.total,
-                 "error": job.error}
+                 "error": job.error, "pid": os.getpid()}
         body = json.dumps(state).encode()
         if job.status == "done" and job.result is not None:
             body = body[:-1] + b', "result": ' + job.result + b"}"
@@ -138,8 +141,9 @@ class ScanJobs:
             log.error("scan job %s: state not saved (%s)", job.id, exc)
 
     def _load(self, job_id: str) -> Job | None:
-        """A job from an earlier run of the server: finished ones as they ended, unfinished
-        ones failed with LOST."""
+        """A job another process wrote: finished ones as they ended; unfinished ones as last
+        saved while the process running them lives (not kept: the next poll reads the file
+        again), else failed with LOST (an earlier run of the server)."""
         path = self._path(job_id)
         try:
             if path is None or path.stat().st_mtime < time.time() - self.ttl_s:
@@ -153,6 +157,9 @@ class ScanJobs:
             job.status, job.result = "done", json.dumps(state["result"]).encode()
         elif state.get("status") == "failed":
             job.status, job.error = "failed", str(state.get("error") or "failed")
+        elif state.get("status") in ("queued", "running") and _alive(state.get("pid")):
+            job.status, job.finished_s = str(state["status"]), None
+            return job
         else:
             job.status, job.error = "failed", LOST
         self._jobs[job_id] = job
@@ -175,9 +182,19 @@ class ScanJobs:
         return job
 
     async def _run(self, job: Job, work: Callable[[Progress], bytes]) -> None:
+        saved = -math.inf
+
+        def progress(done: int, total: int) -> None:
+            nonlocal saved
+            job.update(done, total)
+            if self.clock() - saved >= SAVE_S:       # for polls other processes answer
+                saved = self.clock()
+                self._save(job)
+
         def go() -> bytes:          # in a worker thread, once the pool has room
             job.status = "running"
-            return work(job.update)
+            self._save(job)
+            return work(progress)
 
         try:
             result = await anyio.to_thread.run_sync(go, limiter=self.limiter)
@@ -189,6 +206,20 @@ class ScanJobs:
             job.error, job.status = "internal error; the server's log has the details", "failed"
         job.finished_s = self.clock()
         await anyio.to_thread.run_sync(self._save, job)
+
+
+def _alive(pid: object) -> bool:
+    """Whether another process with this id runs (a job's own process answers from memory;
+    ids are reused only long after, and a finished job's file says it finished)."""
+    if not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 __all__ = ["Job", "ScanJobs"]

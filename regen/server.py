@@ -458,7 +458,93 @@ def serve(home: str | Path | None, host: str, port: int,
         if not logging.getLogger().handlers:
             logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
         roots = ", ".join(str(p) for p in s.data_root_paths) or "none ({\"path\"} refused)"
+        processes = "" if s.serve_processes == 1 else f"{s.serve_processes} processes; "
         announce(f"regen serving build {rg.build_id} ({rg.index.ntotal} ECGs) on "
-                 f"http://{host}:{port} (page /, API /docs; token "
+                 f"http://{host}:{port} (page /, API /docs; {processes}token "
                  f"{'required' if s.api_token else 'off'}; data roots: {roots})")
-        uvicorn.Server(uvicorn_config(make_app(rg), s, host, port)).run()
+        if s.serve_processes == 1:
+            uvicorn.Server(uvicorn_config(make_app(rg), s, host, port)).run()
+            return
+    _serve_processes(s, host, port, overrides)
+
+
+RESTART_PAUSE_S = 1.0   # a worker process that died is started again after this
+
+
+def _serve_processes(s: Settings, host: str, port: int, overrides: dict[str, object]) -> None:
+    """`serve_processes` worker processes, each opening the home itself and listening on the
+    port with SO_REUSEPORT, so the kernel spreads connections among them (one shared socket
+    let whichever process woke first accept a whole burst of connections). Python computes
+    one report at a time per process (the GIL): this is what puts more cores to work. A
+    worker that dies is started again; SIGINT or SIGTERM stops them all."""
+    import multiprocessing
+    import signal
+    import socket
+
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    with _listener(family, host, port):    # the port is free (else a clear error, here)
+        pass
+    spec = {"home": str(s.home), "host": host, "port": port,
+            "threads": max(1, (os.cpu_count() or 1) // s.serve_processes),
+            "overrides": {k: v for k, v in overrides.items() if v is not None}}
+    ctx = multiprocessing.get_context("spawn")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+
+    def start() -> Any:
+        proc = ctx.Process(target=_worker_main, args=(json.dumps(spec, default=str),),
+                           daemon=True)
+        proc.start()
+        return proc
+
+    procs = [start() for _ in range(s.serve_processes)]
+    try:
+        while not stop.wait(0.5):
+            for n, proc in enumerate(procs):
+                if not proc.is_alive() and not stop.is_set():
+                    log.error("worker process %d exited (code %s); starting it again", proc.pid,
+                              proc.exitcode)
+                    stop.wait(RESTART_PAUSE_S)
+                    procs[n] = start()
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.join(timeout=30)
+            if proc.is_alive():
+                proc.kill()
+
+
+def _listener(family: int, host: str, port: int) -> Any:
+    """A TCP socket listening on host:port that other processes may share (SO_REUSEPORT)."""
+    import socket
+
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from None
+    return sock
+
+
+def _worker_main(spec_json: str) -> None:
+    """One worker process of `serve`: the home and settings it was given, torch's threads
+    shared out among the processes, its own listening socket on the shared port."""
+    import socket
+
+    import torch
+    import uvicorn
+
+    spec = json.loads(spec_json)
+    torch.set_num_threads(int(spec["threads"]))
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    rg = Regen.open(spec["home"], **spec["overrides"])
+    host, port = spec["host"], int(spec["port"])
+    sock = _listener(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0], host, port)
+    uvicorn.Server(uvicorn_config(make_app(rg), rg.settings, host, port)).run(sockets=[sock])

@@ -414,6 +414,70 @@ def test_serve_command_starts_and_answers(home):
     assert b"POST /v1/report 200" in err          # the access log: method, route, status, ms
 
 
+def _children(pid: int) -> list[str]:
+    """Command lines of the processes whose parent is `pid`."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            if ppid == pid:
+                out.append((stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
+def test_serve_with_two_processes_answers_reports_and_scan_jobs(home):
+    """--processes 2: two worker processes on one port, each with its own model; reports from
+    concurrent clients are all answered, a scan job is polled to its result whichever process
+    answers each poll, and SIGTERM stops the workers too."""
+    import threading
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "regen", "serve", "--home", str(home),
+                             "--port", str(port), "--processes", "2", "--data-root",
+                             os.pathsep.join([str(SAMPLE), str(MITDB)])],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, proc.stderr.read().decode()
+            try:
+                if call(base, "/health")[0] == 200:
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                pass
+            assert time.monotonic() < deadline, "regen serve --processes 2 did not come up"
+            time.sleep(0.3)
+        workers = [c for c in _children(proc.pid) if "spawn_main" in c]
+        assert len(workers) == 2, _children(proc.pid)
+        codes: list[int] = []
+
+        def client(path: str) -> None:
+            for _ in range(3):
+                codes.append(call(base, "/v1/report", {"ecg": {"path": path}})[0])
+
+        threads = [threading.Thread(target=client, args=(q,)) for q in (Q1, Q2) * 2]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert codes == [200] * 12
+        code, job = call(base, "/v1/scan", {"ecg": {"path": str(MITDB / "100")},
+                                           "async": True})
+        assert code == 202
+        seen: list[dict] = []
+        done = poll(base, job["job_id"], seen)
+        assert done["status"] == "done", done
+        assert all(s["status"] in ("queued", "running", "done") for s in seen), seen
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=60)
+    assert b"2 processes" in err
+    assert not [c for c in _children(proc.pid) if "spawn_main" in c]
+
+
 def test_serve_refuses_a_public_address_without_a_token(home):
     env = {k: v for k, v in os.environ.items() if k != "REGEN_API_TOKEN"}
     done = subprocess.run([sys.executable, "-m", "regen", "serve", "--home", str(home),
@@ -531,6 +595,29 @@ def test_scan_jobs_keep_auth_data_roots_and_their_bound(rg, tmp_path):
         assert poll(base, job["job_id"], [], headers=auth)["status"] == "done"
         code, job2 = call(base, "/v1/scan", {"ecg": {"path": Q1}}, headers=auth)
         assert code == 202                       # room again once the first has finished
+
+
+def test_another_processs_job_is_read_from_its_file(tmp_path):
+    """With serve_processes > 1 a poll may reach a process that did not start the job: it
+    answers from the job's file while the process running it lives, and says the job was
+    lost once that process is gone."""
+    import anyio
+
+    from regen.scan_jobs import ScanJobs
+
+    jobs = ScanJobs(anyio.CapacityLimiter(1), ttl_s=60, max_jobs=1, store=tmp_path)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / "cnVubmluZy1lbHNld2hlcmU.json").write_text(json.dumps(
+            {"status": "running", "done": 3, "total": 12, "error": None, "pid": other.pid}))
+        job = jobs.get("cnVubmluZy1lbHNld2hlcmU")
+        assert job is not None and job.status == "running" and job.progress() == 0.25
+        assert json.loads(job.to_json_bytes())["windows_done"] == 3
+    finally:
+        other.kill()
+        other.wait()
+    job = jobs.get("cnVubmluZy1lbHNld2hlcmU")          # not kept: read again, now lost
+    assert job is not None and job.status == "failed" and "server stopped" in job.error
 
 
 def test_a_scan_job_that_fails_says_why_without_paths(rg, tmp_path):

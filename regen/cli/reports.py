@@ -248,6 +248,9 @@ def serve(host: Annotated[str, typer.Option(help="address to bind; anything but 
                                   "data_roots)")] = None,
           workers: Annotated[int | None, typer.Option(help="requests computed at once "
                                                            "(setting serve_workers)")] = None,
+          processes: Annotated[int | None, typer.Option(
+              help="server processes, each with its own model (setting serve_processes; "
+                   "one per CPU core uses them all)")] = None,
           refiner: RefinerOpt = None, home: Home = None) -> None:
     """Serve reports, questions, comparisons and ECG pictures over HTTP (FastAPI): a page for
     clinicians at /, the API at /docs. The token comes from REGEN_API_TOKEN (never a flag)."""
@@ -257,4 +260,4 @@ def serve(host: Annotated[str, typer.Option(help="address to bind; anything but 
 
     roots = os.pathsep.join(str(p) for p in data_root) if data_root else None
     run(home, host, port, announce=_err, data_roots=roots, serve_workers=workers,
-        refiner=refiner)
+        serve_processes=processes, refiner=refiner)

@@ -84,8 +84,36 @@ def main() -> int:
         print(f"{lab:6} {true.sum():5d} {f1(ret & known, true):10.3f} "
               f"{f1(both & known, true):15.3f} {f1(mpres & known, true):14.3f} "
               f"{has[known].mean():11.2f}  {vetoes}")
+    sinus_gate_rows(model, oof, targets, measured)
     afib_rows(model, oof, targets, views, ms)
     return 0
+
+
+SINUS_GATES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8)
+
+
+def sinus_gate_rows(model, oof, targets, measured) -> None:
+    """STACH and SBRAD say "sinus": the measured rate decides them only where the neighbours
+    find a sinus rhythm plausible (out-of-fold retrieved probability of SR, STACH, SBRAD or
+    SARRH at least g, on the decision's scale p / threshold, capped at 1); elsewhere the
+    retrieved decision stands. g = 0 is MEASURED_DECIDES as it is."""
+    from regen.findings import FINDINGS
+
+    sinus = np.column_stack([np.minimum(1.0, oof["p"][:, FINDINGS.index(c)]
+                                        / model.threshold[FINDINGS.index(c)])
+                             for c in ("SR", "STACH", "SBRAD", "SARRH")]).max(axis=1)
+    for lab in ("STACH", "SBRAD"):
+        c = FINDINGS.index(lab)
+        known = targets.known[:, c]
+        true = targets.y[:, c] & known
+        ret = oof["p"][:, c] >= model.threshold[c]
+        has = np.array([lab in m for m in measured])
+        mpres = np.array([m[lab].present if lab in m else False for m in measured])
+        line = f"{lab} measured where sinus is plausible (>= g):"
+        for g in SINUS_GATES:
+            pred = np.where(has & (sinus >= g), mpres, ret)
+            line += f" g={g} {f1(pred & known, true):.3f}"
+        print(line)
 
 
 def afib_rows(model, oof, targets, views, ms) -> None:

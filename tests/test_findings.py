@@ -318,6 +318,33 @@ def test_pr_findings_are_not_stated_without_a_measured_pr(rg) -> None:
             assert not f.present and "measured" in f.note
 
 
+def test_a_fast_rate_is_sinus_tachycardia_only_where_a_sinus_rhythm_is_plausible(rg) -> None:
+    """A measured rate of 150 decides STACH when the neighbours find a sinus rhythm; where they
+    find none (2:1 atrial flutter, fast AF) the measurement does not call it sinus, and says
+    so."""
+    from regen.diagnose import SINUS_GATE
+    from regen.measured import MeasuredFinding
+
+    ecg = __import__("regen").read_ecg(_fold9()[4].path)
+    z, notes = rg._embed_noted([ecg])
+    dg = rg.diagnoser
+    rows, sims = rg._voters([ecg], z, dg.k, dg.targets)
+    p, pk, pp = dg.probabilities(z, rows, sims)
+    fast = [MeasuredFinding("STACH", 1.0, True, "HR 150 bpm > 101")]
+    sinus = [FINDINGS.index(c) for c in ("SR", "STACH", "SBRAD", "SARRH")]
+    thr = dg.model.threshold
+    p[0, sinus] = thr[sinus]                                      # sinus plausible
+    stach = FINDINGS.index("STACH")
+    p[0, stach] = 0.0
+    dx = dg.diagnose(p[0], pk[0], pp[0], rows[0], (), notes[0], measured=fast)
+    f = next(f for f in dx.findings if f.label == "STACH")
+    assert f.present and f.source == "measured"
+    p[0, sinus] = 0.5 * SINUS_GATE * thr[sinus]                   # no sinus rhythm found
+    dx = dg.diagnose(p[0], pk[0], pp[0], rows[0], (), notes[0], measured=fast)
+    assert not any(f.label == "STACH" and f.present for f in dx.findings)
+    assert any("do not suggest a sinus rhythm" in n for n in dx.notes), dx.notes
+
+
 def test_the_composer_never_states_what_the_measurements_found_absent() -> None:
     reports = {"q": "sinus rhythm. prolonged qt.", "r": "sinus rhythm. prolonged qt.",
                "t": "sinus rhythm. non-specific t wave changes."}

@@ -8,8 +8,8 @@ only; retrieved unless the measured probability is below 0.01 / 0.05 / 0.2 (a ve
 retrieved, and retrieved blended with the measured AF score (`regen.measured.af_probability`; the
 score's weights refitted without each ECG's fold, so it is out of fold too) at blends 0.25 /
 0.5 / 0.75 / 1; regen/diagnose.py's AF_BLEND_REPORT comes from that row.
-regen/diagnose.py's MEASURED_DECIDES, MEASURED_ONLY, MEASURED_VETO and VETO_BELOW come from this
-table.
+regen/diagnose.py's MEASURED_DECIDES, MEASURED_ONLY, MEASURED_VETO, VETO_BELOW, SINUS_GATE and
+MEASURED_MIX come from this table.
 
     python bench/measured_vs_retrieved.py --data PTBXL [--folds 1-8]
 """
@@ -85,11 +85,32 @@ def main() -> int:
               f"{f1(both & known, true):15.3f} {f1(mpres & known, true):14.3f} "
               f"{has[known].mean():11.2f}  {vetoes}")
     sinus_gate_rows(model, oof, targets, measured)
+    pvc_rows(model, oof, targets, measured)
     afib_rows(model, oof, targets, views, ms)
     return 0
 
 
 SINUS_GATES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8)
+
+
+def pvc_rows(model, oof, targets, measured) -> None:
+    """PVC: the retrieved and measured decisions combined on the decision scale (retrieved
+    p / threshold, measured probability / 0.5; present at >= 1): the measured one weighs b."""
+    from regen.findings import FINDINGS
+
+    c = FINDINGS.index("PVC")
+    known = targets.known[:, c]
+    true = targets.y[:, c] & known
+    r = oof["p"][:, c] / model.threshold[c]
+    has = np.array(["PVC" in m for m in measured])
+    m = np.array([m["PVC"].probability / 0.5 if "PVC" in m else np.nan for m in measured])
+    line = (f"PVC {true.sum()} positives: retrieved {f1((r >= 1) & known, true):.3f}; either "
+            f"{f1(((r >= 1) | (has & (m >= 1))) & known, true):.3f}; both "
+            f"{f1((r >= 1) & (~has | (m >= 1)) & known, true):.3f}")
+    for b in (0.25, 0.5, 0.75):
+        q = np.where(has, (1 - b) * r + b * m, r)
+        line += f"; blend {b} {f1((q >= 1) & known, true):.3f}"
+    print(line)
 
 
 def sinus_gate_rows(model, oof, targets, measured) -> None:

@@ -345,6 +345,32 @@ def test_a_fast_rate_is_sinus_tachycardia_only_where_a_sinus_rhythm_is_plausible
     assert any("do not suggest a sinus rhythm" in n for n in dx.notes), dx.notes
 
 
+def test_a_pvc_is_stated_from_the_neighbours_and_the_measured_beats_together(rg) -> None:
+    """PVC: the two decisions averaged on the decision scale (MEASURED_MIX): a measured
+    ventricular beat lifts a retrieved probability just under its threshold over it, but does
+    not state a PVC the neighbours give nothing to."""
+    from regen.diagnose import MEASURED_MIX
+    from regen.measured import MeasuredFinding
+
+    assert MEASURED_MIX == {"PVC": 0.5}
+    ecg = __import__("regen").read_ecg(_fold9()[4].path)
+    z, notes = rg._embed_noted([ecg])
+    dg = rg.diagnoser
+    rows, sims = rg._voters([ecg], z, dg.k, dg.targets)
+    p, pk, pp = dg.probabilities(z, rows, sims)
+    beat = [MeasuredFinding("PVC", 0.9, True, "1 ventricular premature beat")]
+    c = FINDINGS.index("PVC")
+    thr = dg.model.threshold[c]
+    p[0, c] = 0.6 * thr
+    dx = dg.diagnose(p[0], pk[0], pp[0], rows[0], (), notes[0], measured=beat)
+    f = next(f for f in dx.findings if f.label == "PVC")
+    assert f.present and "blended with the measurement" in f.note
+    assert any("1 ventricular premature beat" in e for e in f.evidence)
+    p[0, c] = 0.0
+    dx = dg.diagnose(p[0], pk[0], pp[0], rows[0], (), notes[0], measured=beat)
+    assert not any(f.label == "PVC" and f.present for f in dx.findings)
+
+
 def test_the_composer_never_states_what_the_measurements_found_absent() -> None:
     reports = {"q": "sinus rhythm. prolonged qt.", "r": "sinus rhythm. prolonged qt.",
                "t": "sinus rhythm. non-specific t wave changes."}

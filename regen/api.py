@@ -128,6 +128,11 @@ def replace_timings(ans: Answer, timings: dict, queries: Sequence[str] = ()) -> 
     return replace(ans, timings={**ans.timings, **timings}, queries=tuple(queries))
 
 
+# ECG-QA questions about the rhythm (sinus rhythm, AF, sinus tachycardia, bradycardia,
+# arrhythmia) are answered with the report's decision on it, not the answer model's vote.
+RHYTHM_FROM_REPORT = True
+
+
 class Regen:
     """An opened regen home: database, active index, encoder and refiner."""
 
@@ -441,6 +446,9 @@ class Regen:
             p = am.probabilities(z, rows, sims)
             probs = [am.option_probabilities(p[i], parsed.group, parsed.options)
                      for i in range(len(loaded))]
+            if parsed.group == "scp_code" and RHYTHM_FROM_REPORT:
+                probs = [self._report_rhythm(e, pr, parsed.options, k)
+                         for e, pr in zip(loaded, probs)]
             ans = answer_knn(parsed, hits, probabilities=probs)
         ans = replace_timings(ans, {"total_s": round(time.perf_counter() - t0, 5)},
                               [e.source or e.id for e in loaded])
@@ -449,6 +457,32 @@ class Regen:
                       list(ans.queries), hits, ans.confidence, ans.abstained,
                       ans.timings, question=question)
         return ans
+
+    def _report_rhythm(self, ecg: ECG, probs: dict[str, float] | None,
+                       options: Sequence[str], k: int) -> dict[str, float] | None:
+        """`probs` with the rhythms a report decides (sinus rhythm, AF, sinus tachycardia,
+        bradycardia, arrhythmia) replaced by its decision: the same ECG's report and answer
+        then agree on its rhythm, which the report decides with the measured rate and AF
+        score. Each is put on the answer's scale (0.5 at the finding's threshold)."""
+        from regen.diagnose import RHYTHMS
+        from regen.qa_data import SCP_NAMES
+
+        names = {SCP_NAMES[c]: c for c in RHYTHMS}
+        asked = [o for o in options if o in names]
+        if not asked:
+            return probs
+        rep = next(self._report_chunk([ecg], k, log=False))
+        found = {f.label: f for f in rep.findings}
+        out = dict(probs or {})
+        for o in asked:
+            f = found.get(names[o])
+            if f is None:                       # below 0.1: not listed
+                out[o] = 0.0
+            elif f.probability < f.threshold:
+                out[o] = 0.5 * f.probability / f.threshold
+            else:
+                out[o] = 0.5 + 0.5 * (f.probability - f.threshold) / max(1e-9, 1 - f.threshold)
+        return out
 
     def _measured_answer(self, loaded: Sequence[ECG], question: str) -> Answer | None:
         """Questions the measurements answer, or None: which intervals are out of range, or

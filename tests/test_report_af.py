@@ -39,3 +39,27 @@ def test_reports_blend_the_af_score(sample_home):
     b = MEASURED_BLEND["AFIB"]
     assert af_probability(0.9, 0.3, 0.95, 0.01, b) == 0.0
     assert af_probability(0.2, 0.3, 0.95, 0.2, b) > 0.2 > af_probability(0.2, 0.3, 0.05, 0.2, b)
+
+
+def test_rhythm_questions_agree_with_the_report(sample_home):
+    """ECG-QA's rhythm questions take the report's rhythm decision (RHYTHM_FROM_REPORT): for
+    an AF and a sinus ECG the choose and query answers name the rhythm the report states, and
+    the answer model's vote alone is what they replace."""
+    import regen.api as api
+
+    choose = "Which rhythm-related symptom does this ECG show, {} or {}?"
+    with Regen.open(sample_home) as rg:
+        for ecg, label, name in ((AF_ECG, "AFIB", "atrial fibrillation"),
+                                 (SINUS_ECG, "SR", "sinus rhythm")):
+            rep = rg.report(ecg, log=False)
+            assert any(f.label == label and f.present for f in rep.findings)
+            opts = ["atrial fibrillation", "sinus rhythm"]
+            a = rg.ask(ecg, choose.format(*opts), options=opts, log=False)
+            assert a.options == (name,), a
+            q = rg.ask(ecg, "What rhythm-related symptoms does this ECG show?", log=False)
+            assert name in q.options, q
+            f = next(f for f in rep.findings if f.label == label)
+            on_scale = 0.5 + 0.5 * (f.probability - f.threshold) / (1 - f.threshold)
+            assert abs(a.evidence[name] - on_scale) < 1e-9          # the report's, rescaled
+            assert a.evidence[next(o for o in opts if o != name)] < 0.5
+        assert api.RHYTHM_FROM_REPORT is True

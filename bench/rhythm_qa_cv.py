@@ -1,0 +1,73 @@
+"""ECG-QA's rhythm questions (verify, choose and query over rhythm statements) answered by the
+answer model's vote, or with the report's rhythm decision (`regen.api.RHYTHM_FROM_REPORT`), by
+leave-one-fold-out inside the corpus folds: for each fold, a home built from the others, and
+the derived questions (`regen.qa_data.derive_questions`, templates 1 (rhythm options only),
+103 and 106) about that fold's ECGs. Prints each fold and the pooled accuracy of both.
+regen/api.py's RHYTHM_FROM_REPORT comes from the pooled row.
+
+    python bench/rhythm_qa_cv.py --data PTBXL [--folds 1-8] [--per-template 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = (1, 103, 106)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--folds", default="1-8")
+    ap.add_argument("--per-template", type=int, default=50)
+    args = ap.parse_args()
+    sys.path.insert(0, str(ROOT))
+    import regen.api as api
+    from regen import Regen, load_settings
+    from regen.corpus import load_ptbxl
+    from regen.qa_data import RHYTHM_NAMES, derive_questions, record_ecg_id
+    from regen.rebuild import rebuild
+
+    records = load_ptbxl(args.data, folds=args.folds)
+    folds = sorted({int(str(r.split)) for r in records})
+    pooled: dict[tuple[bool, int], list[bool]] = defaultdict(list)
+    for held in folds:
+        train = [r for r in records if int(str(r.split)) != held]
+        test = [r for r in records if int(str(r.split)) == held]
+        by_id = {record_ecg_id(r): r for r in test}
+        items = [it for it in derive_questions(test, seed=0, per_template=args.per_template)
+                 if it.template_id in TEMPLATES
+                 and (it.template_id != 1 or it.attribute[0] in RHYTHM_NAMES)]
+        with tempfile.TemporaryDirectory(prefix="regen-rhythm-cv-") as home:
+            rebuild(load_settings(home), train, progress=False,
+                    data_source=f"{args.data}:folds without {held}")
+            with Regen.open(home) as rg:
+                for flag in (False, True):
+                    api.RHYTHM_FROM_REPORT = flag
+                    got: dict[int, list[bool]] = defaultdict(list)
+                    for it in items:
+                        a = rg.ask(by_id[it.ecg_ids[0]].path, it.question,
+                                   options=list(it.attribute) if it.attribute else None,
+                                   log=False)
+                        ok = set(a.options) == set(it.answer)
+                        got[it.template_id].append(ok)
+                        pooled[(flag, it.template_id)].append(ok)
+                    print(f"fold {held} {'report' if flag else 'vote  '}: " + "; ".join(
+                        f"template {t} {sum(v) / len(v):.3f} (n={len(v)})"
+                        for t, v in sorted(got.items())), flush=True)
+    for flag in (False, True):
+        allv = [ok for (f, _), v in pooled.items() if f == flag for ok in v]
+        print(f"pooled {'report' if flag else 'vote  '}: " + "; ".join(
+            f"template {t} {sum(pooled[(flag, t)]) / len(pooled[(flag, t)]):.3f} "
+            f"(n={len(pooled[(flag, t)])})" for t in TEMPLATES if pooled[(flag, t)])
+            + f"; all {sum(allv) / len(allv):.3f} (n={len(allv)})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,9 +1,11 @@
-"""ECG-QA's rhythm questions (verify, choose and query over rhythm statements) answered by the
-answer model's vote, or with the report's rhythm decision (`regen.api.RHYTHM_FROM_REPORT`), by
-leave-one-fold-out inside the corpus folds: for each fold, a home built from the others, and
-the derived questions (`regen.qa_data.derive_questions`, templates 1 (rhythm options only),
-103 and 106) about that fold's ECGs. Prints each fold and the pooled accuracy of both.
-regen/api.py's RHYTHM_FROM_REPORT comes from the pooled row.
+"""ECG-QA's questions about rhythm and form statements answered by the answer model's vote,
+or with the report's decision (`regen.api.FROM_REPORT`) on the rhythms, or on the rhythms and
+the findings a measurement decides in reports (PR, premature beats), by leave-one-fold-out
+inside the corpus folds: for each fold, a home built from the others, and the derived
+questions (`regen.qa_data.derive_questions`: template 1 with an option a report decides, and
+101-106) about that fold's ECGs; a fourth mode takes every finding a report decides. Prints
+each fold and the pooled accuracy of each.
+regen/api.py's FROM_REPORT comes from the pooled rows.
 
     python bench/rhythm_qa_cv.py --data PTBXL [--folds 1-8] [--per-template 50]
 """
@@ -17,7 +19,11 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TEMPLATES = (1, 103, 106)
+TEMPLATES = (1, 101, 102, 103, 104, 105, 106)
+RHYTHMS = frozenset({"SR", "AFIB", "STACH", "SBRAD", "SARRH"})
+MEASURED = frozenset({"1AVB", "LPR", "PVC", "PAC"})
+MODES = {"vote": frozenset(), "rhythms": RHYTHMS, "rhythms+measured": RHYTHMS | MEASURED,
+         "all report findings": None}       # None: every finding a report decides
 
 
 def main() -> int:
@@ -30,25 +36,27 @@ def main() -> int:
     import regen.api as api
     from regen import Regen, load_settings
     from regen.corpus import load_ptbxl
-    from regen.qa_data import RHYTHM_NAMES, derive_questions, record_ecg_id
+    from regen.findings import FINDINGS
+    from regen.qa_data import SCP_NAMES, derive_questions, record_ecg_id
     from regen.rebuild import rebuild
 
     records = load_ptbxl(args.data, folds=args.folds)
     folds = sorted({int(str(r.split)) for r in records})
-    pooled: dict[tuple[bool, int], list[bool]] = defaultdict(list)
+    pooled: dict[tuple[str, int], list[bool]] = defaultdict(list)
+    asked = {SCP_NAMES[c] for c in FINDINGS if c in SCP_NAMES}
     for held in folds:
         train = [r for r in records if int(str(r.split)) != held]
         test = [r for r in records if int(str(r.split)) == held]
         by_id = {record_ecg_id(r): r for r in test}
         items = [it for it in derive_questions(test, seed=0, per_template=args.per_template)
                  if it.template_id in TEMPLATES
-                 and (it.template_id != 1 or it.attribute[0] in RHYTHM_NAMES)]
+                 and (it.template_id != 1 or it.attribute[0] in asked)]
         with tempfile.TemporaryDirectory(prefix="regen-rhythm-cv-") as home:
             rebuild(load_settings(home), train, progress=False,
                     data_source=f"{args.data}:folds without {held}")
             with Regen.open(home) as rg:
-                for flag in (False, True):
-                    api.RHYTHM_FROM_REPORT = flag
+                for flag, codes in MODES.items():
+                    api.FROM_REPORT = codes
                     got: dict[int, list[bool]] = defaultdict(list)
                     for it in items:
                         a = rg.ask(by_id[it.ecg_ids[0]].path, it.question,
@@ -57,12 +65,12 @@ def main() -> int:
                         ok = set(a.options) == set(it.answer)
                         got[it.template_id].append(ok)
                         pooled[(flag, it.template_id)].append(ok)
-                    print(f"fold {held} {'report' if flag else 'vote  '}: " + "; ".join(
+                    print(f"fold {held} {flag}: " + "; ".join(
                         f"template {t} {sum(v) / len(v):.3f} (n={len(v)})"
                         for t, v in sorted(got.items())), flush=True)
-    for flag in (False, True):
+    for flag in MODES:
         allv = [ok for (f, _), v in pooled.items() if f == flag for ok in v]
-        print(f"pooled {'report' if flag else 'vote  '}: " + "; ".join(
+        print(f"pooled {flag}: " + "; ".join(
             f"template {t} {sum(pooled[(flag, t)]) / len(pooled[(flag, t)]):.3f} "
             f"(n={len(pooled[(flag, t)])})" for t in TEMPLATES if pooled[(flag, t)])
             + f"; all {sum(allv) / len(allv):.3f} (n={len(allv)})")

@@ -42,7 +42,7 @@ def test_reports_blend_the_af_score(sample_home):
 
 
 def test_rhythm_questions_agree_with_the_report(sample_home):
-    """ECG-QA's rhythm questions take the report's rhythm decision (RHYTHM_FROM_REPORT): for
+    """ECG-QA's questions on statements a report decides take its decision (FROM_REPORT): for
     an AF and a sinus ECG the choose and query answers name the rhythm the report states, and
     the answer model's vote alone is what they replace."""
     import regen.api as api
@@ -62,4 +62,4 @@ def test_rhythm_questions_agree_with_the_report(sample_home):
             on_scale = 0.5 + 0.5 * (f.probability - f.threshold) / (1 - f.threshold)
             assert abs(a.evidence[name] - on_scale) < 1e-9          # the report's, rescaled
             assert a.evidence[next(o for o in opts if o != name)] < 0.5
-        assert api.RHYTHM_FROM_REPORT is True
+        assert api.FROM_REPORT is None                       # every finding a report decides

@@ -40,7 +40,7 @@ def main() -> int:
     import db as store
     from regen import Regen, load_settings
     from regen.corpus import load_ptbxl
-    from regen.findings import FINDINGS, fit, view_labels
+    from regen.findings import fit, view_labels
     from regen.measure import measure
     from regen.measured import measured_findings
     from regen.reader import read_ecg
@@ -72,12 +72,7 @@ def main() -> int:
     print(f"{'label':6} {'pos':>5} {'retrieved':>10} {'measured|retr.':>15} {'measured only':>14}"
           f" {'measurable':>11}  retrieved, vetoed below 0.01 / 0.05 / 0.2")
     for lab in LABELS:
-        c = FINDINGS.index(lab)
-        known = targets.known[:, c]
-        true = targets.y[:, c] & known
-        ret = oof["p"][:, c] >= model.threshold[c]
-        has = np.array([lab in m for m in measured])
-        mpres = np.array([m[lab].present if lab in m else False for m in measured])
+        known, true, ret, has, mpres = decisions(lab, model, oof, targets, measured)
         both = np.where(has, mpres, ret)
         mp = np.array([m[lab].probability if lab in m else np.nan for m in measured])
         vetoes = " / ".join(f"{f1(ret & ~(mp < v) & known, true):.3f}" for v in (0.01, 0.05, 0.2))
@@ -139,6 +134,20 @@ def pvc_rows(model, oof, targets, measured) -> None:
     print(line)
 
 
+def decisions(lab, model, oof, targets, measured) -> tuple[np.ndarray, ...]:
+    """One label's (known, true, retrieved decision, measurable, measured decision) per
+    corpus ECG, out of fold."""
+    from regen.findings import FINDINGS
+
+    c = FINDINGS.index(lab)
+    known = targets.known[:, c]
+    true = targets.y[:, c] & known
+    ret = oof["p"][:, c] >= model.threshold[c]
+    has = np.array([lab in m for m in measured])
+    mpres = np.array([m[lab].present if lab in m else False for m in measured])
+    return known, true, ret, has, mpres
+
+
 def sinus_gate_rows(model, oof, targets, measured) -> None:
     """STACH and SBRAD say "sinus": the measured rate decides them only where the neighbours
     find a sinus rhythm plausible (out-of-fold retrieved probability of SR, STACH, SBRAD or
@@ -150,12 +159,7 @@ def sinus_gate_rows(model, oof, targets, measured) -> None:
                                         / model.threshold[FINDINGS.index(c)])
                              for c in ("SR", "STACH", "SBRAD", "SARRH")]).max(axis=1)
     for lab in ("STACH", "SBRAD"):
-        c = FINDINGS.index(lab)
-        known = targets.known[:, c]
-        true = targets.y[:, c] & known
-        ret = oof["p"][:, c] >= model.threshold[c]
-        has = np.array([lab in m for m in measured])
-        mpres = np.array([m[lab].present if lab in m else False for m in measured])
+        known, true, ret, has, mpres = decisions(lab, model, oof, targets, measured)
         line = f"{lab} measured where sinus is plausible (>= g):"
         for g in SINUS_GATES:
             pred = np.where(has & (sinus >= g), mpres, ret)

@@ -221,26 +221,23 @@ class Diagnoser:
                                  "do not suggest a sinus rhythm; the retrieved decision "
                                  f"stands (p={p[i]:.2f})")
                 continue
-            if mf.label in MEASURED_BLEND:
-                p[i] = af_probability(float(p[i]), float(thr[i]), mf.probability,
-                                      math.inf if mf.value is None else mf.value,
-                                      MEASURED_BLEND[mf.label])
+            if mf.label in MEASURED_BLEND or mf.label in MEASURED_MIX:
+                if mf.label in MEASURED_BLEND:
+                    p[i] = af_probability(float(p[i]), float(thr[i]), mf.probability,
+                                          math.inf if mf.value is None else mf.value,
+                                          MEASURED_BLEND[mf.label])
+                    how = f"the rhythm's measurements ({mf.evidence})"
+                else:
+                    b = MEASURED_MIX[mf.label]
+                    p[i] = min(1.0, thr[i] * ((1 - b) * p[i] / thr[i]
+                                              + b * mf.probability / 0.5))
+                    how = f"the measurement ({mf.evidence})"
                 blended[mf.label] = mf
                 if retrieved != bool(p[i] >= thr[i]):
                     extra.append(f"{mf.label}: the similar ECGs "
                                  f"{'suggest' if retrieved else 'do not suggest'} it, but with "
-                                 f"the rhythm's measurements ({mf.evidence}) it is "
-                                 f"{'not ' if retrieved else ''}stated (p={p[i]:.2f})")
-                continue
-            if mf.label in MEASURED_MIX:
-                b = MEASURED_MIX[mf.label]
-                p[i] = min(1.0, thr[i] * ((1 - b) * p[i] / thr[i] + b * mf.probability / 0.5))
-                blended[mf.label] = mf
-                if retrieved != bool(p[i] >= thr[i]):
-                    extra.append(f"{mf.label}: the similar ECGs "
-                                 f"{'suggest' if retrieved else 'do not suggest'} it, but "
-                                 f"with the measurement ({mf.evidence}) it is "
-                                 f"{'not ' if retrieved else ''}stated (p={p[i]:.2f})")
+                                 f"{how} it is {'not ' if retrieved else ''}stated "
+                                 f"(p={p[i]:.2f})")
                 continue
             if mf.label not in MEASURED_DECIDES | MEASURED_ONLY:
                 if mf.label in MEASURED_VETO and retrieved and mf.probability < VETO_BELOW:

@@ -318,6 +318,17 @@ def test_pr_findings_are_not_stated_without_a_measured_pr(rg) -> None:
             assert not f.present and "measured" in f.note
 
 
+def _retrieved(rg):
+    """A fold-9 ECG's retrieved probabilities, before any measurement: (diagnoser, p, pk, pp,
+    voter rows, input notes)."""
+    ecg = __import__("regen").read_ecg(_fold9()[4].path)
+    z, notes = rg._embed_noted([ecg])
+    dg = rg.diagnoser
+    rows, sims = rg._voters([ecg], z, dg.k, dg.targets)
+    p, pk, pp = dg.probabilities(z, rows, sims)
+    return dg, p, pk, pp, rows, notes
+
+
 def test_a_fast_rate_is_sinus_tachycardia_only_where_a_sinus_rhythm_is_plausible(rg) -> None:
     """A measured rate of 150 decides STACH when the neighbours find a sinus rhythm; where they
     find none (2:1 atrial flutter, fast AF) the measurement does not call it sinus, and says
@@ -325,11 +336,7 @@ def test_a_fast_rate_is_sinus_tachycardia_only_where_a_sinus_rhythm_is_plausible
     from regen.diagnose import SINUS_GATE
     from regen.measured import MeasuredFinding
 
-    ecg = __import__("regen").read_ecg(_fold9()[4].path)
-    z, notes = rg._embed_noted([ecg])
-    dg = rg.diagnoser
-    rows, sims = rg._voters([ecg], z, dg.k, dg.targets)
-    p, pk, pp = dg.probabilities(z, rows, sims)
+    dg, p, pk, pp, rows, notes = _retrieved(rg)
     fast = [MeasuredFinding("STACH", 1.0, True, "HR 150 bpm > 101")]
     sinus = [FINDINGS.index(c) for c in ("SR", "STACH", "SBRAD", "SARRH")]
     thr = dg.model.threshold
@@ -353,11 +360,7 @@ def test_a_pvc_is_stated_from_the_neighbours_and_the_measured_beats_together(rg)
     from regen.measured import MeasuredFinding
 
     assert MEASURED_MIX == {"PVC": 0.5}
-    ecg = __import__("regen").read_ecg(_fold9()[4].path)
-    z, notes = rg._embed_noted([ecg])
-    dg = rg.diagnoser
-    rows, sims = rg._voters([ecg], z, dg.k, dg.targets)
-    p, pk, pp = dg.probabilities(z, rows, sims)
+    dg, p, pk, pp, rows, notes = _retrieved(rg)
     beat = [MeasuredFinding("PVC", 0.9, True, "1 ventricular premature beat")]
     c = FINDINGS.index("PVC")
     thr = dg.model.threshold[c]

@@ -481,6 +481,9 @@ def _serve_processes(s: Settings, host: str, port: int, overrides: dict[str, obj
     import signal
     import socket
 
+    if port == 0:
+        raise ConfigError(f"--port 0 with serve_processes={s.serve_processes}: each worker "
+                          "would get its own free port; name the port")
     family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
     with _listener(family, host, port):    # the port is free (else a clear error, here)
         pass

@@ -486,6 +486,13 @@ def test_serve_refuses_a_public_address_without_a_token(home):
     assert done.returncode == 1 and "REGEN_API_TOKEN" in done.stderr
 
 
+def test_serve_refuses_port_0_with_several_processes(home):
+    done = subprocess.run([sys.executable, "-m", "regen", "serve", "--home", str(home),
+                           "--port", "0", "--processes", "2"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "name the port" in done.stderr
+
+
 def test_measure_and_scan_answer_over_http(url):
     code, m = call(url, "/v1/measure", {"ecg": {"path": Q1}})
     assert code == 200 and m["pr_ms"] > 210 and m["line"].startswith("HR ")

@@ -469,6 +469,7 @@ def serve(home: str | Path | None, host: str, port: int,
 
 
 RESTART_PAUSE_S = 1.0   # a worker process that died is started again after this
+QUICK_EXIT_S, QUICK_EXITS = 30.0, 3   # ... unless this many in a row died this soon after start
 
 
 def _serve_processes(s: Settings, host: str, port: int, overrides: dict[str, object]) -> None:
@@ -480,6 +481,7 @@ def _serve_processes(s: Settings, host: str, port: int, overrides: dict[str, obj
     import multiprocessing
     import signal
     import socket
+    import time
 
     if port == 0:
         raise ConfigError(f"--port 0 with serve_processes={s.serve_processes}: each worker "
@@ -492,31 +494,40 @@ def _serve_processes(s: Settings, host: str, port: int, overrides: dict[str, obj
             "overrides": {k: v for k, v in overrides.items() if v is not None}}
     ctx = multiprocessing.get_context("spawn")
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    before = {sig: signal.signal(sig, lambda *_: stop.set())
+              for sig in (signal.SIGINT, signal.SIGTERM)}
 
-    def start() -> Any:
+    def start() -> tuple[Any, float]:
         proc = ctx.Process(target=_worker_main, args=(json.dumps(spec, default=str),),
                            daemon=True)
         proc.start()
-        return proc
+        return proc, time.monotonic()
 
     procs = [start() for _ in range(s.serve_processes)]
+    quick = 0
     try:
         while not stop.wait(0.5):
-            for n, proc in enumerate(procs):
-                if not proc.is_alive() and not stop.is_set():
-                    log.error("worker process %d exited (code %s); starting it again", proc.pid,
-                              proc.exitcode)
-                    stop.wait(RESTART_PAUSE_S)
-                    procs[n] = start()
+            for n, (proc, started) in enumerate(procs):
+                if proc.is_alive() or stop.is_set():
+                    continue
+                quick = quick + 1 if time.monotonic() - started < QUICK_EXIT_S else 0
+                if quick >= QUICK_EXITS:
+                    raise ConfigError(f"{quick} worker processes in a row exited within "
+                                      f"{QUICK_EXIT_S:.0f} s of starting (the last with code "
+                                      f"{proc.exitcode}); see the log above")
+                log.error("worker process %d exited (code %s); starting it again", proc.pid,
+                          proc.exitcode)
+                stop.wait(RESTART_PAUSE_S)
+                procs[n] = start()
     finally:
-        for proc in procs:
+        for proc, _ in procs:
             proc.terminate()
-        for proc in procs:
+        for proc, _ in procs:
             proc.join(timeout=30)
             if proc.is_alive():
                 proc.kill()
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
 
 def _listener(family: int, host: str, port: int) -> Any:

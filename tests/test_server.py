@@ -493,6 +493,18 @@ def test_serve_refuses_port_0_with_several_processes(home):
     assert done.returncode == 1 and "name the port" in done.stderr
 
 
+def test_workers_that_keep_dying_at_start_stop_the_server(tmp_path):
+    """A worker that cannot open its home exits at once: after QUICK_EXITS such exits in a
+    row the supervisor stops with an error instead of restarting it forever."""
+    from regen import load_settings
+    from regen.errors import ConfigError
+    from regen.server import QUICK_EXITS, _serve_processes
+
+    s = replace(load_settings(tmp_path / "no-index-here"), serve_processes=1)
+    with pytest.raises(ConfigError, match=f"{QUICK_EXITS} worker processes in a row exited"):
+        _serve_processes(s, "127.0.0.1", free_port(), {})
+
+
 def test_measure_and_scan_answer_over_http(url):
     code, m = call(url, "/v1/measure", {"ecg": {"path": Q1}})
     assert code == 200 and m["pr_ms"] > 210 and m["line"].startswith("HR ")

@@ -23,6 +23,7 @@ from regen.types import (
     Answer,
     Classification,
     Comparison,
+    Finding,
     InputNotes,
     Neighbour,
     Report,
@@ -135,6 +136,42 @@ def replace_timings(ans: Answer, timings: dict, queries: Sequence[str] = ()) -> 
 # --data PTBXL`, 2597 derived items): the vote 0.358, the rhythms alone 0.379, the rhythms and
 # the measured findings 0.399, every finding 0.430 (no template lower).
 FROM_REPORT: frozenset[str] | None = None
+
+
+def _report_names() -> dict[str, str]:
+    """ECG-QA option name -> the FROM_REPORT code it names."""
+    from regen.findings import FINDINGS
+    from regen.qa_data import SCP_NAMES
+
+    codes = FINDINGS if FROM_REPORT is None else FROM_REPORT
+    return {SCP_NAMES[c]: c for c in codes if c in SCP_NAMES}
+
+
+def _report_decides(options: Sequence[str]) -> bool:
+    names = _report_names()
+    return any(o in names for o in options)
+
+
+def _from_report(findings: Sequence[Finding], probs: dict[str, float] | None,
+                 options: Sequence[str]) -> dict[str, float] | None:
+    """`probs` with the statements of FROM_REPORT replaced by the same ECG's report decision
+    (`findings`), so that report and answer agree (the report decides the rhythm with the
+    measured rate and AF score, a long PR and premature beats from the measurements). Each is
+    put on the answer's scale: 0.5 at the finding's threshold, 0 when it is not listed."""
+    names = _report_names()
+    found = {f.label: f for f in findings}
+    out = dict(probs or {})
+    for o in options:
+        if o not in names:
+            continue
+        f = found.get(names[o])
+        if f is None:                       # below 0.1: not listed
+            out[o] = 0.0
+        elif f.probability < f.threshold:
+            out[o] = 0.5 * f.probability / f.threshold
+        else:
+            out[o] = 0.5 + 0.5 * (f.probability - f.threshold) / max(1e-9, 1 - f.threshold)
+    return out
 
 
 class Regen:
@@ -450,9 +487,9 @@ class Regen:
             p = am.probabilities(z, rows, sims)
             probs = [am.option_probabilities(p[i], parsed.group, parsed.options)
                      for i in range(len(loaded))]
-            if parsed.group == "scp_code" and FROM_REPORT != frozenset():
-                probs = [self._from_report(e, pr, parsed.options, k)
-                         for e, pr in zip(loaded, probs)]
+            if parsed.group == "scp_code" and _report_decides(parsed.options):
+                probs = [_from_report(dx.findings, pr, parsed.options)
+                         for dx, pr in zip(self._diagnoses(loaded, z, notes, hits), probs)]
             ans = answer_knn(parsed, hits, probabilities=probs)
         ans = replace_timings(ans, {"total_s": round(time.perf_counter() - t0, 5)},
                               [e.source or e.id for e in loaded])
@@ -462,32 +499,15 @@ class Regen:
                       ans.timings, question=question)
         return ans
 
-    def _from_report(self, ecg: ECG, probs: dict[str, float] | None,
-                     options: Sequence[str], k: int) -> dict[str, float] | None:
-        """`probs` with the statements of FROM_REPORT replaced by the same ECG's report
-        decision, so that report and answer agree (the report decides the rhythm with the
-        measured rate and AF score, a long PR and premature beats from the measurements).
-        Each is put on the answer's scale (0.5 at the finding's threshold)."""
-        from regen.findings import FINDINGS
-        from regen.qa_data import SCP_NAMES
-
-        codes = FINDINGS if FROM_REPORT is None else FROM_REPORT
-        names = {SCP_NAMES[c]: c for c in codes if c in SCP_NAMES}
-        asked = [o for o in options if o in names]
-        if not asked:
-            return probs
-        rep = next(self._report_chunk([ecg], k, log=False))
-        found = {f.label: f for f in rep.findings}
-        out = dict(probs or {})
-        for o in asked:
-            f = found.get(names[o])
-            if f is None:                       # below 0.1: not listed
-                out[o] = 0.0
-            elif f.probability < f.threshold:
-                out[o] = 0.5 * f.probability / f.threshold
-            else:
-                out[o] = 0.5 + 0.5 * (f.probability - f.threshold) / max(1e-9, 1 - f.threshold)
-        return out
+    def _diagnoses(self, loaded: Sequence[ECG], z: np.ndarray, notes: Sequence[InputNotes],
+                   shown: Sequence[Sequence[Neighbour]]) -> list[Diagnosis]:
+        """The report's diagnosis of each ECG (its findings with the measurements), from an
+        embedding and shown neighbours already at hand: no report text is written."""
+        dg = self.diagnoser
+        rows, sims = self._voters(loaded, z, dg.k, dg.targets)
+        p, pk, pp = dg.probabilities(z, rows, sims)
+        return [dg.diagnose(p[i], pk[i], pp[i], rows[i], tuple(shown[i]), notes[i],
+                            _measured(ecg)[1]) for i, ecg in enumerate(loaded)]
 
     def _measured_answer(self, loaded: Sequence[ECG], question: str) -> Answer | None:
         """Questions the measurements answer, or None: which intervals are out of range, or

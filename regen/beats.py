@@ -52,8 +52,7 @@ def bandpass(x: np.ndarray, fs: float, lo: float, hi: float) -> np.ndarray:
 def _sos(fs: float, lo: float, hi: float) -> np.ndarray:
     """The 2nd-order band-pass's sections (designed once per rate and band: the design cost
     as much as filtering a 10-s ECG)."""
-    sos = butter(2, [lo, hi], btype="bandpass", fs=fs, output="sos")
-    return sos
+    return butter(2, [lo, hi], btype="bandpass", fs=fs, output="sos")
 
 
 def detect_r_peaks(signal: np.ndarray, fs: float) -> np.ndarray:

@@ -6,10 +6,9 @@ disk: each job's state is written there when it is accepted, every SAVE_S while 
 when it ends (atomically: a temporary file renamed), with the id of the process running it.
 So another process of the same server (`serve_processes`) answers a poll from the file, and a
 restarted server still answers: a finished job with its result, a job whose process is gone
-before it finished as failed, saying so. A
-finished job (done or failed) is kept `ttl_s` seconds and then forgotten (404), its files
-too; at most `max_jobs` are queued or running at once. Ids are random (128 bits), so one
-client cannot guess another's job.
+before it finished as failed, saying so. A finished job (done or failed) is kept `ttl_s`
+seconds and then forgotten (404), its files too; at most `max_jobs` are queued or running at
+once (per process). Ids are random (128 bits), so one client cannot guess another's job.
 """
 
 from __future__ import annotations

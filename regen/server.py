@@ -480,14 +480,12 @@ def _serve_processes(s: Settings, host: str, port: int, overrides: dict[str, obj
     worker that dies is started again; SIGINT or SIGTERM stops them all."""
     import multiprocessing
     import signal
-    import socket
     import time
 
     if port == 0:
         raise ConfigError(f"--port 0 with serve_processes={s.serve_processes}: each worker "
                           "would get its own free port; name the port")
-    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-    with _listener(family, host, port):    # the port is free (else a clear error, here)
+    with _listener(host, port):    # the port is free (else a clear error, here)
         pass
     spec = {"home": str(s.home), "host": host, "port": port,
             "threads": max(1, (os.cpu_count() or 1) // s.serve_processes),
@@ -530,10 +528,11 @@ def _serve_processes(s: Settings, host: str, port: int, overrides: dict[str, obj
             signal.signal(sig, handler)
 
 
-def _listener(family: int, host: str, port: int) -> Any:
+def _listener(host: str, port: int) -> Any:
     """A TCP socket listening on host:port that other processes may share (SO_REUSEPORT)."""
     import socket
 
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -549,8 +548,6 @@ def _listener(family: int, host: str, port: int) -> Any:
 def _worker_main(spec_json: str) -> None:
     """One worker process of `serve`: the home and settings it was given, torch's threads
     shared out among the processes, its own listening socket on the shared port."""
-    import socket
-
     import torch
     import uvicorn
 
@@ -560,5 +557,5 @@ def _worker_main(spec_json: str) -> None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     rg = Regen.open(spec["home"], **spec["overrides"])
     host, port = spec["host"], int(spec["port"])
-    sock = _listener(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0], host, port)
+    sock = _listener(host, port)
     uvicorn.Server(uvicorn_config(make_app(rg), rg.settings, host, port)).run(sockets=[sock])

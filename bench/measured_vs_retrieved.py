@@ -83,7 +83,44 @@ def main() -> int:
     pvc_rows(model, oof, targets, measured)
     pr_wording_rows(model, oof, targets, measured)
     afib_rows(model, oof, targets, views, ms)
+    conduction_rows(model, oof, targets, views, ms)
     return 0
+
+
+def conduction_rows(model, oof, targets, views, ms) -> None:
+    """CRBBB, CLBBB, LAFB: out-of-fold retrieved decisions against the measured conduction
+    model (`regen.measured.conduction_findings`, refitted without each ECG's fold at the
+    shipped L2 and cut, so it is out of fold too) alone, and the two averaged on the decision
+    scale (retrieved p over its threshold, measured p over its cut; stated at >= 1) with the
+    measured one weighing b, as MEASURED_MIX does; where the QRS shape is not measured the
+    retrieved decision stands."""
+    from regen.findings import FINDINGS
+    from regen.measured import af_logit, conduction_features, conduction_model, fit_af
+
+    x = [None if m is None else conduction_features(m) for m in ms]
+    has = np.array([v is not None for v in x])
+    xs = np.array([v for v in x if v is not None])
+    folds = np.array([str(v.split) for v in views])[has]
+    for lab, spec in conduction_model().items():
+        c = FINDINGS.index(lab)
+        known = targets.known[:, c]
+        true = targets.y[:, c] & known
+        ym = true[has].astype(float)
+        pm = np.full(len(views), np.nan)
+        sub = np.zeros(len(xs))
+        for f in np.unique(folds):
+            tr = folds != f
+            w = fit_af(xs[tr], ym[tr], spec["l2"])
+            sub[~tr] = [1 / (1 + np.exp(-af_logit(row, w))) for row in xs[~tr]]
+        pm[has] = sub
+        r = oof["p"][:, c] / model.threshold[c]
+        m = pm / spec["cut"]
+        line = (f"{lab} {int(true.sum())} positives: retrieved {f1((r >= 1) & known, true):.3f}"
+                f"; measured only {f1(has & (m >= 1) & known, true):.3f}")
+        for b in (0.25, 0.5, 0.75, 1.0):
+            q = np.where(has, (1 - b) * r + b * np.nan_to_num(m), r)
+            line += f"; blend {b} {f1((q >= 1) & known, true):.3f}"
+        print(line)
 
 
 SINUS_GATES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8)

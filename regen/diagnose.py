@@ -66,7 +66,13 @@ VETO_BELOW = 0.2
 # MEASURED_MIX. Out-of-fold F1 on folds 1-8 (bench/measured_vs_retrieved.py, the PVC row):
 # retrieved 0.738, either 0.714, both 0.758 (the veto this replaces), weights 0.25 / 0.5 /
 # 0.75: 0.762 / 0.775 / 0.726.
-MEASURED_MIX = {"PVC": 0.5}
+# CRBBB, CLBBB and LAFB the same way, the measured one the conduction model on the QRS
+# (`regen.measured.conduction_findings`, its probability over its cut). Out-of-fold F1 on folds
+# 1-8 (the model refitted without each ECG's fold; bench/measured_vs_retrieved.py, the last
+# rows): retrieved / weights 0.25 / 0.5 / 0.75 / 1: CRBBB 0.624 / 0.688 / 0.722 / 0.761 /
+# 0.769, CLBBB 0.769 / 0.745 / 0.731 / 0.760 / 0.784, LAFB 0.562 / 0.583 / 0.618 / 0.631 /
+# 0.627. The retrieved OOF figures are the optimistic ones (the encoder saw those folds).
+MEASURED_MIX = {"PVC": 0.5, "CRBBB": 1.0, "CLBBB": 1.0, "LAFB": 0.75}
 # AFIB: the retrieved probability blended with the measured AF score (RR irregularity, P-wave
 # presence and consistency; `regen.measured.af_finding`), never where the rhythm is regular.
 # Out-of-fold F1 on folds 1-8 (python bench/measured_vs_retrieved.py --data PTBXL): retrieved
@@ -152,6 +158,7 @@ class Measured(Protocol):
     present: bool
     evidence: str
     value: float | None
+    cut: float
 
 
 @dataclass(frozen=True)
@@ -230,7 +237,7 @@ class Diagnoser:
                 else:
                     b = MEASURED_MIX[mf.label]
                     p[i] = min(1.0, thr[i] * ((1 - b) * p[i] / thr[i]
-                                              + b * mf.probability / 0.5))
+                                              + b * mf.probability / mf.cut))
                     how = f"the measurement ({mf.evidence})"
                 blended[mf.label] = mf
                 if retrieved != bool(p[i] >= thr[i]):

@@ -12,7 +12,7 @@ Accuracy on real data (MIT-BIH 100, PTB-XL folds 1-9): docs/MEASUREMENTS.md.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -46,6 +46,12 @@ QRS_WIDE_MS = 120.0
 QTC_LONG_MS, QTC_MARKED_MS = 460.0, 500.0
 FLAT_MV = 0.02            # a lead whose robust range is below this is a flat line
 INTERVALS = ("p_ms", "pr_ms", "qrs_ms", "qt_ms", "qtc_bazett_ms", "qtc_fridericia_ms")
+# The leads whose QRS shape tells the bundle-branch blocks and the left anterior fascicular
+# block apart (where the last part of the QRS points: right and forward in RBBB, left and
+# back in LBBB), and the part of the QRS each feature reads.
+QRS_SHAPE_LEADS = ("I", "aVL", "V1", "V2", "V5", "V6")
+QRS_SHAPE = ("terminal_mv", "initial_mv", "max_mv", "min_mv", "area_mv_s")
+QRS_PART_S = 0.04
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,8 @@ class Measurements:
     source: str = ""
     p_ms: float | None = None   # P-wave duration
     p_consistency: float | None = None    # see `p_consistency`; None: too few beats
+    # per lead of QRS_SHAPE_LEADS present, the QRS_SHAPE values of its median QRS (`qrs_shape`)
+    qrs_shape: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """Flat, JSON-ready: the measured fields, premature_beats as {time_s, kind} dicts,
@@ -196,6 +204,7 @@ def measure(ecg: ECG) -> Measurements:
         waves = delineate(med, float(np.median(after if len(after) else rr)) / 1000.0)
     intervals = _intervals(waves, float(np.median(rr)), quality)
     axis_deg = _axis(med, waves, std, quality)
+    shape = qrs_shape(med, waves, std) if med is not None and waves is not None else {}
     beats = _classify(filt, peaks, premature_idx, prematurity(rr), ecg.fs, quality)
     p_cons = p_consistency(filt, peaks, ecg.fs)
     return Measurements(
@@ -210,7 +219,7 @@ def measure(ecg: ECG) -> Measurements:
         premature_beats=beats, n_beats=int(len(peaks)), quality=quality, leads_used=names,
         r_peaks_s=tuple(round(float(p / ecg.fs), 4) for p in peaks),
         duration_s=ecg.duration_s, source=ecg.source or ecg.id,
-        p_consistency=None if p_cons is None else round(p_cons, 4))
+        p_consistency=None if p_cons is None else round(p_cons, 4), qrs_shape=shape)
 
 
 P_SEGMENT_S = (0.30, 0.08)   # before R: where a sinus P wave lies (PR 120-200 ms, QRS onset)
@@ -307,6 +316,27 @@ def _axis(med: np.ndarray | None, waves: Waves | None, std: tuple[str, ...],
         return None
     quality.update(axis_deg="ok", axis="ok")
     return float(np.degrees(np.arctan2(net[1], net[0])))
+
+
+def qrs_shape(med: np.ndarray, waves: Waves, std: tuple[str, ...]
+              ) -> dict[str, tuple[float, ...]]:
+    """The median QRS of each lead of QRS_SHAPE_LEADS present, over the PR level: the mean of
+    its last and first QRS_PART_S (mV), its maximum and minimum (mV) and its net area (mV s).
+    Empty when the QRS edges were not found."""
+    if waves.qrs_on is None or waves.qrs_off is None:
+        return {}
+    r0 = int(round(PRE_S * BEAT_FS))
+    on, off = r0 + int(round(waves.qrs_on * BEAT_FS)), r0 + int(round(waves.qrs_off * BEAT_FS))
+    part = max(1, int(round(QRS_PART_S * BEAT_FS)))
+    out = {}
+    for name in QRS_SHAPE_LEADS:
+        if name not in std:
+            continue
+        x = med[std.index(name)]
+        q = x[on:off + 1] - x[max(0, on - 10):on + 1].mean()
+        out[name] = tuple(round(float(v), 4) for v in (
+            q[-part:].mean(), q[:part].mean(), q.max(), q.min(), q.sum() / BEAT_FS))
+    return out
 
 
 def prematurity(rr: np.ndarray) -> np.ndarray:

@@ -14,13 +14,17 @@ Fold 9 only reports (docs/MEASUREMENTS.md).
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
-from regen.measure import Measurements, prematurity
+from regen.errors import ConfigError
+from regen.measure import QRS_SHAPE_LEADS, Measurements, prematurity
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ class MeasuredFinding:
     present: bool
     evidence: str
     value: float | None = None     # AFIB: the RR irregularity the blend's regular gate reads
+    cut: float = 0.5               # the probability at which it is present
 
 
 @dataclass(frozen=True)
@@ -349,4 +354,61 @@ def all_findings(m: Measurements) -> list[MeasuredFinding]:
     """The rule findings and the measured AF score: what `regen measure`, `/v1/measure` and a
     report's findings take from the measurements."""
     af = af_finding(m)
-    return measured_findings(m) + ([af] if af is not None else [])
+    return measured_findings(m) + ([af] if af is not None else []) + conduction_findings(m)
+
+
+# Bundle-branch and fascicular blocks are defined by the QRS: its duration and where its last
+# part points (RBBB: QRS >= 120 ms, terminal R' in V1, slurred S in I and V6; LBBB: >= 120 ms,
+# V1 negative, broad R in I, aVL, V5, V6; LAFB: left axis with qR in aVL and rS in the inferior
+# leads). A logistic model per label on the QRS duration and each lead's QRS shape
+# (`regen.measure.qrs_shape`) turns them into a probability; its weights, its L2 and its cut are
+# fitted on PTB-XL folds 1-8 against the labeller's reading of each report by
+# `python bench/conduction_fit.py --data PTBXL` (leave-one-fold-out CV; fold 9 chose nothing)
+# and shipped in CONDUCTION_WEIGHTS. It needs all of QRS_SHAPE_LEADS: from fewer leads these
+# findings are not measured.
+CONDUCTION_WEIGHTS = Path(__file__).resolve().parent / "weights" / "conduction.json"
+CONDUCTION_NAMES = {"CRBBB": "right bundle branch block", "CLBBB": "left bundle branch block",
+                    "LAFB": "left anterior fascicular block"}
+
+
+def conduction_features(m: Measurements) -> np.ndarray | None:
+    """(1 + 5 x 6,) features: the QRS duration (ms), then QRS_SHAPE of each of
+    QRS_SHAPE_LEADS; None when the QRS was not measured or a lead is missing."""
+    if m.quality.get("qrs_ms") != "ok" or m.qrs_ms is None:
+        return None
+    if any(lead not in m.qrs_shape for lead in QRS_SHAPE_LEADS):
+        return None
+    return np.array([m.qrs_ms] + [v for lead in QRS_SHAPE_LEADS for v in m.qrs_shape[lead]],
+                    dtype=np.float64)
+
+
+@lru_cache(maxsize=4)
+def conduction_model(path: str | Path = CONDUCTION_WEIGHTS) -> dict[str, dict]:
+    """label -> {"weights" (features then intercept, on the features' own scale), "cut", ...}."""
+    try:
+        d = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: cannot read the conduction model ({exc}); reinstall regen "
+                          "or refit it with bench/conduction_fit.py") from exc
+    return dict(d["labels"])
+
+
+def conduction_findings(m: Measurements, model: dict[str, dict] | None = None
+                        ) -> list[MeasuredFinding]:
+    """A finding per label of the conduction model (CRBBB, CLBBB, LAFB) when `m` has the QRS
+    duration and the shape of every lead of QRS_SHAPE_LEADS; present at the label's cut."""
+    x = conduction_features(m)
+    if x is None:
+        return []
+    out = []
+    v1 = m.qrs_shape["V1"][0]
+    i_term = m.qrs_shape["I"][0]
+    for label, spec in (model or conduction_model()).items():
+        p = _sigmoid(af_logit(x, spec["weights"]))
+        cut = float(spec["cut"])
+        out.append(MeasuredFinding(
+            label, round(p, 4), bool(p >= cut),
+            f"QRS {m.qrs_ms:.0f} ms, its last 40 ms {v1:+.2f} mV in V1 and {i_term:+.2f} mV "
+            f"in I: {CONDUCTION_NAMES.get(label, label)} score {p:.2f} (cut {cut:.2f})",
+            cut=cut))
+    return out

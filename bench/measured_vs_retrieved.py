@@ -83,25 +83,26 @@ def main() -> int:
     pvc_rows(model, oof, targets, measured)
     pr_wording_rows(model, oof, targets, measured)
     afib_rows(model, oof, targets, views, ms)
-    conduction_rows(model, oof, targets, views, ms)
+    morphology_rows(model, oof, targets, views, ms)
     return 0
 
 
-def conduction_rows(model, oof, targets, views, ms) -> None:
-    """CRBBB, CLBBB, LAFB: out-of-fold retrieved decisions against the measured conduction
-    model (`regen.measured.conduction_findings`, refitted without each ECG's fold at the
-    shipped L2 and cut, so it is out of fold too) alone, and the two averaged on the decision
+def morphology_rows(model, oof, targets, views, ms) -> None:
+    """Each label of the morphology model (`regen.measured.morphology_findings`: CRBBB, CLBBB,
+    LAFB, ...): out-of-fold retrieved decisions against the measured model (refitted without
+    each ECG's fold on the shipped features, L2 and cut, so it is out of fold too) alone, and
+    the two averaged on the decision
     scale (retrieved p over its threshold, measured p over its cut; stated at >= 1) with the
     measured one weighing b, as MEASURED_MIX does; where the QRS shape is not measured the
     retrieved decision stands."""
     from regen.findings import FINDINGS
-    from regen.measured import af_logit, conduction_features, conduction_model, fit_af
+    from regen.measured import af_logit, fit_af, morphology_features, morphology_model
 
-    x = [None if m is None else conduction_features(m) for m in ms]
-    has = np.array([v is not None for v in x])
-    xs = np.array([v for v in x if v is not None])
-    folds = np.array([str(v.split) for v in views])[has]
-    for lab, spec in conduction_model().items():
+    for lab, spec in morphology_model().items():
+        x = [None if m is None else morphology_features(m, spec["features"]) for m in ms]
+        has = np.array([v is not None for v in x])
+        xs = np.array([v for v in x if v is not None])
+        folds = np.array([str(v.split) for v in views])[has]
         c = FINDINGS.index(lab)
         known = targets.known[:, c]
         true = targets.y[:, c] & known

@@ -46,12 +46,16 @@ QRS_WIDE_MS = 120.0
 QTC_LONG_MS, QTC_MARKED_MS = 460.0, 500.0
 FLAT_MV = 0.02            # a lead whose robust range is below this is a flat line
 INTERVALS = ("p_ms", "pr_ms", "qrs_ms", "qt_ms", "qtc_bazett_ms", "qtc_fridericia_ms")
-# The leads whose QRS shape tells the bundle-branch blocks and the left anterior fascicular
-# block apart (where the last part of the QRS points: right and forward in RBBB, left and
-# back in LBBB), and the part of the QRS each feature reads.
-QRS_SHAPE_LEADS = ("I", "aVL", "V1", "V2", "V5", "V6")
-QRS_SHAPE = ("terminal_mv", "initial_mv", "max_mv", "min_mv", "area_mv_s")
+# Per lead, the shape of the median beat that the morphology findings read (regen.measured:
+# bundle-branch blocks from where the last part of the QRS points, Q waves from its first part,
+# hypertrophy from its voltage, ischaemia from the ST level and the T wave): the mean of the
+# QRS's last and first QRS_PART_S, its maximum, minimum and net area, the ST level ST_AT_S after
+# the QRS ends, and the T wave's largest deflection (signed) up to its end.
+QRS_SHAPE_LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+QRS_SHAPE = ("terminal_mv", "initial_mv", "max_mv", "min_mv", "area_mv_s", "st_mv", "t_mv")
 QRS_PART_S = 0.04
+ST_AT_S = (0.06, 0.08)
+T_FROM_S, T_MAX_S = 0.10, 0.45
 
 
 @dataclass(frozen=True)
@@ -320,22 +324,31 @@ def _axis(med: np.ndarray | None, waves: Waves | None, std: tuple[str, ...],
 
 def qrs_shape(med: np.ndarray, waves: Waves, std: tuple[str, ...]
               ) -> dict[str, tuple[float, ...]]:
-    """The median QRS of each lead of QRS_SHAPE_LEADS present, over the PR level: the mean of
-    its last and first QRS_PART_S (mV), its maximum and minimum (mV) and its net area (mV s).
-    Empty when the QRS edges were not found."""
+    """The median beat of each lead of QRS_SHAPE_LEADS present, over the PR level: the
+    QRS_SHAPE values (mV; the area in mV s). The T wave is searched from T_FROM_S after the QRS
+    to its end (else T_MAX_S). Empty when the QRS edges were not found."""
     if waves.qrs_on is None or waves.qrs_off is None:
         return {}
-    r0 = int(round(PRE_S * BEAT_FS))
-    on, off = r0 + int(round(waves.qrs_on * BEAT_FS)), r0 + int(round(waves.qrs_off * BEAT_FS))
-    part = max(1, int(round(QRS_PART_S * BEAT_FS)))
+    fs = BEAT_FS
+    r0 = int(round(PRE_S * fs))
+    on, off = r0 + int(round(waves.qrs_on * fs)), r0 + int(round(waves.qrs_off * fs))
+    part = max(1, int(round(QRS_PART_S * fs)))
+    n = med.shape[1]
+    st = slice(min(n - 1, off + int(ST_AT_S[0] * fs)), min(n, off + int(ST_AT_S[1] * fs)))
+    t_stop = r0 + int(round(waves.t_end * fs)) if waves.t_end is not None else off + int(
+        T_MAX_S * fs)
+    t_win = slice(min(n - 1, off + int(T_FROM_S * fs)), max(min(n, t_stop), min(
+        n, off + int(T_FROM_S * fs)) + 1))
     out = {}
     for name in QRS_SHAPE_LEADS:
         if name not in std:
             continue
-        x = med[std.index(name)]
-        q = x[on:off + 1] - x[max(0, on - 10):on + 1].mean()
+        x = med[std.index(name)] - med[std.index(name), max(0, on - 10):on + 1].mean()
+        q = x[on:off + 1]
+        t = x[t_win]
         out[name] = tuple(round(float(v), 4) for v in (
-            q[-part:].mean(), q[:part].mean(), q.max(), q.min(), q.sum() / BEAT_FS))
+            q[-part:].mean(), q[:part].mean(), q.max(), q.min(), q.sum() / fs,
+            x[st].mean(), t[int(np.argmax(np.abs(t)))]))
     return out
 
 

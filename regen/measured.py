@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from regen.errors import ConfigError
-from regen.measure import QRS_SHAPE_LEADS, Measurements, prematurity
+from regen.measure import QRS_SHAPE, QRS_SHAPE_LEADS, Measurements, prematurity
 
 
 @dataclass(frozen=True)
@@ -354,61 +354,83 @@ def all_findings(m: Measurements) -> list[MeasuredFinding]:
     """The rule findings and the measured AF score: what `regen measure`, `/v1/measure` and a
     report's findings take from the measurements."""
     af = af_finding(m)
-    return measured_findings(m) + ([af] if af is not None else []) + conduction_findings(m)
+    return measured_findings(m) + ([af] if af is not None else []) + morphology_findings(m)
 
 
-# Bundle-branch and fascicular blocks are defined by the QRS: its duration and where its last
-# part points (RBBB: QRS >= 120 ms, terminal R' in V1, slurred S in I and V6; LBBB: >= 120 ms,
-# V1 negative, broad R in I, aVL, V5, V6; LAFB: left axis with qR in aVL and rS in the inferior
-# leads). A logistic model per label on the QRS duration and each lead's QRS shape
-# (`regen.measure.qrs_shape`) turns them into a probability; its weights, its L2 and its cut are
-# fitted on PTB-XL folds 1-8 against the labeller's reading of each report by
-# `python bench/conduction_fit.py --data PTBXL` (leave-one-fold-out CV; fold 9 chose nothing)
-# and shipped in CONDUCTION_WEIGHTS. It needs all of QRS_SHAPE_LEADS: from fewer leads these
-# findings are not measured.
-CONDUCTION_WEIGHTS = Path(__file__).resolve().parent / "weights" / "conduction.json"
-CONDUCTION_NAMES = {"CRBBB": "right bundle branch block", "CLBBB": "left bundle branch block",
-                    "LAFB": "left anterior fascicular block"}
+# Findings read from the shape of the median beat: bundle-branch and fascicular blocks (QRS
+# duration, where its last part points: RBBB terminal R' in V1 and slurred S in I and V6, LBBB
+# V1 negative and broad R in I, aVL, V5, V6), Q waves and infarction (its first part),
+# hypertrophy (voltage), ischaemia and T-wave changes (ST level, T wave). A logistic model per
+# label on a set of `regen.measure.qrs_shape` features (its names in the model) turns them into
+# a probability. The feature set, the L2 and the cut of each label are chosen, and its weights
+# fitted, on PTB-XL folds 1-8 against the labeller's reading of each report by
+# `python bench/morphology_fit.py --data PTBXL --write` (leave-one-fold-out CV; fold 9 chose
+# nothing) and shipped in MORPHOLOGY_WEIGHTS. A label is measured only when every lead its
+# features name is present.
+MORPHOLOGY_WEIGHTS = Path(__file__).resolve().parent / "weights" / "morphology.json"
+MORPHOLOGY_NAMES = {"CRBBB": "right bundle branch block", "CLBBB": "left bundle branch block",
+                    "LAFB": "left anterior fascicular block",
+                    "IRBBB": "incomplete right bundle branch block",
+                    "IMI": "inferior infarction", "ASMI": "anteroseptal infarction",
+                    "QWAVE": "Q waves", "LVH": "left ventricular hypertrophy",
+                    "VCLVH": "voltage criteria for LVH", "STD_": "ST depression",
+                    "INVT": "inverted T waves", "LOWT": "low or flat T waves"}
 
 
-def conduction_features(m: Measurements) -> np.ndarray | None:
-    """(1 + 5 x 6,) features: the QRS duration (ms), then QRS_SHAPE of each of
-    QRS_SHAPE_LEADS; None when the QRS was not measured or a lead is missing."""
+def morphology_features(m: Measurements, names: Sequence[str]) -> np.ndarray | None:
+    """The named features of `m`: "qrs_ms", or "LEAD:FIELD" with FIELD one of
+    `regen.measure.QRS_SHAPE`; None when the QRS was not measured or a named lead is missing."""
     if m.quality.get("qrs_ms") != "ok" or m.qrs_ms is None:
         return None
-    if any(lead not in m.qrs_shape for lead in QRS_SHAPE_LEADS):
-        return None
-    return np.array([m.qrs_ms] + [v for lead in QRS_SHAPE_LEADS for v in m.qrs_shape[lead]],
-                    dtype=np.float64)
+    out = []
+    for name in names:
+        if name == "qrs_ms":
+            out.append(float(m.qrs_ms))
+            continue
+        lead, _, what = name.partition(":")
+        shape = m.qrs_shape.get(lead)
+        if shape is None:
+            return None
+        out.append(shape[QRS_SHAPE.index(what)])
+    return np.array(out, dtype=np.float64)
+
+
+def feature_names(leads: Sequence[str], fields: Sequence[str] = QRS_SHAPE) -> list[str]:
+    """"qrs_ms", then "LEAD:FIELD" for each lead and field."""
+    return ["qrs_ms"] + [f"{lead}:{f}" for lead in leads for f in fields]
 
 
 @lru_cache(maxsize=4)
-def conduction_model(path: str | Path = CONDUCTION_WEIGHTS) -> dict[str, dict]:
-    """label -> {"weights" (features then intercept, on the features' own scale), "cut", ...}."""
+def morphology_model(path: str | Path = MORPHOLOGY_WEIGHTS) -> dict[str, dict]:
+    """label -> {"features", "weights" (per feature, then the intercept, on the features' own
+    scale), "cut", ...}."""
     try:
         d = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path}: cannot read the conduction model ({exc}); reinstall regen "
-                          "or refit it with bench/conduction_fit.py") from exc
+        raise ConfigError(f"{path}: cannot read the morphology model ({exc}); reinstall regen "
+                          "or refit it with bench/morphology_fit.py --write") from exc
     return dict(d["labels"])
 
 
-def conduction_findings(m: Measurements, model: dict[str, dict] | None = None
+def morphology_findings(m: Measurements, model: dict[str, dict] | None = None
                         ) -> list[MeasuredFinding]:
-    """A finding per label of the conduction model (CRBBB, CLBBB, LAFB) when `m` has the QRS
-    duration and the shape of every lead of QRS_SHAPE_LEADS; present at the label's cut."""
-    x = conduction_features(m)
-    if x is None:
-        return []
+    """A finding per label of the morphology model whose features `m` has; present at the
+    label's cut."""
     out = []
-    v1 = m.qrs_shape["V1"][0]
-    i_term = m.qrs_shape["I"][0]
-    for label, spec in (model or conduction_model()).items():
+    for label, spec in (model or morphology_model()).items():
+        x = morphology_features(m, spec["features"])
+        if x is None:
+            continue
         p = _sigmoid(af_logit(x, spec["weights"]))
         cut = float(spec["cut"])
+        leads = sorted({f.partition(":")[0] for f in spec["features"] if ":" in f},
+                       key=QRS_SHAPE_LEADS.index)
         out.append(MeasuredFinding(
             label, round(p, 4), bool(p >= cut),
-            f"QRS {m.qrs_ms:.0f} ms, its last 40 ms {v1:+.2f} mV in V1 and {i_term:+.2f} mV "
-            f"in I: {CONDUCTION_NAMES.get(label, label)} score {p:.2f} (cut {cut:.2f})",
-            cut=cut))
+            f"QRS {m.qrs_ms:.0f} ms and the median beat's shape in {_span(leads)}: "
+            f"{MORPHOLOGY_NAMES.get(label, label)} score {p:.2f} (cut {cut:.2f})", cut=cut))
     return out
+
+
+def _span(leads: Sequence[str]) -> str:
+    return "all 12 leads" if len(leads) == len(QRS_SHAPE_LEADS) else ", ".join(leads)

@@ -1,5 +1,5 @@
-"""Bundle-branch and fascicular blocks from the measured QRS (regen.measured.conduction_findings,
-MEASURED_MIX in regen.diagnose), on real bundled PTB-XL ECGs."""
+"""Findings from the median beat's shape (regen.measured.morphology_findings, MEASURED_MIX in
+regen.diagnose): bundle-branch blocks and the rest, on real bundled PTB-XL ECGs."""
 
 from __future__ import annotations
 
@@ -13,21 +13,23 @@ from regen.diagnose import MEASURED_MIX
 from regen.errors import ConfigError
 from regen.measure import QRS_SHAPE, QRS_SHAPE_LEADS
 from regen.measured import (
-    CONDUCTION_WEIGHTS,
+    MORPHOLOGY_WEIGHTS,
     all_findings,
-    conduction_features,
-    conduction_findings,
-    conduction_model,
+    morphology_features,
+    morphology_findings,
+    morphology_model,
 )
 
 R100 = Path(__file__).resolve().parent.parent / "data" / "ptbxl-sample" / "records100"
 LBBB_ECG = R100 / "01000" / "01367_lr"     # fold 9: "left bundle branch block"
 RBBB_ECG = R100 / "00000" / "00635_lr"     # fold 1: "right bundle branch block"
-SINUS_ECG = R100 / "01000" / "01469_lr"    # fold 9, sinus rhythm, normal QRS
+# fold 9: "sinus rhythm ... st segments are depressed in i, v5,6. t waves are inverted in i, ii,
+# avl, v4,5,6": a narrow QRS, ST and T changes
+SINUS_ECG = R100 / "01000" / "01469_lr"
 
 
 def _by_label(ecg: Path) -> dict:
-    return {f.label: f for f in conduction_findings(measure(read_ecg(ecg)))}
+    return {f.label: f for f in morphology_findings(measure(read_ecg(ecg)))}
 
 
 def test_the_qrs_shape_is_measured_per_lead():
@@ -48,28 +50,35 @@ def test_bundle_branch_blocks_are_told_apart():
     lbbb, rbbb, sinus = _by_label(LBBB_ECG), _by_label(RBBB_ECG), _by_label(SINUS_ECG)
     assert lbbb["CLBBB"].present and not lbbb["CRBBB"].present
     assert rbbb["CRBBB"].present and not rbbb["CLBBB"].present
-    assert not any(f.present for f in sinus.values())
-    assert "QRS" in lbbb["CLBBB"].evidence and "V1" in lbbb["CLBBB"].evidence
-    assert lbbb["CLBBB"].cut == conduction_model()["CLBBB"]["cut"]
+    assert not any(sinus[c].present for c in ("CRBBB", "CLBBB", "LAFB", "IRBBB"))
+    assert sinus["STD_"].present and sinus["INVT"].present
+    ev = lbbb["CLBBB"].evidence
+    assert ev.startswith("QRS 1") and "left bundle branch block" in ev
+    assert lbbb["CLBBB"].cut == morphology_model()["CLBBB"]["cut"]
     assert lbbb["CLBBB"] in all_findings(measure(read_ecg(LBBB_ECG)))
 
 
 def test_without_every_shape_lead_nothing_is_measured():
     ecg = read_ecg(LBBB_ECG)
     limb = ecg.select(["I", "II", "III", "aVR", "aVL", "aVF"])
-    assert conduction_features(measure(limb)) is None
-    assert conduction_findings(measure(limb)) == []
-    assert conduction_findings(measure(ecg.select(["II"]))) == []
+    feats = morphology_model()["CLBBB"]["features"]
+    assert morphology_features(measure(limb), feats) is None
+    assert morphology_features(measure(ecg), feats) is not None
+    assert morphology_findings(measure(limb)) == []
+    assert morphology_findings(measure(ecg.select(["II"]))) == []
 
 
 def test_a_broken_model_file_names_itself(tmp_path):
-    bad = tmp_path / "conduction.json"
+    bad = tmp_path / "morphology.json"
     bad.write_text("{not json")
-    with pytest.raises(ConfigError, match="conduction.json"):
-        conduction_model(str(bad))
-    shipped = json.loads(CONDUCTION_WEIGHTS.read_text())
-    assert set(shipped["labels"]) == {"CRBBB", "CLBBB", "LAFB"}
-    assert len(shipped["features"]) == 1 + len(QRS_SHAPE_LEADS) * len(QRS_SHAPE)
+    with pytest.raises(ConfigError, match="morphology.json"):
+        morphology_model(str(bad))
+    shipped = json.loads(MORPHOLOGY_WEIGHTS.read_text())
+    assert {"CRBBB", "CLBBB", "LAFB"} <= set(shipped["labels"])
+    for spec in shipped["labels"].values():
+        assert len(spec["weights"]) == len(spec["features"]) + 1
+        assert all(f == "qrs_ms" or (f.split(":")[0] in QRS_SHAPE_LEADS
+                                     and f.split(":")[1] in QRS_SHAPE) for f in spec["features"])
 
 
 def test_reports_state_the_measured_block(sample_home):

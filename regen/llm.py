@@ -278,10 +278,14 @@ def check_decided(text: str, kept: Sequence[str], neighbours: Sequence[Neighbour
                                 "a report")
     if not findings:
         return
+    from regen.findings import FINDINGS
+
     by_key = {n.key: n for n in neighbours}
+    # every label the findings model decides, not only those the report lists (it leaves out
+    # the ones below 0.1): a finding decided absent is never a "finer" statement to allow
     extra = undecided(text, [f.label for f in findings if f.present],
                       [by_key[k].report for k in kept if k in by_key],
-                      [f.label for f in findings])
+                      [*FINDINGS, *(f.label for f in findings)])
     if extra:
         decided = [f.label for f in findings if f.present]
         raise InvalidReplyError(f"reply states {extra}, which the decided findings {decided} "

@@ -359,7 +359,7 @@ def test_a_pvc_is_stated_from_the_neighbours_and_the_measured_beats_together(rg)
     from regen.diagnose import MEASURED_MIX
     from regen.measured import MeasuredFinding
 
-    assert MEASURED_MIX == {"PVC": 0.5}
+    assert MEASURED_MIX["PVC"] == 0.5
     dg, p, pk, pp, rows, notes = _retrieved(rg)
     beat = [MeasuredFinding("PVC", 0.9, True, "1 ventricular premature beat")]
     c = FINDINGS.index("PVC")

@@ -92,8 +92,8 @@ def test_report_lists_neighbours_confidence_and_is_logged(home, queries):
     assert r.refiner == "findings" and r.cited
     if not r.abstained:
         # each sentence names the corpus report it came from; they are cited first
-        assert r.sentences and r.cited[:len(r.sentences)] == tuple(
-            dict.fromkeys(k for _, k in r.sentences))[:len(r.sentences)]
+        sources = tuple(dict.fromkeys(k for _, k in r.sentences))
+        assert r.sentences and r.cited[:len(sources)] == sources
         assert all(t in r.text for t, _ in r.sentences)
     with Regen.open(home, refiner="consensus") as rg:
         c = rg.report(queries[2].path, k=7, log=False)

@@ -63,3 +63,21 @@ def test_rhythm_questions_agree_with_the_report(sample_home):
             assert abs(a.evidence[name] - on_scale) < 1e-9          # the report's, rescaled
             assert a.evidence[next(o for o in opts if o != name)] < 0.5
         assert api.FROM_REPORT is None                       # every finding a report decides
+
+
+def test_sinus_rhythm_is_not_answered_beside_another_rhythm():
+    """PTB-XL codes one rhythm, so a report that states "sinus rhythm" and "sinus tachycardia"
+    answers ECG-QA with the tachycardia only; without another rhythm, sinus rhythm stands."""
+    from regen.api import _from_report
+    from regen.types import Finding
+
+    sr = Finding("sinus rhythm", "SR", 0.9, True, "retrieved", threshold=0.4)
+    st = Finding("sinus tachycardia", "STACH", 0.7, True, "measured", threshold=0.5)
+    weak = Finding("sinus tachycardia", "STACH", 0.3, False, "retrieved", threshold=0.5)
+    opts = ["sinus rhythm", "sinus tachycardia"]
+    both = _from_report([sr, st], {}, opts)
+    assert both["sinus tachycardia"] >= 0.5 > both["sinus rhythm"]
+    alone = _from_report([sr, weak], {}, opts)
+    assert alone["sinus rhythm"] >= 0.5 > alone["sinus tachycardia"]
+    # asked about sinus rhythm alone, the other rhythm still counts
+    assert _from_report([sr, st], {}, ["sinus rhythm"])["sinus rhythm"] < 0.5

@@ -112,3 +112,14 @@ def test_llm_refiner_never_passes_an_undecided_finding(home, queries, llm_server
     assert fell_back and len(fell_back) < len(reports)     # both branches ran
     assert any("decided findings" in r.fallback_reason or "never decides" in r.fallback_reason
                for r in fell_back)
+
+
+def test_a_rhythm_regen_never_decides_is_not_shown_or_composed():
+    """A corpus report naming a wandering pacemaker is neither shown nor a sentence source: its
+    "AV block 1st degree" clause once put a wandering pacemaker beside "sinus rhythm"."""
+    from regen.compose import clean_report
+    from regen.untrusted import never_decided
+
+    text = "steep type wandering pacemaker AV block 1st degree intraventr. Line faulty"
+    assert never_decided(text) and clean_report(text) is None
+    assert clean_report("sinus rhythm a-v block i position type normal") is not None

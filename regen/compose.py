@@ -49,9 +49,24 @@ _LEAD_NAMES = {"i": "I", "ii": "II", "iii": "III", "avl": "aVL", "avf": "aVF", "
 
 
 def clean_report(text: str) -> str | None:
-    """The report as users should see it, or None when it cannot be shown: broken encoding, or
-    text that reads as an instruction or states what regen never decides (`regen.untrusted`;
-    0.45% of the team's 1,998 PTB-XL reports, e.g. "complete heart block", "consider wpw")."""
+    """The report as regen may reuse it (a source of sentences), or None when it cannot be:
+    broken encoding, or text that reads as an instruction or states what regen never decides
+    (`regen.untrusted`; 0.45% of the team's 1,998 PTB-XL reports, e.g. "complete heart block",
+    "consider wpw")."""
+    text = readable_report(text) or ""
+    if not text or directive(text) or never_decided(text):
+        return None
+    return text
+
+
+UNREADABLE = "(the source report's text is unreadable: broken character encoding)"
+
+
+def readable_report(text: str) -> str | None:
+    """A neighbour's report as users are shown it: the encoding repaired where it can be, an
+    "Edit: ..." coder's fragment removed, whitespace collapsed; None when the text stays broken
+    (mojibake). Unlike `clean_report` it keeps what regen never states itself: a neighbour's
+    report is evidence, shown as written."""
     if "Ã" in text:      # UTF-8 read as Latin-1 in some translated rows: try to undo it
         try:
             text = text.encode("latin-1").decode("utf-8")
@@ -59,7 +74,7 @@ def clean_report(text: str) -> str | None:
             return None
     text = _EDIT.sub("", text)
     text = " ".join(text.split()).strip(" ,;")
-    if not text or _BROKEN.search(text) or directive(text) or never_decided(text):
+    if not text or _BROKEN.search(text):
         return None
     return text
 

@@ -100,7 +100,9 @@ class NeighbourOut(_Open):
     id: int
     key: str
     score: float
-    report: str
+    report: str = Field(description="the neighbour's report as stored")
+    report_shown: str = Field("", description="as a reader is shown it: no coder's 'Edit:' "
+                              "fragment, no broken encoding")
     labels: list[str] = []
     superclasses: list[str] = []
     path: str = Field("", description="relative to its data root, or the record's name")

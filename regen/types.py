@@ -23,10 +23,19 @@ class Neighbour:
     path: str = ""
     attributes: tuple[tuple[str, str], ...] = ()   # (kind, value): noise, axis, extra systoles
 
+    @property
+    def shown_report(self) -> str:
+        """The report as a reader is shown it (`regen.compose.readable_report`: no coder's
+        "Edit:" fragment, no mojibake); `report` keeps the stored text."""
+        from regen.compose import UNREADABLE, readable_report
+
+        return readable_report(self.report) or (UNREADABLE if self.report.strip() else "")
+
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["labels"], d["superclasses"] = list(self.labels), list(self.superclasses)
         d["attributes"] = [list(a) for a in self.attributes]
+        d["report_shown"] = self.shown_report
         return d
 
 

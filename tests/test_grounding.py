@@ -123,3 +123,19 @@ def test_a_rhythm_regen_never_decides_is_not_shown_or_composed():
     text = "steep type wandering pacemaker AV block 1st degree intraventr. Line faulty"
     assert never_decided(text) and clean_report(text) is None
     assert clean_report("sinus rhythm a-v block i position type normal") is not None
+
+
+def test_neighbours_are_shown_readable():
+    """A neighbour's report is shown without coder's fragments or broken encoding, and stays
+    stored as written (provenance); text regen never states itself is still shown."""
+    from regen.compose import UNREADABLE, readable_report
+    from regen.types import Neighbour
+
+    broken = "sinus rhythm Ã³Â¿ Ã³Â¬ st-t SÃ„Ã³Â¬ning"
+    edited = "sinus rhythm. left ventricular hypertrophy. Edit: LVH 100, ISC"
+    assert Neighbour(1, "ptbxl:450", 0.8, broken).shown_report == UNREADABLE
+    n = Neighbour(2, "ptbxl:1", 0.8, edited)
+    assert n.shown_report == "sinus rhythm. left ventricular hypertrophy."
+    assert n.to_json()["report"] == edited and n.to_json()["report_shown"] == n.shown_report
+    assert readable_report("sinus rhythm. consider wpw syndrome") == \
+        "sinus rhythm. consider wpw syndrome"

@@ -77,5 +77,5 @@ def _print_report(r: object) -> None:
     typer.echo("neighbours:")
     for n in r.neighbours:
         sc = ",".join(n.superclasses) or "-"
-        typer.echo(f"  {n.key:<14} score {n.score:.3f}  [{sc}]  {n.report}")
+        typer.echo(f"  {n.key:<14} score {n.score:.3f}  [{sc}]  {n.shown_report}")
     typer.echo(r.disclaimer)

@@ -142,7 +142,7 @@ function showNeighbours(neighbours, cited, sources) {
         (!sources || !sources.length) && cited[0] === n.key ? "  cited (report used)" : "  cited";
       li.append(tag);
     }
-    const text = document.createElement("div"); text.textContent = n.report;
+    const text = document.createElement("div"); text.textContent = n.report_shown ?? n.report;
     const show = document.createElement("button");
     show.type = "button"; show.className = "small"; show.textContent = "show trace";
     show.addEventListener("click", () => neighbourTrace(li, n.key, show));
@@ -292,7 +292,8 @@ function showComparison(c, a, b) {
     for (const n of (list || []).slice(0, 5)) {
       const li = document.createElement("li");
       const key = document.createElement("span"); key.className = "key"; key.textContent = n.key;
-      li.append(key, document.createTextNode("  (" + n.score.toFixed(2) + ")  " + n.report));
+      const shown = n.report_shown ?? n.report;
+      li.append(key, document.createTextNode("  (" + n.score.toFixed(2) + ")  " + shown));
       ol.appendChild(li);
     }
   }

@@ -94,6 +94,24 @@ _GROUPS = ((re.compile(r"\blimb leads?\b|\bperipher\w* leads?\b"), _LIMB),
            (re.compile(r"\b(type|axis|axle|lagetyp)\b"), {"I", "aVF"}))
 
 
+# Axis deviations a report's text states (LAD / RAD are findings the labeller does not read).
+# PTB-XL's "left type" (Linkstyp) is a normal axis and is not one; "over-rotated left type"
+# (ueberdrehter Linkstyp) is. Read conservatively: a text that may claim a deviation counts.
+_AXIS_SAID = {
+    "LAD": re.compile(r"\b(left axis deviation|leftward axis|(abnormal |extreme |marked )?left "
+                      r"(electrical )?axis|(hyperexcited|overturned|over-?rotated|ueberdrehter) "
+                      r"(left ?type|linkstyp))\b"),
+    "RAD": re.compile(r"\b(right axis deviation|rightward axis|(abnormal |extreme )?right "
+                      r"(electrical )?axis|right ?type|rechtstyp)\b"),
+}
+
+
+def axis_said(text: str) -> frozenset[str]:
+    """The axis deviations ("LAD", "RAD") a report's text states."""
+    low = text.lower()
+    return frozenset(c for c, pattern in _AXIS_SAID.items() if pattern.search(low))
+
+
 def leads_named(text: str) -> set[str]:
     """Standard lead names a report's text mentions, by name ("v2-6" -> V2..V6) or by group
     ("limb leads", "inferior leads", "widespread" -> all twelve)."""
@@ -224,9 +242,13 @@ class Composer:
         want = frozenset(decided) & frozenset(LABELS)
         have = None if leads is None else frozenset(leads)
         banned = frozenset(forbid)
+        # an axis deviation is stated only where it was decided (the labels leave it out)
+        axes = frozenset(decided) & frozenset(_AXIS_SAID)
 
         def usable(text: str, codes: frozenset[str] | None = None) -> bool:
             if banned and (codes if codes is not None else stated_codes(text)) & banned:
+                return False
+            if axis_said(text) - axes:
                 return False
             return have is None or leads_named(text) <= have
 

@@ -36,6 +36,9 @@ from regen.types import Finding, InputNotes, Neighbour
 LIMB = ("I", "II", "III", "aVR", "aVL", "aVF")
 CHEST = ("V1", "V2", "V3", "V4", "V5", "V6")
 RHYTHMS = ("SR", "AFIB", "STACH", "SBRAD", "SARRH")
+# Complete and incomplete right bundle branch block exclude each other, and no folds 1-8 report
+# states a left and a right one (0 of 1,499 for each pair), so a report states one at most.
+BUNDLE_BRANCH = ("CRBBB", "IRBBB", "CLBBB")
 _ABNORMAL = ("MI", "STTC", "HYP")
 # Findings defined by a measurement: when the signal gives it (quality ok), it decides.
 # Chosen on PTB-XL folds 1-8 by `python bench/measured_vs_retrieved.py --data PTBXL` (out-of-
@@ -124,20 +127,22 @@ def margin(p: np.ndarray, thr: np.ndarray) -> np.ndarray:
 
 def resolve(p: np.ndarray, thr: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, list[str]]:
     """(F,) probabilities, thresholds, assessable -> (F,) decisions made consistent, and notes.
-    One rhythm among SR/AFIB/STACH/SBRAD/SARRH (the largest margin over its threshold); NORM
+    One rhythm among SR/AFIB/STACH/SBRAD/SARRH and one bundle-branch statement among
+    CRBBB/IRBBB/CLBBB (the largest margin over its threshold); NORM
     against MI/STTC/HYP findings: the side with the larger margin stays; a code brings its
     superclass."""
     idx = {c: i for i, c in enumerate(FINDINGS)}
     present = (p >= thr) & ok
     m = margin(p, thr)
     notes: list[str] = []
-    rh = [idx[c] for c in RHYTHMS if present[idx[c]]]
-    if len(rh) > 1:
-        keep = max(rh, key=lambda i: m[i])
-        for i in rh:
-            if i != keep:
-                present[i] = False
-                notes.append(f"{FINDINGS[i]} not stated: {FINDINGS[keep]} is more likely")
+    for group in (RHYTHMS, BUNDLE_BRANCH):
+        on = [idx[c] for c in group if present[idx[c]]]
+        if len(on) > 1:
+            keep = max(on, key=lambda i: m[i])
+            for i in on:
+                if i != keep:
+                    present[i] = False
+                    notes.append(f"{FINDINGS[i]} not stated: {FINDINGS[keep]} is more likely")
     abnormal = [i for i, c in enumerate(FINDINGS)
                 if present[i] and (c in _ABNORMAL or SCP_SUPERCLASS.get(c) in _ABNORMAL)]
     n = idx["NORM"]

@@ -86,6 +86,11 @@ def test_resolve_keeps_one_rhythm_and_normal_or_abnormal_not_both() -> None:
     assert present[idx["AFIB"]] and not present[idx["SR"]]
     assert present[idx["IMI"]] and present[idx["MI"]] and not present[idx["NORM"]]
     assert any("normal" in n for n in notes)
+    # complete and incomplete right bundle branch block: one, the larger margin
+    p[idx["CRBBB"]], p[idx["IRBBB"]] = 0.9, 0.6
+    present, notes = resolve(p, thr, np.ones(len(FINDINGS), bool))
+    assert present[idx["CRBBB"]] and not present[idx["IRBBB"]] and present[idx["CD"]]
+    assert "IRBBB not stated: CRBBB is more likely" in notes
 
 
 def test_needs_names_the_missing_leads() -> None:
@@ -136,6 +141,28 @@ def test_composer_prefers_a_neighbour_then_the_common_corpus_report_then_clauses
     assert comp.compose({"SR", "STD_", "STTC"}, leads={"I", "II"}) is None or \
         not (leads_named(comp.compose({"SR", "STD_", "STTC"}, leads={"I", "II"}).text)
              - {"I", "II"})
+
+
+def test_an_axis_deviation_is_stated_only_where_decided() -> None:
+    """LAD / RAD are findings the labeller does not read, so the composer reads them itself: a
+    report saying "left axis deviation" is not used for an ECG whose axis is not deviated left
+    (an RBBB with a measured +108 degrees once got one), and PTB-XL's "left type" (a normal
+    axis) is not a deviation."""
+    from regen.compose import axis_said
+
+    assert axis_said("sinus rhythm. left axis deviation.") == {"LAD"}
+    assert axis_said("sinus rhythm hyperexcited left type") == {"LAD"}
+    assert axis_said("sinus rhythm left type normal ekg") == frozenset()
+    assert axis_said("sinus rhythm. rightward axis.") == {"RAD"}
+    reports = {"lad": "sinus rhythm. left axis deviation. right bundle branch block.",
+               "plain": "sinus rhythm. right bundle branch block.",
+               "plain2": "sinus rhythm. right bundle branch block, rsr' in v1."}
+    comp = Composer.build(list(reports), list(reports.values()))
+    near = [("lad", reports["lad"], 0.95), ("plain", reports["plain"], 0.6)]
+    right = comp.compose({"SR", "CRBBB", "CD", "RAD"}, near)
+    assert right is not None and "left axis" not in right.text
+    left = comp.compose({"SR", "CRBBB", "CD", "LAD"}, near)
+    assert left is not None and left.sentences[0].key == "lad"
 
 
 def test_composer_round_trips_through_json() -> None:

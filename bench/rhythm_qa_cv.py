@@ -5,7 +5,9 @@ inside the corpus folds: for each fold, a home built from the others, and the de
 questions (`regen.qa_data.derive_questions`: template 1 with an option a report decides, and
 101-106) about that fold's ECGs; a fourth mode takes every finding a report decides; two more
 take every finding but those whose labeller label carries PTB-XL's own SCP code in under 50% /
-60% of the training folds' ECGs (`agreeing`). Prints each fold and the pooled accuracy of each.
+60% of the training folds' ECGs (`agreeing`); the last takes every finding on the side of 0.5
+its probability gives, not the report's decision (`regen.api.AGREE_WITH_DECISIONS` off). Prints
+each fold and the pooled accuracy of each.
 regen/api.py's FROM_REPORT comes from the pooled rows.
 
     python bench/rhythm_qa_cv.py --data PTBXL [--folds 1-8] [--per-template 50]
@@ -78,9 +80,13 @@ def main() -> int:
                 print(f"fold {held}: agreeing >= {level} leaves to the vote "
                       f"{sorted(set(FINDINGS) - modes[f'report findings agreeing >= {level}'])}",
                       flush=True)
+            modes["all report findings, probabilities only"] = None
             with Regen.open(home) as rg:
                 for flag, codes in modes.items():
                     api.FROM_REPORT = codes
+                    # the last mode: each finding's probability alone decides its side of 0.5,
+                    # not the report's (consistent) decision
+                    api.AGREE_WITH_DECISIONS = flag != "all report findings, probabilities only"
                     got: dict[int, list[bool]] = defaultdict(list)
                     for it in items:
                         a = rg.ask(by_id[it.ecg_ids[0]].path, it.question,

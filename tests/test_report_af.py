@@ -65,19 +65,23 @@ def test_rhythm_questions_agree_with_the_report(sample_home):
         assert api.FROM_REPORT is None                       # every finding a report decides
 
 
-def test_sinus_rhythm_is_not_answered_beside_another_rhythm():
-    """PTB-XL codes one rhythm, so a report that states "sinus rhythm" and "sinus tachycardia"
-    answers ECG-QA with the tachycardia only; without another rhythm, sinus rhythm stands."""
+def test_answers_take_the_reports_consistent_decision():
+    """A report states one rhythm (regen.diagnose.resolve), and PTB-XL codes one: sinus rhythm
+    over its threshold but not stated beside a sinus tachycardia is answered "no"; a stated
+    finding is answered "yes" even where its probability is under its threshold (a superclass a
+    code brought in); without another rhythm, sinus rhythm stands."""
     from regen.api import _from_report
     from regen.types import Finding
 
+    sr_dropped = Finding("sinus rhythm", "SR", 0.9, False, "retrieved", threshold=0.4)
     sr = Finding("sinus rhythm", "SR", 0.9, True, "retrieved", threshold=0.4)
     st = Finding("sinus tachycardia", "STACH", 0.7, True, "measured", threshold=0.5)
     weak = Finding("sinus tachycardia", "STACH", 0.3, False, "retrieved", threshold=0.5)
     opts = ["sinus rhythm", "sinus tachycardia"]
-    both = _from_report([sr, st], {}, opts)
+    both = _from_report([sr_dropped, st], {}, opts)
     assert both["sinus tachycardia"] >= 0.5 > both["sinus rhythm"]
     alone = _from_report([sr, weak], {}, opts)
     assert alone["sinus rhythm"] >= 0.5 > alone["sinus tachycardia"]
-    # asked about sinus rhythm alone, the other rhythm still counts
-    assert _from_report([sr, st], {}, ["sinus rhythm"])["sinus rhythm"] < 0.5
+    name = "left anterior fascicular block"
+    lafb = Finding(name, "LAFB", 0.2, True, "retrieved", threshold=0.3)
+    assert _from_report([lafb], {}, [name])[name] >= 0.5

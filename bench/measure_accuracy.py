@@ -256,6 +256,35 @@ def sweep_min_p(data: str, values: tuple[float, ...] = (0.01, 0.015, 0.02, 0.03)
         regen.beats.MIN_P_MV = shipped
 
 
+def sweep_qrs(data: str, values: tuple[float, ...] = (0.05, 0.06, 0.07, 0.08, 0.10, 0.12)
+              ) -> None:
+    """How regen.beats.QRS_FRACTION (where the spatial velocity marks the QRS edges) was
+    chosen, on folds 1-8 only: F1 of the clinical rule QRS >= 120 ms against a complete bundle
+    branch block (CRBBB or CLBBB, the labeller's reading of each report), with the median QRS
+    of normal, CRBBB and CLBBB ECGs beside it."""
+    import regen.beats
+    from regen.labeller import label_report
+
+    recs = load_ptbxl(data, folds=range(1, 9))
+    ecgs = [read_ecg(r.path) for r in recs]
+    labels = [label_report(r.report("en")) for r in recs]
+    norm, crbbb, clbbb = (np.array([c in lab for lab in labels]) for c in
+                          ("NORM", "CRBBB", "CLBBB"))
+    shipped = regen.beats.QRS_FRACTION
+    print(f"QRS_FRACTION sweep on folds 1-8 (shipped: {shipped:g}); QRS >= 120 ms against "
+          f"CRBBB|CLBBB ({int((crbbb | clbbb).sum())} ECGs)")
+    try:
+        for v in values:
+            regen.beats.QRS_FRACTION = v      # a bench-only override of the module constant
+            q = np.array([np.nan if m.qrs_ms is None else m.qrs_ms
+                          for m in (measure(e) for e in ecgs)])
+            print(f"    {v:<5g} F1 {f1(list(q >= 120), list(crbbb | clbbb)):.3f}; median QRS "
+                  f"normal {np.nanmedian(q[norm]):.0f} ms, CRBBB {np.nanmedian(q[crbbb]):.0f}, "
+                  f"CLBBB {np.nanmedian(q[clbbb]):.0f}")
+    finally:
+        regen.beats.QRS_FRACTION = shipped
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True, help="PTB-XL folder (ptbxl_database.csv, records)")
@@ -264,9 +293,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="print the rule parameters fitted on folds 1-8 as a literal")
     ap.add_argument("--sweep-min-p", action="store_true",
                     help="re-run the folds 1-8 sweep that chose regen.beats.MIN_P_MV")
+    ap.add_argument("--sweep-qrs", action="store_true",
+                    help="re-run the folds 1-8 sweep that chose regen.beats.QRS_FRACTION")
     args = ap.parse_args(argv)
     if args.sweep_min_p:
         sweep_min_p(args.data)
+    if args.sweep_qrs:
+        sweep_qrs(args.data)
     if args.mitdb:
         section_mitdb(args.mitdb)
     t0 = time.perf_counter()

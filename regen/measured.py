@@ -108,9 +108,9 @@ RULES: tuple[Rule, ...] = (
 # (cut-off, logistic slope per unit) of each rule, fitted on PTB-XL folds 1-8 by `fit_params`
 # (python bench/measure_accuracy.py --data PTBXL --fit); fold 9 never chose anything.
 PARAMS: dict[str, tuple[float, float]] = {
-    "STACH": (101.0, 0.201), "SBRAD": (50.0, 0.41), "1AVB": (208.0, 0.07517),
-    "LPR": (214.0, 0.08146), "LNGQT": (475.0, 0.08193), "LAD": (-40.0, 0.07871),
-    "RAD": (100.0, 0.1262), "PVC": (0.5, 5.861), "PAC": (0.22, 18.56),
+    "STACH": (101.0, 0.201), "SBRAD": (50.0, 0.4108), "1AVB": (210.0, 0.07283),
+    "LPR": (212.0, 0.07879), "LNGQT": (475.0, 0.08392), "LAD": (-45.0, 0.08798),
+    "RAD": (100.0, 0.1103), "PVC": (0.5, 5.861), "PAC": (0.22, 18.36),
 }
 
 

@@ -91,6 +91,13 @@ def test_resolve_keeps_one_rhythm_and_normal_or_abnormal_not_both() -> None:
     present, notes = resolve(p, thr, np.ones(len(FINDINGS), bool))
     assert present[idx["CRBBB"]] and not present[idx["IRBBB"]] and present[idx["CD"]]
     assert "IRBBB not stated: CRBBB is more likely" in notes
+    # a complete bundle branch block is never a normal ECG; an incomplete one may be
+    p[idx["IMI"]], p[idx["CRBBB"]], p[idx["IRBBB"]] = 0.01, 0.9, 0.01
+    present, notes = resolve(p, thr, np.ones(len(FINDINGS), bool))
+    assert present[idx["CRBBB"]] and not present[idx["NORM"]]
+    p[idx["CRBBB"]], p[idx["IRBBB"]] = 0.01, 0.9
+    present, notes = resolve(p, thr, np.ones(len(FINDINGS), bool))
+    assert present[idx["IRBBB"]] and present[idx["NORM"]]
 
 
 def test_needs_names_the_missing_leads() -> None:

@@ -1,4 +1,6 @@
-"""Findings that follow from measurements by rule: rate, PR, QTc, axis, premature beats.
+"""Findings that follow from measurements: by rule (rate, PR, QTc, axis, premature beats), the
+measured AF score, and logistic models of the median beat's shape (bundle-branch and fascicular
+blocks, infarction, hypertrophy, ST depression, T inversion; `morphology_findings`).
 
 `measured_findings(m) -> list[MeasuredFinding]`: one finding per rule whose measurement is
 "ok" in `m.quality`, with a soft probability (a logistic in the distance from the clinical
@@ -351,8 +353,8 @@ def af_finding(m: Measurements) -> MeasuredFinding | None:
 
 
 def all_findings(m: Measurements) -> list[MeasuredFinding]:
-    """The rule findings and the measured AF score: what `regen measure`, `/v1/measure` and a
-    report's findings take from the measurements."""
+    """The rule findings, the measured AF score and the morphology findings: what `regen
+    measure`, `/v1/measure` and a report's findings take from the measurements."""
     af = af_finding(m)
     return measured_findings(m) + ([af] if af is not None else []) + morphology_findings(m)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from regen.measure import measure
-from regen.measured import AF_FEATURES, af_features, fit_af, irregularity
+from regen.measured import AF_FEATURES, af_features, fit_weights, irregularity, oof_probability
 from regen.reader import read_ecg
 
 SETS = {"RR (irregularity, nRMSSD, pNN50, turning points)": (0, 1, 2, 3),
@@ -81,12 +81,7 @@ def logloss(p: np.ndarray, y: np.ndarray) -> float:
 def cv(x: np.ndarray, y: np.ndarray, fold: np.ndarray, cols: tuple[int, ...], l2: float
        ) -> np.ndarray:
     """Out-of-fold probabilities, leave-one-fold-out over folds 1-8."""
-    p = np.zeros(len(y))
-    for f in np.unique(fold):
-        tr = fold != f
-        w = np.asarray(fit_af(x[tr][:, cols], y[tr], l2))
-        p[~tr] = 1 / (1 + np.exp(-(x[~tr][:, cols] @ w[:-1] + w[-1])))
-    return p
+    return oof_probability(x[:, list(cols)], y, fold, l2)
 
 
 def main() -> None:
@@ -116,7 +111,7 @@ def main() -> None:
                 best = (ll, name, cols, l2)
     assert best is not None
     _, name, cols, l2 = best
-    w = fit_af(x[:, cols], y, l2)
+    w = fit_weights(x[:, cols], y, l2)
     full = [0.0] * len(AF_FEATURES)
     for c, v in zip(cols, w[:-1]):
         full[c] = v
@@ -126,7 +121,7 @@ def main() -> None:
     # uses when choosing the blend (bench/scan_bench.py --tune-af --fold F --af-weights ...)
     for f in range(1, 9):
         tr = fold != f
-        wf = fit_af(x[tr][:, cols], y[tr], l2)
+        wf = fit_weights(x[tr][:, cols], y[tr], l2)
         full = [0.0] * len(AF_FEATURES)
         for c, v in zip(cols, wf[:-1]):
             full[c] = v

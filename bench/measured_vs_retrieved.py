@@ -27,8 +27,9 @@ LABELS = ("STACH", "SBRAD", "1AVB", "LPR", "PVC", "PAC", "LAD", "RAD")
 
 
 def f1(pred: np.ndarray, true: np.ndarray) -> float:
-    d = pred.sum() + true.sum()
-    return float(2 * (pred & true).sum() / d) if d else float("nan")
+    from regen.metrics import binary_f1
+
+    return binary_f1(pred, true)
 
 
 def main() -> int:
@@ -96,7 +97,7 @@ def morphology_rows(model, oof, targets, views, ms) -> None:
     measured one weighing b, as MEASURED_MIX does; where the QRS shape is not measured the
     retrieved decision stands."""
     from regen.findings import FINDINGS
-    from regen.measured import af_logit, fit_af, morphology_features, morphology_model
+    from regen.measured import morphology_features, morphology_model, oof_probability
 
     for lab, spec in morphology_model().items():
         x = [None if m is None else morphology_features(m, spec["features"]) for m in ms]
@@ -106,14 +107,8 @@ def morphology_rows(model, oof, targets, views, ms) -> None:
         c = FINDINGS.index(lab)
         known = targets.known[:, c]
         true = targets.y[:, c] & known
-        ym = true[has].astype(float)
         pm = np.full(len(views), np.nan)
-        sub = np.zeros(len(xs))
-        for f in np.unique(folds):
-            tr = folds != f
-            w = fit_af(xs[tr], ym[tr], spec["l2"])
-            sub[~tr] = [1 / (1 + np.exp(-af_logit(row, w))) for row in xs[~tr]]
-        pm[has] = sub
+        pm[has] = oof_probability(xs, true[has], folds, spec["l2"])
         r = oof["p"][:, c] / model.threshold[c]
         m = pm / spec["cut"]
         line = (f"{lab} {int(true.sum())} positives: retrieved {f1((r >= 1) & known, true):.3f}"
@@ -209,7 +204,14 @@ def afib_rows(model, oof, targets, views, ms) -> None:
     """AFIB: out-of-fold retrieved decisions against the same blended with an out-of-fold
     measured AF score."""
     from regen.findings import FINDINGS
-    from regen.measured import AF_CUT, af_features, af_logit, af_probability, fit_af, irregularity
+    from regen.measured import (
+        AF_CUT,
+        af_features,
+        af_probability,
+        fit_weights,
+        irregularity,
+        linear_score,
+    )
 
     c = FINDINGS.index("AFIB")
     known = targets.known[:, c]
@@ -221,9 +223,9 @@ def afib_rows(model, oof, targets, views, ms) -> None:
     score = np.full(len(views), np.nan)
     for f in np.unique(fold):
         train = has & known & (fold != f)
-        w = fit_af(x[train], true[train].astype(float), l2=10.0)
+        w = fit_weights(x[train], true[train].astype(float), l2=10.0)
         for i in np.flatnonzero(has & (fold == f)):
-            score[i] = 1 / (1 + np.exp(-af_logit(x[i], w)))
+            score[i] = 1 / (1 + np.exp(-linear_score(x[i], w)))
     irr = np.array([np.inf if m is None else irregularity(m) for m in ms])
     p, thr = oof["p"][:, c], float(model.threshold[c])
     ret = p >= thr

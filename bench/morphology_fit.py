@@ -70,22 +70,6 @@ def features(data: Path, cache: Path | None) -> tuple[np.ndarray, np.ndarray, np
     return out
 
 
-def oof(x: np.ndarray, y: np.ndarray, fold: np.ndarray, l2: float) -> np.ndarray:
-    from regen.measured import af_logit, fit_af
-
-    p = np.zeros(len(y))
-    for f in np.unique(fold):
-        tr = fold != f
-        w = fit_af(x[tr], y[tr].astype(float), l2)
-        p[~tr] = [1 / (1 + np.exp(-af_logit(row, w))) for row in x[~tr]]
-    return p
-
-
-def f1_at(pred: np.ndarray, y: np.ndarray) -> float:
-    d = pred.sum() + y.sum()
-    return float(2 * (pred & y).sum() / d) if d else float("nan")
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, required=True)
@@ -96,8 +80,8 @@ def main() -> int:
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
     from regen.findings import best_f1_threshold
-    from regen.measured import fit_af
-    from regen.metrics import roc_auc
+    from regen.measured import fit_weights, oof_probability
+    from regen.metrics import binary_f1, roc_auc
 
     x, y, fold = features(args.data, args.cache)
     every = list(sets().values())[-1]
@@ -108,13 +92,13 @@ def main() -> int:
         yj = y[:, j]
         wide = x[:, 0] >= 120
         print(f"{lab:6} {int(yj.sum()):4d} positives; QRS >= 120 ms alone F1 "
-              f"{f1_at(wide, yj):.3f}")
+              f"{binary_f1(wide, yj):.3f}")
         best = None
         for name, feats in sets().items():
             xs = x[:, [every.index(f) for f in feats]]
             line = f"  {name}:"
             for l2 in L2:
-                p = oof(xs, yj, fold, l2)
+                p = oof_probability(xs, yj, fold, l2)
                 ll = float(-np.mean(yj * np.log(np.clip(p, 1e-9, 1))
                                     + (~yj) * np.log(np.clip(1 - p, 1e-9, 1))))
                 cut, f1 = best_f1_threshold(p, yj)
@@ -125,7 +109,7 @@ def main() -> int:
         assert best is not None
         _, name, feats, xs, l2, cut, f1 = best
         print(f"  chosen: {name}, L2 {l2:g}, cut {cut:.3f} (out-of-fold F1 {f1:.3f})")
-        model[lab] = {"features": feats, "weights": list(fit_af(xs, yj.astype(float), l2)),
+        model[lab] = {"features": feats, "weights": list(fit_weights(xs, yj.astype(float), l2)),
                       "cut": round(cut, 4), "l2": l2, "set": name, "oof_f1": round(f1, 4),
                       "positives": int(yj.sum())}
     if args.write:

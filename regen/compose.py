@@ -106,8 +106,10 @@ _AXIS_SAID = {
 }
 
 
+@lru_cache(maxsize=1 << 16)
 def axis_said(text: str) -> frozenset[str]:
-    """The axis deviations ("LAD", "RAD") a report's text states."""
+    """The axis deviations ("LAD", "RAD") a report's text states (each corpus clause is read
+    once: `Composer.compose` asks this of every candidate)."""
     low = text.lower()
     return frozenset(c for c, pattern in _AXIS_SAID.items() if pattern.search(low))
 

@@ -247,7 +247,7 @@ AF_FEATURES = ("irregularity", "nrmssd", "pnn50", "turning_points", "no_p_wave",
                "p_consistency")
 AF_MIN_BEATS = 4        # fewer R peaks: no score (irregularity alone is undefined below 3)
 # logistic weights on the features (intercept last), fitted on PTB-XL folds 1-8 (12-lead and
-# lead-II measurements of each ECG, AFIB from scp_codes) by `fit_af`; leave-one-fold-out CV
+# lead-II measurements of each ECG, AFIB from scp_codes) by `fit_weights`; leave-one-fold-out CV
 # and the command: bench/af_fit.py, docs/SCAN.md. Fold 9 chose nothing.
 # the measured score's cut-off, and the irregularity below which a rhythm is regular (never AF:
 # on folds 1-8, 0.05 keeps 94.5% of the AFIB ECGs and drops 88% of the others; REGULAR's
@@ -282,7 +282,7 @@ def af_features(m: Measurements) -> np.ndarray | None:
                      turns, no_p, pc])
 
 
-def af_logit(x: np.ndarray, weights: Sequence[float]) -> float:
+def linear_score(x: np.ndarray, weights: Sequence[float]) -> float:
     """The logistic model's linear score for features x (weights: one per feature, then the
     intercept)."""
     w = np.asarray(weights, dtype=np.float64)
@@ -295,11 +295,12 @@ def af_score(m: Measurements, weights: Sequence[float] | None = None) -> float |
     x = af_features(m)
     if x is None:
         return None
-    return _sigmoid(af_logit(x, AF_WEIGHTS if weights is None else weights))
+    return _sigmoid(linear_score(x, AF_WEIGHTS if weights is None else weights))
 
 
-def fit_af(x: np.ndarray, y: np.ndarray, l2: float = 1.0) -> tuple[float, ...]:
-    """Weights (per feature, then the intercept) of an L2-penalised logistic regression of
+def fit_weights(x: np.ndarray, y: np.ndarray, l2: float = 1.0) -> tuple[float, ...]:
+    """Weights (per feature, then the intercept) of an L2-penalised logistic regression (the AF
+    score's and the morphology models') of
     y (N,) on x (N, features) (`regen.metrics.fit_logistic` on z-scores, so the penalty treats
     every feature alike; weights returned on x's scale). Pass training records only (folds
     1-8)."""
@@ -309,6 +310,17 @@ def fit_af(x: np.ndarray, y: np.ndarray, l2: float = 1.0) -> tuple[float, ...]:
     w, b = fit_logistic((x - mu) / sd, y, l2)
     raw = np.append(w / sd, b - float(np.sum(w * mu / sd)))
     return tuple(float(f"{v:.4g}") for v in raw)
+
+
+def oof_probability(x: np.ndarray, y: np.ndarray, groups: np.ndarray, l2: float) -> np.ndarray:
+    """(N,) leave-one-group-out probabilities of `fit_weights`' logistic model: each row scored
+    by the weights fitted on the other groups (folds)."""
+    p = np.zeros(len(y))
+    for g in np.unique(groups):
+        tr = groups != g
+        w = np.asarray(fit_weights(x[tr], np.asarray(y[tr], dtype=np.float64), l2))
+        p[~tr] = 1 / (1 + np.exp(-(x[~tr] @ w[:-1] + w[-1])))
+    return p
 
 
 def af_probability(retrieved: float, threshold: float, score: float | None,
@@ -423,7 +435,7 @@ def morphology_findings(m: Measurements, model: dict[str, dict] | None = None
         x = morphology_features(m, spec["features"])
         if x is None:
             continue
-        p = _sigmoid(af_logit(x, spec["weights"]))
+        p = _sigmoid(linear_score(x, spec["weights"]))
         cut = float(spec["cut"])
         leads = sorted({f.partition(":")[0] for f in spec["features"] if ":" in f},
                        key=QRS_SHAPE_LEADS.index)

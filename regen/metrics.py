@@ -40,6 +40,13 @@ def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
     return float((r[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+def binary_f1(pred: np.ndarray, true: np.ndarray) -> float:
+    """F1 of boolean decisions against boolean truth; NaN when neither has a positive."""
+    pred, true = np.asarray(pred, dtype=bool), np.asarray(true, dtype=bool)
+    d = int(pred.sum() + true.sum())
+    return float(2 * (pred & true).sum() / d) if d else float("nan")
+
+
 def macro_auc(y: np.ndarray, scores: np.ndarray) -> tuple[float, list[float]]:
     """y (N, C) {0,1}, scores (N, C) -> (mean AUC over classes with both outcomes, per class)."""
     per = [roc_auc(y[:, c], scores[:, c]) for c in range(y.shape[1])]

@@ -13,7 +13,7 @@ import pytest
 
 from regen.ecg import ECG
 from regen.measure import measure
-from regen.measured import AF_FEATURES, AF_WEIGHTS, af_features, af_score, fit_af
+from regen.measured import AF_FEATURES, AF_WEIGHTS, af_features, af_score, fit_weights
 from regen.reader import read_ecg
 from regen.scan import AF_BLEND, AF_CUT, af_probability
 
@@ -112,7 +112,7 @@ def test_fit_af_recovers_a_logistic() -> None:
     x = rng.normal(size=(4000, 2)) * [1.0, 10.0]
     true = np.array([2.0, -0.3, 0.5])
     y = (rng.random(4000) < 1 / (1 + np.exp(-(x @ true[:2] + true[2])))).astype(float)
-    w = np.array(fit_af(x, y, l2=0.01))
+    w = np.array(fit_weights(x, y, l2=0.01))
     assert np.allclose(w, true, atol=0.25), w
 
 

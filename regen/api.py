@@ -32,7 +32,7 @@ from regen.types import (
 
 if TYPE_CHECKING:    # loaded on first use: most callers never ask about noise
     from regen.diagnose import Diagnoser, Diagnosis
-    from regen.findings import Targets
+    from regen.findings import HeldOut, Targets
     from regen.qa import ParsedQuestion
     from regen.qa_free import FreeQuestion
     from regen.qa_model import AnswerModel
@@ -269,6 +269,15 @@ class Regen:
         notes = [input_notes(e, p, cfg.window_s) for e, p in zip(ecgs, prepared)]
         return self.encoder.embed(prepared, batch_size=self.settings.batch_size), notes
 
+    def heldout_for(self, part: str) -> HeldOut:
+        """The encoder's calibration correction for ECGs it never saw, for "report" findings
+        or "answers" (none when switched off or when its folder has none for it)."""
+        from regen.findings import NO_HELDOUT, HeldOut
+
+        if not self.settings.heldout_calibration:
+            return NO_HELDOUT
+        return HeldOut.for_encoder(self.settings.encoder, self.encoder.fingerprint, part)
+
     @property
     def diagnoser(self) -> Diagnoser:
         """The build's findings model and composer (fitted by CV in the corpus on first use
@@ -278,7 +287,8 @@ class Regen:
 
             assert self.build_path is not None
             self._diagnoser = Diagnoser.load_or_fit(self.build_path, self._corpus_views,
-                                                    self.settings.language)
+                                                    self.settings.language,
+                                                    heldout=self.heldout_for("report"))
         return self._diagnoser
 
     @property
@@ -290,7 +300,8 @@ class Regen:
 
             assert self.build_path is not None
             self._answers = AnswerModel.load_or_fit(self.build_path, self._corpus_views,
-                                                    self._corpus_neighbour)
+                                                    self._corpus_neighbour,
+                                                    heldout=self.heldout_for("answers"))
         return self._answers
 
     @property

@@ -23,7 +23,9 @@ from regen.compose import Composed, Composer
 from regen.findings import (
     FINDINGS,
     NAMES,
+    NO_HELDOUT,
     FindingsModel,
+    HeldOut,
     Targets,
     fit,
     logit,
@@ -347,22 +349,26 @@ class Diagnoser:
     @classmethod
     def load_or_fit(cls, build_dir: Path, records: Callable[[], tuple[np.ndarray, np.ndarray,
                                                                      list]],
-                    language: str, log: Callable[[str], None] | None = None) -> Diagnoser:
+                    language: str, log: Callable[[str], None] | None = None,
+                    heldout: HeldOut = NO_HELDOUT) -> Diagnoser:
         """Load the build's findings files, or fit and (if the folder is writable) save them.
-        `records()` gives (ids, vectors, views) of the build's corpus in index order."""
+        `records()` gives (ids, vectors, views) of the build's corpus in index order;
+        `heldout`: the encoder's correction for unseen ECGs (a model saved with another one
+        is fitted again)."""
         files = _files(build_dir, language)
         if all(f.exists() for f in files.values()):
             try:
                 model = FindingsModel.load(files["model"])
                 comp = Composer.from_json(json.loads(files["composer"].read_text()))
-                return cls(model, Targets.load(files["labels"]), comp)
+                if model.heldout == heldout:
+                    return cls(model, Targets.load(files["labels"]), comp)
             except (KeyError, ValueError, OSError):
                 pass        # written by another version: fit again
         log = log or (lambda m: print(m, file=sys.stderr))
         ids, vectors, views = records()
         labels = view_labels(ids, views, language)
         targets = Targets.of_views(labels.ids, labels.y, labels.known, views)
-        model = fit(labels, vectors, log=log)
+        model = fit(labels, vectors, log=log, heldout=heldout)
         comp = Composer.build([v.key for v in views], [report_text(v, language) for v in views])
         try:
             model.save(files["model"])

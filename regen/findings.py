@@ -17,8 +17,12 @@ The query folds (PTB-XL fold 9 and 10) never take part. Targets are the labels t
 labeller (`regen.labeller`) reads from each corpus report, the same labels the report eval
 scores, plus heart axis from the corpus annotations where there are any.
 
-Caveat kept in the docs: the shipped encoder was trained on folds 1-8, so OOF neighbours inside
-those folds are somewhat closer than a new ECG's; fold-9 calibration is reported beside it.
+The shipped encoder was trained on folds 1-8, so OOF neighbours inside those folds are closer
+than a new ECG's and the OOF calibration is optimistic. `HeldOut` corrects for that: an encoder
+trained the same way without one corpus fold shows, on that fold, how far the calibration
+fitted on the others is from the truth (`bench/heldout_calibration.py`); the correction it
+chooses is kept beside the shipped encoder (`heldout.json`) and applied after the per-finding
+calibration, to the OOF probabilities too, before the thresholds and confidence are fitted.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from regen.errors import ConfigError
 from regen.labeller import LABELS, SCP_SUPERCLASS
 from regen.metrics import macro_auc, softmax_weights
 
@@ -75,7 +80,8 @@ K_GRID = (10, 20, 40, 80, 160)
 TEMPERATURE_GRID = (0.02, 0.05, 0.1, 1.0)
 MIN_POSITIVES = 10      # findings with fewer OOF positives keep threshold 0.5 and skip k choice
 EPS = 1e-4
-VERSION = 3             # of findings.json; another version is fitted again
+VERSION = 4             # of findings.json; another version is fitted again
+HELDOUT_FORMS = ("none", "shrink", "platt")
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,103 @@ def logit(p: np.ndarray) -> np.ndarray:
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """A correction of the calibrated probabilities for ECGs the encoder never saw, applied
+    after the per-finding calibration (monotone per finding, so decisions keep their order).
+
+    The OOF scores that calibrate every finding come from corpus ECGs the shipped encoder was
+    trained on, where neighbours are closer than a new ECG's. `bench/heldout_calibration.py`
+    measures how much with an encoder trained without one corpus fold, and writes this
+    correction beside the shipped encoder (`heldout.json`). Forms, one set of parameters for
+    every finding: "none"; "shrink", logit p' = logit q + a (logit p - logit q) with q the
+    finding's corpus rate (a < 1: less sure, toward the base rate); "platt", logit p' =
+    a logit p + b."""
+
+    form: str = "none"
+    a: float = 1.0
+    b: float = 0.0
+
+    def apply(self, p: np.ndarray, rate: np.ndarray) -> np.ndarray:
+        """p (..., F) calibrated probabilities, rate (F,) corpus rates -> corrected."""
+        if self.form == "none":
+            return p
+        z = logit(p)
+        if self.form == "shrink":
+            lq = logit(np.clip(rate, EPS, 1 - EPS))
+            return sigmoid(lq + self.a * (z - lq))
+        if self.form == "platt":
+            return sigmoid(self.a * z + self.b)
+        raise ValueError(f"held-out correction form {self.form!r}; expected none, shrink or "
+                         "platt")
+
+    @classmethod
+    def fit(cls, form: str, p: np.ndarray, y: np.ndarray, rate: np.ndarray,
+            known: np.ndarray | None = None) -> HeldOut:
+        """Fit `form` on held-out probabilities p and truths y (M, F), pooled log loss over
+        the entries `known` marks (default all)."""
+        if form == "none":
+            return cls()
+        m = np.ones(p.shape, bool) if known is None else np.asarray(known, bool)
+        z, yy = logit(p)[m], np.asarray(y, dtype=float)[m]
+        if form == "platt":
+            a, b = platt(z, yy)
+            return cls("platt", a, b)
+        if form != "shrink":
+            raise ValueError(f"held-out correction form {form!r}; expected none, shrink or "
+                             "platt")
+        off = np.broadcast_to(logit(np.clip(rate, EPS, 1 - EPS)), p.shape)[m]
+        x, t = z - off, yy
+        a = 1.0
+        for _ in range(50):                      # Newton on the one slope
+            q = sigmoid(off + a * x)
+            h = float((q * (1 - q) * x * x).sum()) + 1e-9
+            step = float(((q - t) * x).sum()) / h
+            a -= step
+            if abs(step) < 1e-8:
+                break
+        return cls("shrink", a, 0.0)
+
+    def describe(self) -> str:
+        if self.form == "none":
+            return "no correction"
+        if self.form == "shrink":
+            return f"shrink toward the base rate, a = {self.a:.3f}"
+        return f"platt, a = {self.a:.3f}, b = {self.b:.3f}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"form": self.form, "a": self.a, "b": self.b}
+
+    @classmethod
+    def from_json(cls, d: dict | None) -> HeldOut:
+        if not d:
+            return cls()
+        return cls(str(d.get("form", "none")), float(d.get("a", 1.0)), float(d.get("b", 0.0)))
+
+    @classmethod
+    def for_encoder(cls, folder: Path, fingerprint: str, part: str) -> HeldOut:
+        """The correction `heldout.json` in an encoder folder holds for `part` ("report" or
+        "answers"), if it was made for this encoder (its fingerprint); else none."""
+        path = Path(folder) / "heldout.json"
+        if not path.exists():
+            return cls()
+        try:
+            d = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return cls()
+        if d.get("applies_to") != fingerprint:
+            return cls()
+        out = cls.from_json(d.get(part))
+        if out.form not in HELDOUT_FORMS:
+            raise ConfigError(f"{path}: {part}.form is {out.form!r}; expected one of "
+                              f"{', '.join(HELDOUT_FORMS)} (remake it with "
+                              "bench/heldout_calibration.py --write, or delete the file)")
+        return out
+
+
+NO_HELDOUT = HeldOut()      # no correction: the corpus OOF calibration alone
 
 
 def vote(sims: np.ndarray, labels: np.ndarray, temperature: float) -> np.ndarray:
@@ -166,6 +269,8 @@ class FindingsModel:
     abstain_below: float
     coverage: float
     cv: dict
+    base_rate: np.ndarray | None = None     # (F,) corpus rate of each finding
+    heldout: HeldOut = NO_HELDOUT           # applied after `fused_ab` (see HeldOut)
 
     # -- use ---------------------------------------------------------------------------------
 
@@ -180,7 +285,14 @@ class FindingsModel:
         return pk, pp
 
     def fuse(self, pk: np.ndarray, pp: np.ndarray) -> np.ndarray:
-        return sigmoid(self.fused_ab[:, 0] * (logit(pk) + logit(pp)) / 2 + self.fused_ab[:, 1])
+        p = sigmoid(self.fused_ab[:, 0] * (logit(pk) + logit(pp)) / 2 + self.fused_ab[:, 1])
+        return self.correct(p)
+
+    def correct(self, p: np.ndarray) -> np.ndarray:
+        """The held-out correction of fused probabilities (identity when there is none)."""
+        if self.heldout.form == "none" or self.base_rate is None:
+            return p
+        return self.heldout.apply(p, self.base_rate)
 
     def probabilities(self, z: np.ndarray, sims: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """(M, F) calibrated probability of every finding."""
@@ -213,7 +325,9 @@ class FindingsModel:
         arr = {n: getattr(self, n).tolist() for n in _ARRAYS}
         return {"version": VERSION, "k": self.k, "temperature": self.temperature,
                 "findings": list(self.findings), **arr, "abstain_below": self.abstain_below,
-                "coverage": self.coverage, "cv": self.cv}
+                "coverage": self.coverage, "cv": self.cv,
+                "base_rate": None if self.base_rate is None else self.base_rate.tolist(),
+                "heldout": self.heldout.to_json()}
 
     @classmethod
     def from_json(cls, d: dict) -> FindingsModel:
@@ -222,7 +336,10 @@ class FindingsModel:
         arr = {n: np.asarray(d[n], dtype=np.float64) for n in _ARRAYS}
         return cls(k=int(d["k"]), temperature=float(d["temperature"]),
                    findings=tuple(d["findings"]), abstain_below=float(d["abstain_below"]),
-                   coverage=float(d["coverage"]), cv=dict(d.get("cv", {})), **arr)
+                   coverage=float(d["coverage"]), cv=dict(d.get("cv", {})),
+                   base_rate=None if d.get("base_rate") is None
+                   else np.asarray(d["base_rate"], dtype=np.float64),
+                   heldout=HeldOut.from_json(d.get("heldout")), **arr)
 
     def save(self, path: Path) -> None:
         """Atomic: a reader never sees half a file."""
@@ -354,13 +471,16 @@ def fit_probe(x: np.ndarray, y: np.ndarray, known: np.ndarray, c: float = 1.0,
 def fit(corpus: CorpusLabels, vectors: np.ndarray, *, coverage: float = 0.95,
         k_grid: Sequence[int] = K_GRID, temperatures: Sequence[float] = TEMPERATURE_GRID,
         log: Callable[[str], None] = lambda m: None, oof: dict | None = None,
-        names: Sequence[str] = FINDINGS, thresholds: str = "f1") -> FindingsModel:
+        names: Sequence[str] = FINDINGS, thresholds: str = "f1",
+        heldout: HeldOut = NO_HELDOUT) -> FindingsModel:
     """Leave-one-fold-out CV inside the corpus; see the module docstring. `oof`, if given,
     receives the out-of-fold probabilities ("p") and neighbour positions ("pos"). `names`
     name the columns of the corpus targets (default: FINDINGS, the report's findings; the
     question-answering model passes its answer options). `thresholds`: "f1" (per finding, the
     OOF-F1-best one, for reports) or "accuracy" (0.5 on the calibrated probability, which
-    maximises expected accuracy, for yes/no answers)."""
+    maximises expected accuracy, for yes/no answers). `heldout`: the correction for ECGs the
+    encoder never saw (see HeldOut), applied to the OOF probabilities before the thresholds and
+    the confidence are fitted on them, as it is to every query's."""
     names = tuple(names)
     t0 = time.perf_counter()
     y, known, groups = corpus.y, corpus.known, corpus.groups
@@ -396,6 +516,7 @@ def fit(corpus: CorpusLabels, vectors: np.ndarray, *, coverage: float = 0.95,
     knn_ab, probe_ab, fused_ab = np.tile([1.0, 0.0], (nf, 1)), np.tile([1.0, 0.0], (nf, 1)), \
         np.tile([1.0, 0.0], (nf, 1))
     thr = np.full(nf, 0.5)
+    base_rate = (y & known).sum(0) / np.maximum(known.sum(0), 1)
     per: dict[str, dict] = {}
     p = np.full(zk.shape, 0.5)
     for c, name in enumerate(names):
@@ -411,7 +532,7 @@ def fit(corpus: CorpusLabels, vectors: np.ndarray, *, coverage: float = 0.95,
         fz = (knn_ab[c, 0] * zk[:, c] + knn_ab[c, 1] + probe_ab[c, 0] * zp[:, c]
               + probe_ab[c, 1]) / 2
         fused_ab[c] = platt(fz[m], yc)
-        p[:, c] = sigmoid(fused_ab[c, 0] * fz + fused_ab[c, 1])
+        p[:, c] = heldout.apply(sigmoid(fused_ab[c, 0] * fz + fused_ab[c, 1]), base_rate[c])
         per[name].update({"auc_neighbours": _auc(y[m, c], zk[m, c], None),
                           "auc_probe": _auc(y[m, c], zp[m, c], None),
                           "auc_fused": _auc(y[m, c], p[m, c], None)})
@@ -463,7 +584,8 @@ def fit(corpus: CorpusLabels, vectors: np.ndarray, *, coverage: float = 0.95,
             f"folds; superclass AUC fused {summary['fused']['mean']:.3f} "
             f"± {summary['fused']['sd']:.3f} (neighbours {summary['neighbours']['mean']:.3f})")
     return FindingsModel(k, temp, names, knn_ab, probe_w, probe_b, probe_ab, fused_ab, thr,
-                         np.asarray(cx), np.asarray(cy), abstain_below, coverage, cv)
+                         np.asarray(cx), np.asarray(cy), abstain_below, coverage, cv,
+                         base_rate=base_rate.astype(np.float64), heldout=heldout)
 
 
 def _auc(y: np.ndarray, s: np.ndarray, mask: np.ndarray | None) -> float:

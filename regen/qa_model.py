@@ -16,7 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-from regen.findings import CorpusLabels, FindingsModel, Targets, fit, view_groups
+from regen.findings import (
+    NO_HELDOUT,
+    CorpusLabels,
+    FindingsModel,
+    HeldOut,
+    Targets,
+    fit,
+    view_groups,
+)
 from regen.qa_data import ANY_KIND, SINGLE_ANSWER_GROUPS, neighbour_answers
 from regen.types import Neighbour
 
@@ -62,12 +70,16 @@ class AnswerModel:
     def load_or_fit(cls, build_dir: Path,
                     records: Callable[[], tuple[np.ndarray, np.ndarray, list]],
                     neighbour_of: Callable[[object], Neighbour],
-                    log: Callable[[str], None] | None = None) -> AnswerModel:
-        """Read `qa-model.json` and `qa-labels.npz` beside the build, or fit and save them."""
+                    log: Callable[[str], None] | None = None,
+                    heldout: HeldOut = NO_HELDOUT) -> AnswerModel:
+        """Read `qa-model.json` and `qa-labels.npz` beside the build, or fit and save them
+        (again when they were saved with another held-out correction than `heldout`)."""
         mfile, lfile = build_dir / "qa-model.json", build_dir / "qa-labels.npz"
         if mfile.exists() and lfile.exists():
             try:
-                return cls(FindingsModel.load(mfile), Targets.load(lfile))
+                model = FindingsModel.load(mfile)
+                if model.heldout == heldout:
+                    return cls(model, Targets.load(lfile))
             except (KeyError, ValueError, OSError):
                 pass
         log = log or (lambda m: print(m, file=sys.stderr))
@@ -93,7 +105,7 @@ class AnswerModel:
         groups = view_groups(views)
         targets = Targets.of_views(np.asarray(ids), y, known, views)
         model = fit(CorpusLabels(np.asarray(ids), y, known, groups), vectors, names=names,
-                    thresholds="accuracy", log=lambda m: None)
+                    thresholds="accuracy", log=lambda m: None, heldout=heldout)
         log(f"answer model: {len(names)} options, k={model.k}, temperature "
             f"{model.temperature} by leave-one-fold-out CV in the corpus")
         try:

@@ -91,6 +91,9 @@ class Settings:
     # a corpus record (its report and labels) is read from the database once per this many
     # seconds; a rebuild that rewrites reports is seen within it. 0: read on every request
     record_cache_s: float = 60.0
+    # apply the encoder folder's heldout.json (its calibration correction for ECGs it never
+    # saw; regen.findings.HeldOut) to every probability; off: the corpus OOF calibration alone
+    heldout_calibration: bool = True
 
     @property
     def db_url(self) -> str:

@@ -10,12 +10,15 @@ import pytest
 
 from regen.compose import Composer, clean_report, leads_named
 from regen.diagnose import needs, resolve
+from regen.errors import ConfigError
 from regen.findings import (
     FINDINGS,
     K_GRID,
+    HeldOut,
     best_f1_threshold,
     expected_f1,
     isotonic_knots,
+    logit,
     oof_neighbours,
     platt,
     sigmoid,
@@ -39,6 +42,43 @@ def test_platt_recovers_the_slope_and_offset_that_made_the_labels() -> None:
     y = (rng.random(x.size) < sigmoid(2.0 * x - 1.0)).astype(float)
     a, b = platt(x, y)
     assert a == pytest.approx(2.0, abs=0.1) and b == pytest.approx(-1.0, abs=0.1)
+
+
+def test_heldout_correction_recovers_the_overconfidence_that_made_the_labels() -> None:
+    rng = np.random.default_rng(1)
+    rate = np.array([0.05, 0.2, 0.5])
+    lq = logit(rate)
+    z = lq + rng.normal(scale=2.0, size=(20000, 3))            # the model's logits
+    y = rng.random(z.shape) < sigmoid(lq + 0.6 * (z - lq))      # truth: less sure than it says
+    p = sigmoid(z)
+    shrink = HeldOut.fit("shrink", p, y, rate)
+    assert shrink.a == pytest.approx(0.6, abs=0.03)
+    fixed = shrink.apply(p, rate)
+    for c in range(3):                                          # monotone: order unchanged
+        order = np.argsort(p[:, c])
+        assert (np.diff(fixed[order, c]) >= 0).all()
+    gap = lambda q: abs(float(q.mean() - y.mean()))             # noqa: E731
+    assert gap(fixed) < gap(p) or gap(p) < 0.005
+    assert HeldOut.fit("none", p, y, rate).apply(p, rate) is p
+    platt_fit = HeldOut.fit("platt", p, y, rate)
+    assert platt_fit.form == "platt" and platt_fit.a < 1
+    assert HeldOut.from_json(shrink.to_json()) == shrink
+
+
+def test_heldout_correction_is_used_only_for_the_encoder_it_was_made_for(tmp_path: Path) -> None:
+    import json
+
+    (tmp_path / "heldout.json").write_text(json.dumps(
+        {"applies_to": "abc", "report": {"form": "shrink", "a": 0.8},
+         "answers": {"form": "platt", "a": 0.9, "b": -0.1}}))
+    assert HeldOut.for_encoder(tmp_path, "abc", "report") == HeldOut("shrink", 0.8, 0.0)
+    assert HeldOut.for_encoder(tmp_path, "abc", "answers") == HeldOut("platt", 0.9, -0.1)
+    assert HeldOut.for_encoder(tmp_path, "other", "report") == HeldOut()
+    assert HeldOut.for_encoder(tmp_path / "none", "abc", "report") == HeldOut()
+    (tmp_path / "heldout.json").write_text(json.dumps(
+        {"applies_to": "abc", "report": {"form": "isotonic"}}))
+    with pytest.raises(ConfigError, match=r"heldout.json: report.form is 'isotonic'"):
+        HeldOut.for_encoder(tmp_path, "abc", "report")
 
 
 def test_best_f1_threshold_cuts_between_the_scores_that_separate_the_classes() -> None:
@@ -200,9 +240,38 @@ def test_model_is_fitted_by_cv_saved_beside_the_build_and_reloads(rg) -> None:
     saved = sorted(p.name for p in rg.build_path.iterdir() if "findings" in p.name
                    or "composer" in p.name)
     assert len(saved) == 3
-    again = Diagnoser.load_or_fit(rg.build_path, lambda: pytest.fail("refitted"), "en")
+    again = Diagnoser.load_or_fit(rg.build_path, lambda: pytest.fail("refitted"), "en",
+                                  heldout=rg.heldout_for("report"))
     assert np.array_equal(again.model.threshold, dg.model.threshold)
     assert list(again.targets.keys) == list(dg.targets.keys)
+
+
+def test_the_shipped_encoders_heldout_correction_reaches_reports_and_answers(
+        rg, sample_home: Path) -> None:
+    """The shipped encoder carries heldout.json: its report findings and answer options are
+    corrected, monotone per finding; switched off, a home fits the models again without it."""
+    from dataclasses import replace
+
+    from regen import Regen
+    from regen.diagnose import Diagnoser
+
+    report, answers = rg.heldout_for("report"), rg.heldout_for("answers")
+    assert report.form != "none" and answers.form != "none"
+    dg = rg.diagnoser
+    assert dg.model.heldout == report and rg.answers.model.heldout == answers
+    rng = np.random.default_rng(0)
+    pk, pp = rng.uniform(0.01, 0.99, (2, 200, len(FINDINGS)))
+    raw = replace(dg.model, heldout=HeldOut()).fuse(pk, pp)
+    fixed = dg.model.fuse(pk, pp)
+    assert not np.allclose(raw, fixed)
+    for c in range(len(FINDINGS)):
+        order = np.argsort(raw[:, c], kind="stable")
+        assert (np.diff(fixed[order, c]) >= -1e-12).all()
+    with Regen.open(sample_home, heldout_calibration=False) as off:
+        assert off.heldout_for("report") == HeldOut()
+    refit = Diagnoser.load_or_fit(rg.build_path, lambda: pytest.fail("refitted"), "en",
+                                  heldout=report)
+    assert refit.model.heldout == report         # the saved model was made with it
 
 
 def test_fold9_probabilities_rank_superclasses_and_are_near_their_rates(rg) -> None:

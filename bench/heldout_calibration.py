@@ -1,0 +1,194 @@
+"""How far the findings' calibration is from the truth on ECGs the encoder never saw, and the
+correction (`regen.findings.HeldOut`) that the shipped encoder's folder carries.
+
+Every probability regen states is Platt-calibrated on out-of-fold (OOF) scores inside the
+corpus (`regen.findings.fit`). The shipped encoder was trained on the same corpus folds, so
+its neighbours are closer there than a new ECG's, and the OOF scores are optimistic. This
+measures that with a second encoder trained the same way without one corpus fold:
+
+    regen train --data PTBXL --folds 1-7 --val-folds 8 --out runs/enc-1-7
+    python bench/heldout_calibration.py --data PTBXL --encoder runs/enc-1-7 \\
+        [--corpus-folds 1-7 --heldout-fold 8] [--write regen/weights/default/heldout.json]
+
+It builds a home with that encoder on the corpus folds (its findings and answer models are
+fitted there as usual, OOF inside them), and scores the held-out fold, which neither the
+encoder nor the models saw: report findings against the labeller's labels of each ECG's own
+report, answer options against its PTB-XL annotations. The correction is chosen among a few
+forms, all monotone per finding (decisions do not change, only the probabilities):
+
+* none;
+* shrink: logit p' = logit q_f + a (logit p - logit q_f), one `a` for every finding, with q_f
+  the finding's corpus rate (a < 1 pulls over-confident probabilities toward the base rate);
+* platt: logit p' = a logit p + b, one (a, b) for every finding.
+
+by 5-fold cross-validation over the held-out ECGs (pooled log loss), then fitted on all of
+them. ECE per superclass is printed before and after, beside the floor a perfectly calibrated
+model shows on as many ECGs. Folds 9 and 10 are never read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+FORMS = ("none", "shrink", "platt")
+SUPERCLASSES = ("NORM", "MI", "STTC", "CD", "HYP")
+
+
+def build_home(data: Path, encoder: Path, folds: str, home: Path) -> None:
+    env = {**os.environ, "REGEN_ENCODER": str(encoder), "HF_HUB_OFFLINE": "1"}
+    subprocess.run([sys.executable, "-m", "regen", "index", "rebuild", "--data", str(data),
+                    "--folds", folds, "--home", str(home)], check=True, env=env)
+
+
+def collect(home: Path, data: Path, fold: str, encoder: Path) -> dict[str, np.ndarray]:
+    """Probabilities (raw model outputs, no correction) and truths on the held-out fold."""
+    from regen.api import Regen
+    from regen.corpus import load_ptbxl
+    from regen.findings import HeldOut
+    from regen.labeller import LABELS, label_report
+    from regen.qa_data import ANY_KIND, SINGLE_ANSWER_GROUPS, record_answers
+    from regen.qa_model import SEP
+    from regen.reader import read_ecg
+
+    rg = Regen.open(home, encoder=encoder, heldout_calibration=False)
+    assert rg.heldout_for("report") == HeldOut()
+    qs = [r for r in load_ptbxl(data, folds=fold) if r.reports.get(rg.settings.language)]
+    loaded = [read_ecg(q.path) for q in qs]
+    z, _ = rg._embed_noted(loaded)
+    dg, am = rg.diagnoser, rg.answers
+    p, _, _ = dg.probabilities(z, *rg._voters(loaded, z, dg.k, dg.targets))
+    nl = len(LABELS)
+    y = np.array([[c in label_report(q.reports[rg.settings.language]) for c in LABELS]
+                  for q in qs])
+    rate = (dg.targets.y[:, :nl] & dg.targets.known[:, :nl]).sum(0) / np.maximum(
+        dg.targets.known[:, :nl].sum(0), 1)
+    pa = am.probabilities(z, *rg._voters(loaded, z, am.k, am.targets))
+    names = am.model.findings
+    ya = np.zeros((len(qs), len(names)), bool)
+    ka = np.ones_like(ya)
+    for i, q in enumerate(qs):
+        ans = record_answers(q)
+        for option, group in ANY_KIND.items():
+            if ans.get(group):
+                ans[group] = ans[group] | {option}
+        for j, n in enumerate(names):
+            g, o = n.split(SEP)
+            ya[i, j] = o in ans.get(g, ())
+            # as in the answer model's targets: a one-answer group with no answer is unknown
+            ka[i, j] = g not in SINGLE_ANSWER_GROUPS or bool(ans.get(g))
+    known_a = am.targets.known.any(0) & (am.targets.y.sum(0) >= 3)
+    rate_a = am.targets.y.sum(0) / np.maximum(am.targets.known.sum(0), 1)
+    return {"p": p[:, :nl], "y": y, "known": np.ones_like(y), "rate": rate,
+            "p_answers": pa[:, known_a], "y_answers": ya[:, known_a],
+            "known_answers": ka[:, known_a], "rate_answers": rate_a[known_a],
+            "names": np.array(LABELS), "names_answers": np.array(names)[known_a]}
+
+
+def logloss(p: np.ndarray, y: np.ndarray, known: np.ndarray) -> float:
+    p = np.clip(p, 1e-6, 1 - 1e-6)[known]
+    y = y[known]
+    return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
+
+
+def cv_forms(p: np.ndarray, y: np.ndarray, known: np.ndarray, rate: np.ndarray, seed: int = 0
+             ) -> dict[str, float]:
+    """5-fold CV over ECGs (rows) of each form's pooled log loss over the known entries."""
+    from regen.findings import HeldOut
+
+    rng = np.random.default_rng(seed)
+    part = rng.permutation(len(p)) % 5
+    out = {}
+    for form in FORMS:
+        pred = np.empty_like(p)
+        for k in range(5):
+            tr, te = part != k, part == k
+            h = HeldOut.fit(form, p[tr], y[tr], rate, known[tr])
+            pred[te] = h.apply(p[te], rate)
+        out[form] = logloss(pred, y, known)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--encoder", type=Path, required=True,
+                    help="an encoder trained without --heldout-fold")
+    ap.add_argument("--corpus-folds", default="1-7")
+    ap.add_argument("--heldout-fold", default="8")
+    ap.add_argument("--home", type=Path, default=None, help="default: a folder under /tmp")
+    ap.add_argument("--cache", type=Path, default=None, help="npz of the collected scores")
+    ap.add_argument("--write", type=Path, default=None,
+                    help="write the chosen correction here: heldout.json in the folder of "
+                         "the encoder it corrects (trained on all the corpus folds)")
+    args = ap.parse_args()
+
+    from regen.eval_findings import ece, ece_if_calibrated
+    from regen.findings import HeldOut
+    from regen.metrics import macro_auc
+
+    if args.cache and args.cache.exists():
+        d = dict(np.load(args.cache))
+    else:
+        home = args.home or Path(f"/tmp/regen-heldout-{os.getpid()}")
+        build_home(args.data, args.encoder, args.corpus_folds, home)
+        d = collect(home, args.data, args.heldout_fold, args.encoder)
+        if args.cache:
+            np.savez(args.cache, **d)
+    p, y, rate = d["p"], d["y"], d["rate"]
+    names = [str(n) for n in d["names"]]
+    sup = [names.index(s) for s in SUPERCLASSES]
+    print(f"held-out fold {args.heldout_fold}: {len(p)} ECGs; encoder and findings models "
+          f"from folds {args.corpus_folds} only")
+    auc = macro_auc(y[:, sup], p[:, sup])[0]
+    print(f"superclass macro AUC (fused probabilities): {auc:.4f}")
+    rows = {}
+    for what, (pp, yy, kk, rr) in {
+            "report findings": (p, y, d["known"], rate),
+            "answer options": (d["p_answers"], d["y_answers"], d["known_answers"],
+                               d["rate_answers"])}.items():
+        cv = cv_forms(pp, yy, kk, rr)
+        best = min(FORMS, key=lambda f: (round(cv[f], 5), FORMS.index(f)))
+        fitted = {f: HeldOut.fit(f, pp, yy, rr, kk) for f in FORMS}
+        rows[what] = (cv, best, fitted)
+        print(f"\n{what} ({pp.shape[1]} columns): 5-fold CV log loss over held-out ECGs")
+        for f in FORMS:
+            print(f"  {f:7s} {cv[f]:.5f}  fitted on all: {fitted[f].describe()}"
+                  f"{'  <- chosen' if f == best else ''}")
+    cv, best, fitted = rows["report findings"]
+    print("\nECE per superclass on the held-out fold (10 bins): "
+          "uncorrected / chosen correction (in-sample) / floor if calibrated (mean, p95)")
+    for s, c in zip(SUPERCLASSES, sup):
+        e0 = ece(p[:, c], y[:, c])[0]
+        pc = fitted[best].apply(p, rate)[:, c]
+        e1 = ece(pc, y[:, c])[0]
+        fl = ece_if_calibrated(pc)
+        print(f"  {s:5s} {e0:.3f} / {e1:.3f}  floor {fl['mean']:.3f} / {fl['p95']:.3f};"
+              f" mean p {p[:, c].mean():.3f} -> {pc.mean():.3f}, rate {y[:, c].mean():.3f}")
+    if args.write:
+        meta = json.loads((args.write.parent / "config.json").read_text())
+        out = {"applies_to": meta["fingerprint"], "report": fitted[best].to_json(),
+               "answers": rows["answer options"][2][rows["answer options"][1]].to_json(),
+               "made_with": {"encoder": json.loads((args.encoder / "config.json").read_text()
+                                                   )["fingerprint"],
+                             "heldout_superclass_auc": round(auc, 4),
+                             "corpus_folds": args.corpus_folds,
+                             "heldout_fold": args.heldout_fold, "n": int(len(p)),
+                             "cv_logloss": {k: v[0] for k, v in rows.items()},
+                             "command": "python bench/heldout_calibration.py --data PTBXL "
+                                        f"--encoder ENC --corpus-folds {args.corpus_folds} "
+                                        f"--heldout-fold {args.heldout_fold} --write FILE"}}
+        args.write.write_text(json.dumps(out, indent=1) + "\n")
+        print(f"\nwrote {args.write}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -456,7 +456,9 @@ def eval_cv(settings: Settings, data: Path, *, corpus_folds: str = "1-8",
     own, _ = corpus_index(settings, data, corpus_folds, log=log)
     with Regen.from_settings(own) as rg:
         ids, vectors, views = rg._corpus_views()
-    model = fit(view_labels(ids, views, own.language), vectors, coverage=coverage, log=log)
+        heldout = rg.heldout_for("report")
+    model = fit(view_labels(ids, views, own.language), vectors, coverage=coverage, log=log,
+                heldout=heldout)
     return {"task": "cv", "corpus_folds": corpus_folds, "k": model.k,
             "temperature": model.temperature, "abstain_below": model.abstain_below,
             "coverage": coverage, **model.cv}

@@ -4,17 +4,20 @@ correction (`regen.findings.HeldOut`) that the shipped encoder's folder carries.
 Every probability regen states is Platt-calibrated on out-of-fold (OOF) scores inside the
 corpus (`regen.findings.fit`). The shipped encoder was trained on the same corpus folds, so
 its neighbours are closer there than a new ECG's, and the OOF scores are optimistic. This
-measures that with a second encoder trained the same way without one corpus fold:
+measures that with encoders trained the same way, each without one corpus fold:
 
-    regen train --data PTBXL --folds 1-7 --val-folds 8 --out runs/enc-1-7
-    python bench/heldout_calibration.py --data PTBXL --encoder runs/enc-1-7 \\
-        [--corpus-folds 1-7 --heldout-fold 8] [--write regen/weights/default/heldout.json]
+    regen train --data PTBXL --folds 1-7 --val-folds 8 --out runs/enc-no8
+    regen train --data PTBXL --folds 1-6,8 --val-folds 7 --out runs/enc-no7
+    python bench/heldout_calibration.py --data PTBXL \\
+        --encoder runs/enc-no8 --heldout-fold 8 --encoder runs/enc-no7 --heldout-fold 7 \\
+        [--cache DIR] [--write regen/weights/default/heldout.json]
 
-It builds a home with that encoder on the corpus folds (its findings and answer models are
-fitted there as usual, OOF inside them), and scores the held-out fold, which neither the
-encoder nor the models saw: report findings against the labeller's labels of each ECG's own
-report, answer options against its PTB-XL annotations. The correction is chosen among a few
-forms, all monotone per finding (decisions do not change, only the probabilities):
+For each pair it builds a home with that encoder on the other corpus folds (its findings and
+answer models are fitted there as usual, OOF inside them), and scores the held-out fold, which
+neither the encoder nor the models saw: report findings against the labeller's labels of each
+ECG's own report, answer options against its PTB-XL annotations. The pairs' ECGs are pooled.
+The correction is chosen among a few forms, all monotone per finding (decisions keep their
+order, only the probabilities move):
 
 * none;
 * shrink: logit p' = logit q_f + a (logit p - logit q_f), one `a` for every finding, with q_f
@@ -100,7 +103,8 @@ def logloss(p: np.ndarray, y: np.ndarray, known: np.ndarray) -> float:
 
 def cv_forms(p: np.ndarray, y: np.ndarray, known: np.ndarray, rate: np.ndarray, seed: int = 0
              ) -> dict[str, float]:
-    """5-fold CV over ECGs (rows) of each form's pooled log loss over the known entries."""
+    """5-fold CV over ECGs (rows) of each form's pooled log loss over the known entries;
+    `rate` (M, F): the corpus rates each row's models had."""
     from regen.findings import HeldOut
 
     rng = np.random.default_rng(seed)
@@ -110,8 +114,8 @@ def cv_forms(p: np.ndarray, y: np.ndarray, known: np.ndarray, rate: np.ndarray, 
         pred = np.empty_like(p)
         for k in range(5):
             tr, te = part != k, part == k
-            h = HeldOut.fit(form, p[tr], y[tr], rate, known[tr])
-            pred[te] = h.apply(p[te], rate)
+            h = HeldOut.fit(form, p[tr], y[tr], rate[tr], known[tr])
+            pred[te] = h.apply(p[te], rate[te])
         out[form] = logloss(pred, y, known)
     return out
 
@@ -119,36 +123,70 @@ def cv_forms(p: np.ndarray, y: np.ndarray, known: np.ndarray, rate: np.ndarray, 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, required=True)
-    ap.add_argument("--encoder", type=Path, required=True,
-                    help="an encoder trained without --heldout-fold")
-    ap.add_argument("--corpus-folds", default="1-7")
-    ap.add_argument("--heldout-fold", default="8")
-    ap.add_argument("--home", type=Path, default=None, help="default: a folder under /tmp")
-    ap.add_argument("--cache", type=Path, default=None, help="npz of the collected scores")
+    ap.add_argument("--encoder", type=Path, action="append", required=True,
+                    help="an encoder trained without its --heldout-fold (repeat the pair for "
+                         "more folds: their ECGs are pooled)")
+    ap.add_argument("--heldout-fold", action="append", default=None,
+                    help="the fold each --encoder never saw, in the same order (default 8)")
+    ap.add_argument("--folds", default="1-8", help="the corpus folds; the others of them "
+                    "are each pair's corpus")
+    ap.add_argument("--home", type=Path, default=None,
+                    help="folder for one home per pair (default: under /tmp)")
+    ap.add_argument("--cache", type=Path, default=None,
+                    help="folder for an npz of each pair's collected scores")
     ap.add_argument("--write", type=Path, default=None,
                     help="write the chosen correction here: heldout.json in the folder of "
                          "the encoder it corrects (trained on all the corpus folds)")
     args = ap.parse_args()
 
+    from regen.corpus import parse_folds
     from regen.eval_findings import ece, ece_if_calibrated
     from regen.findings import HeldOut
     from regen.metrics import macro_auc
 
-    if args.cache and args.cache.exists():
-        d = dict(np.load(args.cache))
-    else:
-        home = args.home or Path(f"/tmp/regen-heldout-{os.getpid()}")
-        build_home(args.data, args.encoder, args.corpus_folds, home)
-        d = collect(home, args.data, args.heldout_fold, args.encoder)
-        if args.cache:
-            np.savez(args.cache, **d)
+    held = args.heldout_fold or ["8"]
+    if len(held) != len(args.encoder):
+        ap.error(f"{len(args.encoder)} --encoder but {len(held)} --heldout-fold")
+    folds = sorted(parse_folds(args.folds) or ())
+    parts, aucs = [], []
+    for enc, fold in zip(args.encoder, held):
+        corpus = ",".join(str(f) for f in folds if str(f) != fold)
+        cache = args.cache / f"heldout-{fold}.npz" if args.cache else None
+        if cache and cache.exists():
+            d = dict(np.load(cache))
+        else:
+            home = (args.home or Path(f"/tmp/regen-heldout-{os.getpid()}")) / f"fold{fold}"
+            build_home(args.data, enc, corpus, home)
+            d = collect(home, args.data, fold, enc)
+            if cache:
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                np.savez(cache, **d)
+        d["fingerprint"] = json.loads((enc / "config.json").read_text())["fingerprint"]
+        names = [str(n) for n in d["names"]]
+        sup = [names.index(s) for s in SUPERCLASSES]
+        aucs.append(macro_auc(d["y"][:, sup], d["p"][:, sup])[0])
+        print(f"held-out fold {fold}: {len(d['p'])} ECGs; encoder {d['fingerprint']} and "
+              f"findings models from folds {corpus} only; superclass macro AUC (fused "
+              f"probabilities) {aucs[-1]:.4f}")
+        parts.append(d)
+    if len(aucs) > 1:
+        print(f"superclass macro AUC over the held-out folds: {np.mean(aucs):.4f} ± "
+              f"{np.std(aucs, ddof=1):.4f}")
+
+    def pooled(key: str, rate_key: str | None = None) -> np.ndarray:
+        if rate_key:        # each pair's corpus rates, one row per held-out ECG
+            return np.concatenate([np.broadcast_to(d[rate_key], d[key].shape) for d in parts])
+        return np.concatenate([d[key] for d in parts])
+
+    d = {k: pooled(k) for k in ("p", "y", "known", "p_answers", "y_answers", "known_answers")}
+    d["rate"], d["rate_answers"] = pooled("p", "rate"), pooled("p_answers", "rate_answers")
+    d["names"] = parts[0]["names"]
+    if any(list(x["names_answers"]) != list(parts[0]["names_answers"]) for x in parts):
+        raise SystemExit("the pairs' answer models know different options; use pairs whose "
+                         "corpora hold the same option set")
     p, y, rate = d["p"], d["y"], d["rate"]
     names = [str(n) for n in d["names"]]
     sup = [names.index(s) for s in SUPERCLASSES]
-    print(f"held-out fold {args.heldout_fold}: {len(p)} ECGs; encoder and findings models "
-          f"from folds {args.corpus_folds} only")
-    auc = macro_auc(y[:, sup], p[:, sup])[0]
-    print(f"superclass macro AUC (fused probabilities): {auc:.4f}")
     rows = {}
     for what, (pp, yy, kk, rr) in {
             "report findings": (p, y, d["known"], rate),
@@ -158,12 +196,12 @@ def main() -> int:
         best = min(FORMS, key=lambda f: (round(cv[f], 5), FORMS.index(f)))
         fitted = {f: HeldOut.fit(f, pp, yy, rr, kk) for f in FORMS}
         rows[what] = (cv, best, fitted)
-        print(f"\n{what} ({pp.shape[1]} columns): 5-fold CV log loss over held-out ECGs")
+        print(f"\n{what} ({pp.shape[1]} columns): 5-fold CV log loss over the held-out ECGs")
         for f in FORMS:
             print(f"  {f:7s} {cv[f]:.5f}  fitted on all: {fitted[f].describe()}"
                   f"{'  <- chosen' if f == best else ''}")
     cv, best, fitted = rows["report findings"]
-    print("\nECE per superclass on the held-out fold (10 bins): "
+    print("\nECE per superclass on the held-out ECGs (10 bins): "
           "uncorrected / chosen correction (in-sample) / floor if calibrated (mean, p95)")
     for s, c in zip(SUPERCLASSES, sup):
         e0 = ece(p[:, c], y[:, c])[0]
@@ -176,15 +214,14 @@ def main() -> int:
         meta = json.loads((args.write.parent / "config.json").read_text())
         out = {"applies_to": meta["fingerprint"], "report": fitted[best].to_json(),
                "answers": rows["answer options"][2][rows["answer options"][1]].to_json(),
-               "made_with": {"encoder": json.loads((args.encoder / "config.json").read_text()
-                                                   )["fingerprint"],
-                             "heldout_superclass_auc": round(auc, 4),
-                             "corpus_folds": args.corpus_folds,
-                             "heldout_fold": args.heldout_fold, "n": int(len(p)),
+               "made_with": {"encoders": [str(x["fingerprint"]) for x in parts],
+                             "heldout_folds": held,
+                             "heldout_superclass_auc": [round(a, 4) for a in aucs],
+                             "n": int(len(p)),
                              "cv_logloss": {k: v[0] for k, v in rows.items()},
                              "command": "python bench/heldout_calibration.py --data PTBXL "
-                                        f"--encoder ENC --corpus-folds {args.corpus_folds} "
-                                        f"--heldout-fold {args.heldout_fold} --write FILE"}}
+                                        + " ".join(f"--encoder ENC_WITHOUT_{f} --heldout-fold "
+                                                   f"{f}" for f in held) + " --write FILE"}}
         args.write.write_text(json.dumps(out, indent=1) + "\n")
         print(f"\nwrote {args.write}")
     return 0

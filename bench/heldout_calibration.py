@@ -178,12 +178,18 @@ def main() -> int:
             return np.concatenate([np.broadcast_to(d[rate_key], d[key].shape) for d in parts])
         return np.concatenate([d[key] for d in parts])
 
+    # answer options: those every pair's answer model knows (a corpus lacking an option's
+    # positives does not model it), in the first pair's order
+    common = [n for n in parts[0]["names_answers"]
+              if all(n in set(x["names_answers"]) for x in parts)]
+    for x in parts:
+        col = [list(x["names_answers"]).index(n) for n in common]
+        for key in ("p_answers", "y_answers", "known_answers"):
+            x[key] = x[key][:, col]
+        x["rate_answers"] = x["rate_answers"][col]
     d = {k: pooled(k) for k in ("p", "y", "known", "p_answers", "y_answers", "known_answers")}
     d["rate"], d["rate_answers"] = pooled("p", "rate"), pooled("p_answers", "rate_answers")
     d["names"] = parts[0]["names"]
-    if any(list(x["names_answers"]) != list(parts[0]["names_answers"]) for x in parts):
-        raise SystemExit("the pairs' answer models know different options; use pairs whose "
-                         "corpora hold the same option set")
     p, y, rate = d["p"], d["y"], d["rate"]
     names = [str(n) for n in d["names"]]
     sup = [names.index(s) for s in SUPERCLASSES]

@@ -20,6 +20,7 @@ import numpy as np
 
 from regen.measure import measure
 from regen.measured import AF_FEATURES, af_features, fit_weights, irregularity, oof_probability
+from regen.metrics import log_loss
 from regen.reader import read_ecg
 
 SETS = {"RR (irregularity, nRMSSD, pNN50, turning points)": (0, 1, 2, 3),
@@ -73,11 +74,6 @@ def f1_at(s: np.ndarray, y: np.ndarray, cut: float) -> float:
     return 2 * tp / (pred.sum() + y.sum()) if tp else 0.0
 
 
-def logloss(p: np.ndarray, y: np.ndarray) -> float:
-    return float(-np.mean(y * np.log(np.clip(p, 1e-9, 1))
-                          + (1 - y) * np.log(np.clip(1 - p, 1e-9, 1))))
-
-
 def cv(x: np.ndarray, y: np.ndarray, fold: np.ndarray, cols: tuple[int, ...], l2: float
        ) -> np.ndarray:
     """Out-of-fold probabilities, leave-one-fold-out over folds 1-8."""
@@ -99,11 +95,12 @@ def main() -> None:
     best = None
     unlogged = np.column_stack([np.exp(x[:, :2]) - 0.01, x[:, 2:]])
     p = cv(unlogged, y, fold, SETS["RR + no P wave"], 1.0)
-    print(f"  CV RR + no P wave with the two ratios not logged, L2 1: log loss {logloss(p, y):.4f}")
+    print("  CV RR + no P wave with the two ratios not logged, L2 1: log loss "
+          f"{log_loss(p, y):.4f}")
     for name, cols in SETS.items():
         for l2 in L2:
             p = cv(x, y, fold, cols, l2)
-            ll = logloss(p, y)
+            ll = log_loss(p, y)
             per = "; ".join(f"{n} AUC {auc(p[s], y[s]):.3f} F1@0.5 {f1_at(p[s], y[s], 0.5):.3f}"
                             for n, s in (("12-lead", lead == 0), ("lead II", lead == 1)))
             print(f"  CV {name}, L2 {l2:g}: log loss {ll:.4f}; {per}")

@@ -71,8 +71,7 @@ def collect(home: Path, data: Path, fold: str, encoder: Path) -> dict[str, np.nd
     nl = len(LABELS)
     y = np.array([[c in label_report(q.reports[rg.settings.language]) for c in LABELS]
                   for q in qs])
-    rate = (dg.targets.y[:, :nl] & dg.targets.known[:, :nl]).sum(0) / np.maximum(
-        dg.targets.known[:, :nl].sum(0), 1)
+    rate = dg.model.base_rate[:nl]
     pa = am.probabilities(z, *rg._voters(loaded, z, am.k, am.targets))
     names = am.model.findings
     ya = np.zeros((len(qs), len(names)), bool)
@@ -88,17 +87,11 @@ def collect(home: Path, data: Path, fold: str, encoder: Path) -> dict[str, np.nd
             # as in the answer model's targets: a one-answer group with no answer is unknown
             ka[i, j] = g not in SINGLE_ANSWER_GROUPS or bool(ans.get(g))
     known_a = am.targets.known.any(0) & (am.targets.y.sum(0) >= 3)
-    rate_a = am.targets.y.sum(0) / np.maximum(am.targets.known.sum(0), 1)
+    rate_a = am.model.base_rate
     return {"p": p[:, :nl], "y": y, "known": np.ones_like(y), "rate": rate,
             "p_answers": pa[:, known_a], "y_answers": ya[:, known_a],
             "known_answers": ka[:, known_a], "rate_answers": rate_a[known_a],
             "names": np.array(LABELS), "names_answers": np.array(names)[known_a]}
-
-
-def logloss(p: np.ndarray, y: np.ndarray, known: np.ndarray) -> float:
-    p = np.clip(p, 1e-6, 1 - 1e-6)[known]
-    y = y[known]
-    return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
 
 
 def cv_forms(p: np.ndarray, y: np.ndarray, known: np.ndarray, rate: np.ndarray, seed: int = 0
@@ -106,6 +99,7 @@ def cv_forms(p: np.ndarray, y: np.ndarray, known: np.ndarray, rate: np.ndarray, 
     """5-fold CV over ECGs (rows) of each form's pooled log loss over the known entries;
     `rate` (M, F): the corpus rates each row's models had."""
     from regen.findings import HeldOut
+    from regen.metrics import log_loss
 
     rng = np.random.default_rng(seed)
     part = rng.permutation(len(p)) % 5
@@ -116,7 +110,7 @@ def cv_forms(p: np.ndarray, y: np.ndarray, known: np.ndarray, rate: np.ndarray, 
             tr, te = part != k, part == k
             h = HeldOut.fit(form, p[tr], y[tr], rate[tr], known[tr])
             pred[te] = h.apply(p[te], rate[te])
-        out[form] = logloss(pred, y, known)
+        out[form] = log_loss(pred[known], y[known])
     return out
 
 

@@ -122,36 +122,33 @@ class HeldOut:
     a: float = 1.0
     b: float = 0.0
 
+    def __post_init__(self) -> None:
+        if self.form not in HELDOUT_FORMS:
+            raise ValueError(f"held-out correction form {self.form!r}; expected one of "
+                             f"{', '.join(HELDOUT_FORMS)}")
+
     def apply(self, p: np.ndarray, rate: np.ndarray) -> np.ndarray:
         """p (..., F) calibrated probabilities, rate (F,) corpus rates -> corrected."""
         if self.form == "none":
             return p
-        z = logit(p)
         if self.form == "shrink":
-            lq = logit(np.clip(rate, EPS, 1 - EPS))
-            return sigmoid(lq + self.a * (z - lq))
-        if self.form == "platt":
-            return sigmoid(self.a * z + self.b)
-        raise ValueError(f"held-out correction form {self.form!r}; expected none, shrink or "
-                         "platt")
+            lq = logit(rate)
+            return sigmoid(lq + self.a * (logit(p) - lq))
+        return sigmoid(self.a * logit(p) + self.b)
 
     @classmethod
     def fit(cls, form: str, p: np.ndarray, y: np.ndarray, rate: np.ndarray,
             known: np.ndarray | None = None) -> HeldOut:
         """Fit `form` on held-out probabilities p and truths y (M, F), pooled log loss over
         the entries `known` marks (default all)."""
-        if form == "none":
+        if cls(form).form == "none":          # (an unknown form raises here)
             return cls()
         m = np.ones(p.shape, bool) if known is None else np.asarray(known, bool)
-        z, yy = logit(p)[m], np.asarray(y, dtype=float)[m]
+        z, t = logit(p)[m], np.asarray(y, dtype=float)[m]
         if form == "platt":
-            a, b = platt(z, yy)
-            return cls("platt", a, b)
-        if form != "shrink":
-            raise ValueError(f"held-out correction form {form!r}; expected none, shrink or "
-                             "platt")
-        off = np.broadcast_to(logit(np.clip(rate, EPS, 1 - EPS)), p.shape)[m]
-        x, t = z - off, yy
+            return cls("platt", *platt(z, t))
+        off = np.broadcast_to(logit(rate), p.shape)[m]
+        x = z - off
         a = 1.0
         for _ in range(50):                      # Newton on the one slope
             q = sigmoid(off + a * x)
@@ -191,12 +188,13 @@ class HeldOut:
             return cls()
         if d.get("applies_to") != fingerprint:
             return cls()
-        out = cls.from_json(d.get(part))
-        if out.form not in HELDOUT_FORMS:
-            raise ConfigError(f"{path}: {part}.form is {out.form!r}; expected one of "
-                              f"{', '.join(HELDOUT_FORMS)} (remake it with "
-                              "bench/heldout_calibration.py --write, or delete the file)")
-        return out
+        try:
+            return cls.from_json(d.get(part))
+        except ValueError as exc:
+            raise ConfigError(f"{path}: {part}.form is {(d.get(part) or {}).get('form')!r}; "
+                              f"expected one of {', '.join(HELDOUT_FORMS)} (remake it with "
+                              "bench/heldout_calibration.py --write, or delete the file)"
+                              ) from exc
 
 
 NO_HELDOUT = HeldOut()      # no correction: the corpus OOF calibration alone
@@ -290,9 +288,7 @@ class FindingsModel:
 
     def correct(self, p: np.ndarray) -> np.ndarray:
         """The held-out correction of fused probabilities (identity when there is none)."""
-        if self.heldout.form == "none" or self.base_rate is None:
-            return p
-        return self.heldout.apply(p, self.base_rate)
+        return p if self.base_rate is None else self.heldout.apply(p, self.base_rate)
 
     def probabilities(self, z: np.ndarray, sims: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """(M, F) calibrated probability of every finding."""

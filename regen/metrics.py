@@ -47,6 +47,14 @@ def binary_f1(pred: np.ndarray, true: np.ndarray) -> float:
     return float(2 * (pred & true).sum() / d) if d else float("nan")
 
 
+def log_loss(p: np.ndarray, y: np.ndarray, eps: float = 1e-9) -> float:
+    """Mean binary cross-entropy of probabilities p against outcomes y (p clipped to
+    [eps, 1 - eps])."""
+    p = np.clip(np.asarray(p, dtype=np.float64), eps, 1 - eps)
+    y = np.asarray(y, dtype=np.float64)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
 def macro_auc(y: np.ndarray, scores: np.ndarray) -> tuple[float, list[float]]:
     """y (N, C) {0,1}, scores (N, C) -> (mean AUC over classes with both outcomes, per class)."""
     per = [roc_auc(y[:, c], scores[:, c]) for c in range(y.shape[1])]

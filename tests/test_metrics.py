@@ -12,6 +12,7 @@ from regen.metrics import (
     bleu,
     knn_label_scores,
     lcs_len,
+    log_loss,
     macro_auc,
     roc_auc,
     rouge_l,
@@ -60,6 +61,13 @@ def test_roc_auc_matches_pairwise_count(seed: int) -> None:
 
 def test_roc_auc_one_class_is_nan() -> None:
     assert math.isnan(roc_auc(np.ones(4), np.arange(4.0)))
+
+
+def test_log_loss_hand_values_and_clipping() -> None:
+    assert log_loss(np.array([0.5, 0.5]), np.array([1, 0])) == pytest.approx(np.log(2))
+    assert log_loss(np.array([0.8]), np.array([1])) == pytest.approx(-np.log(0.8))
+    # a certain wrong answer costs -log(eps), not infinity
+    assert log_loss(np.array([0.0]), np.array([1]), eps=1e-6) == pytest.approx(-np.log(1e-6))
 
 
 def test_macro_auc_skips_single_outcome_classes() -> None:

@@ -541,13 +541,13 @@ class Regen:
         how they changed from a first ECG to a second (`regen.qa_numeric`); the rate,
         regularity, an interval or the axis of one ECG (`regen.qa_measured`)."""
         from regen.qa_measured import answer_measurement, parse_measured
-        from regen.qa_numeric import answer_numeric, parse_numeric, ranges_for
+        from regen.qa_numeric import answer_numeric, feature_values, parse_numeric, ranges_for
 
         if (nq := parse_numeric(question, len(loaded))) is not None:
-            from regen.measure import measure
-
-            ranges, named = ranges_for(self.settings.numeric_ranges)
-            return answer_numeric(nq, question, [measure(e) for e in loaded], ranges, named)
+            ranges, named, source = ranges_for(self.settings.numeric_ranges)
+            read = [feature_values(e, source) for e in loaded]
+            return answer_numeric(nq, question, [v for v, _ in read], ranges, named,
+                                  [n for _, n in read])
         if len(loaded) == 1 and (mq := parse_measured(question)) is not None:
             return answer_measurement(mq, question, loaded[0])
         return None

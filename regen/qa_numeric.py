@@ -3,8 +3,8 @@
 ECG-QA asks, of two ECGs, "What numeric features of the second ECG are still abnormal as
 compared to the first ECG?" ("now considered abnormal values", "now have become normal"), with
 answers drawn from six features: rr interval, p duration, pr interval, qrs duration, qt interval
-and qt corrected (or "none"). Here each feature is measured on both ECGs (`regen.measure`), is
-abnormal outside its normal range, and the relation picks the set:
+and qt corrected (or "none"). Here each feature is measured on both ECGs (by one of the two
+conventions below), is abnormal outside its normal range, and the relation picks the set:
 
 * persisting ("still abnormal"): abnormal in both;
 * new ("now considered abnormal"): abnormal in the second, normal in the first;
@@ -13,13 +13,17 @@ abnormal outside its normal range, and the relation picks the set:
 The same words about one ECG ("What numeric features of this ECG are abnormal?") give the
 features abnormal in it. Neighbours play no part: intervals belong to the recording.
 
-Normal ranges: `TEXTBOOK` is the a priori set (RR 600-1000 ms, PR 120-200 ms, QRS and P up to
-120 ms, QT and QTc up to 450 ms). ECG-QA's own labels came from another delineator, whose P and
-QT edges differ from this one's, so `fit_ranges` moves each bound to where this delineator's
-values agree best with the training items' answers, one feature at a time. The shipped ranges
-(`regen/weights/numeric_ranges.json`) are fitted on the ECG-QA items whose two ECGs both lie in
-PTB-XL folds 1-8; `python bench/numeric_ranges.py --data PTBXL --ecgqa ECGQA` reproduces them
-with their cross-validation against the textbook ranges.
+Two conventions, the `numeric_ranges` setting:
+
+* "clinical" (the default): regen's own intervals (`regen.measure`), checked against clinical
+  references, against textbook limits (`TEXTBOOK`: RR 600-1000 ms, PR 120-200 ms, QRS and P up
+  to 120 ms, QT and QTc up to 450 ms).
+* "ecgqa": ECG-QA's labels came from another delineator. Its features are read as neurokit2
+  reads lead II (`regen.ecgqa_features`), and each limit sits where those values agree best with
+  the training items' answers (`fit_ranges`). The shipped ranges
+  (`regen/weights/numeric_ranges.json`, which names its `source`) are fitted on the ECG-QA items
+  whose two ECGs both lie in PTB-XL folds 1-8; `python bench/numeric_ranges.py --data PTBXL
+  --ecgqa ECGQA` reproduces them, with the cross-validation of every source and limit set.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from regen.ecg import ECG
 from regen.errors import ConfigError
 from regen.measure import Measurements
 from regen.qa_data import question_text
@@ -47,6 +52,9 @@ TEXTBOOK: dict[str, Range] = {"rr interval": (600.0, 1000.0), "p duration": (Non
                               "qt interval": (None, 450.0), "qt corrected": (None, 450.0)}
 DEFAULT_RANGES = Path(__file__).resolve().parent / "weights" / "numeric_ranges.json"
 RELATIONS = ("persisting", "new", "resolved")
+# where a ranges file's values come from: regen.measure, or regen.ecgqa_features
+SOURCES = ("regen", "neurokit2")
+Values = Mapping[str, float | None]        # {feature: ms or None}
 
 _NUMERIC = re.compile(r"\bnumeric(?:al)? (?:features?|values?|measurements?|factors?|"
                       r"attributes?|parameters?)\b|\bmeasurements?\b|"
@@ -84,27 +92,70 @@ def parse_numeric(text: str, n_ecgs: int) -> NumericQuestion | None:
     return NumericQuestion(None) if n_ecgs == 1 and _ABNORMAL.search(q) else None
 
 
-def ranges_for(setting: str) -> tuple[dict[str, Range], str]:
-    """Settings.numeric_ranges -> (ranges, how the answer names them)."""
+def ranges_for(setting: str) -> tuple[dict[str, Range], str, str]:
+    """Settings.numeric_ranges -> (ranges, how the answer names them, the values' source)."""
     if setting == "clinical":
-        return dict(TEXTBOOK), "clinical limits"
+        return dict(TEXTBOOK), "clinical limits", "regen"
     path = DEFAULT_RANGES if setting == "ecgqa" else Path(setting)
     return load_ranges(path), ("limits fitted to ECG-QA's labels, not clinical limits"
-                               if setting == "ecgqa" else f"limits from {path.name}")
+                               if setting == "ecgqa" else f"limits from {path.name}"), \
+        ranges_source(path)
+
+
+def _doc(path: str | Path) -> dict:  # type: ignore[type-arg]
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{p}: not a numeric-ranges file ({exc}); remake it with "
+                          "bench/numeric_ranges.py --write") from exc
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{p}: not a numeric-ranges file (a JSON object expected); remake "
+                          "it with bench/numeric_ranges.py --write")
+    return doc
 
 
 def load_ranges(path: str | Path = DEFAULT_RANGES) -> dict[str, Range]:
     """The normal ranges of a ranges file ({"ranges": {feature: [low, high]}, ...})."""
     p = Path(path)
+    doc = _doc(p)
     try:
-        doc = json.loads(p.read_text())
         out = {f: (_num(doc["ranges"][f][0]), _num(doc["ranges"][f][1])) for f in FEATURES}
-    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
         raise ConfigError(f"{p}: not a numeric-ranges file ({exc}); expected "
                           f'{{"ranges": {{"rr interval": [600, 1000], ...}}}} for '
                           f"{', '.join(FEATURES)}; remake it with bench/numeric_ranges.py "
                           "--write") from exc
     return out
+
+
+def ranges_source(path: str | Path = DEFAULT_RANGES) -> str:
+    """Which values a ranges file's limits apply to: "regen" (regen.measure; a file without the
+    field) or "neurokit2" (regen.ecgqa_features)."""
+    source = _doc(path).get("source", "regen")
+    if source not in SOURCES:
+        raise ConfigError(f"{path}: source is {source!r}; expected one of {', '.join(SOURCES)}")
+    return str(source)
+
+
+def feature_values(ecg: ECG, source: str) -> tuple[dict[str, float | None], str]:
+    """{feature: ms or None} from one ECG as the source reads it, and a note (how it was read,
+    or why nothing was)."""
+    if source == "neurokit2":
+        from regen.ecgqa_features import ecgqa_features
+
+        return ecgqa_features(ecg)
+    from regen.measure import measure
+
+    return measured_values(measure(ecg))
+
+
+def measured_values(m: Measurements) -> tuple[dict[str, float | None], str]:
+    """regen.measure's intervals in ECG-QA's feature names, and a note."""
+    values = {f: getattr(m, field) for f, field in FEATURES.items()}
+    note = ("measured from the signal" if any(v is not None for v in values.values())
+            else f"{m.source or 'ECG'}: {m.quality.get('qrs_ms', 'not measurable')}")
+    return values, note
 
 
 def _num(v: object) -> float | None:
@@ -125,7 +176,7 @@ def flags_of(values: Mapping[str, float | None], ranges: Mapping[str, Range]
 
 def abnormal(m: Measurements, ranges: Mapping[str, Range]) -> dict[str, bool | None]:
     """Feature -> outside its normal range (None: not measurable on this ECG)."""
-    return flags_of({f: getattr(m, field) for f, field in FEATURES.items()}, ranges)
+    return flags_of(measured_values(m)[0], ranges)
 
 
 def select(relation: str | None, flags: Sequence[Mapping[str, bool | None]]) -> list[str]:
@@ -140,18 +191,19 @@ def select(relation: str | None, flags: Sequence[Mapping[str, bool | None]]) -> 
     return [f for f in FEATURES if pick(f)]
 
 
-def answer_numeric(q: NumericQuestion, question: str, ms: Sequence[Measurements],
-                   ranges: Mapping[str, Range], named: str = "clinical limits") -> Answer:
+def answer_numeric(q: NumericQuestion, question: str, values: Sequence[Values],
+                   ranges: Mapping[str, Range], named: str = "clinical limits",
+                   notes: Sequence[str] = ()) -> Answer:
     """The answer set (ECG-QA's names, or "none"), with each feature's values in the text.
+    values: each ECG's {feature: ms or None} (`feature_values`); notes: how each was read.
     Confidence is the share of the features that could be measured on every ECG; "not sure"
     when none could."""
-    flags = [abnormal(m, ranges) for m in ms]
+    flags = [flags_of(v, ranges) for v in values]
     measured = [f for f in FEATURES if all(fl[f] is not None for fl in flags)]
+    how = "; ".join(dict.fromkeys(notes)) or "measured from the signal"
     if not measured:
-        why = "; ".join(f"{m.source or 'ECG'}: {m.quality.get('qrs_ms', 'not measurable')}"
-                        for m in ms)
         return Answer(question, ("not sure",), 0.0, True, (), {}, _qtype(q),
-                      refiner="measured", text=f"not sure: no interval could be measured ({why})")
+                      refiner="measured", text=f"not sure: no interval could be measured ({how})")
     chosen = select(q.relation, flags)
     options = tuple(chosen) or ("none",)
     said = {None: "outside the normal range", "persisting": "abnormal in both ECGs",
@@ -160,13 +212,13 @@ def answer_numeric(q: NumericQuestion, question: str, ms: Sequence[Measurements]
     order = ("first", "second")
     parts = []
     for f in FEATURES:
-        vals = [getattr(m, FEATURES[f]) for m in ms]
+        vals = [v.get(f) for v in values]
         shown = " / ".join(
-            (f"{order[i]} " if len(ms) == 2 else "")
-            + ("not measured" if v is None else f"{v:.0f} ms") for i, v in enumerate(vals))
+            (f"{order[i]} " if len(values) == 2 else "")
+            + ("not measured" if x is None else f"{x:.0f} ms") for i, x in enumerate(vals))
         parts.append(f"{f} {shown} (normal {_range_text(ranges[f])})")
     unmeasured = [f for f in FEATURES if f not in measured]
-    text = (f"{said}: {', '.join(options)}; measured from the signal ({named}): "
+    text = (f"{said}: {', '.join(options)}; {how} ({named}): "
             + "; ".join(parts)
             + (f". Not measurable, counted as normal: {', '.join(unmeasured)}" if unmeasured
                else ""))

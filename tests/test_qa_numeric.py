@@ -1,5 +1,6 @@
 """ECG-QA's numeric-feature questions: parsing its templates and paraphrases, the set each
-relation picks, the shipped ranges, and answers through `Regen.ask` on real bundled ECGs."""
+relation picks, the shipped ranges, ECG-QA's own reading of the intervals (neurokit2, lead II),
+and answers through `Regen.ask` on real bundled ECGs."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from regen import Regen, measure, read_ecg
+from regen.ecg import ECG
+from regen.ecgqa_features import FEATURE_NAMES, ecgqa_features
 from regen.errors import ConfigError
 from regen.qa_numeric import (
     DEFAULT_RANGES,
@@ -17,8 +21,10 @@ from regen.qa_numeric import (
     TEXTBOOK,
     abnormal,
     fit_ranges,
+    flags_of,
     load_ranges,
     parse_numeric,
+    ranges_source,
     select,
 )
 
@@ -93,10 +99,50 @@ def test_shipped_ranges_load_and_bad_files_are_named(tmp_path):
     assert set(ranges) == set(FEATURES)
     doc = json.loads(DEFAULT_RANGES.read_text())
     assert doc["n_items"] > 500 and "bench/numeric_ranges.py" in doc["command"]
+    # the shipped limits apply to ECG-QA's own reading of the intervals, whose version is kept
+    assert ranges_source(DEFAULT_RANGES) == "neurokit2" and doc["neurokit2"]
+    assert doc["cv_exact_match"]["neurokit2, fitted"] > doc["cv_exact_match"]["regen, fitted"]
     bad = tmp_path / "ranges.json"
     bad.write_text(json.dumps({"ranges": {"rr interval": [600, 1000]}}))
     with pytest.raises(ConfigError, match="ranges.json.*p duration"):
         load_ranges(bad)
+    # a file without a source is regen's own measurements; an unknown one is named
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"ranges": {f: list(TEXTBOOK[f]) for f in FEATURES}}))
+    assert ranges_source(old) == "regen"
+    old.write_text(json.dumps({"ranges": {f: list(TEXTBOOK[f]) for f in FEATURES},
+                               "source": "12SL"}))
+    with pytest.raises(ConfigError, match="old.json: source is '12SL'"):
+        ranges_source(old)
+
+
+def test_ecgqa_features_read_lead_ii_and_refuse_what_is_not_an_ecg():
+    ecg = read_ecg(R100 / "01000" / "01469_lr")
+    got, note = ecgqa_features(ecg)
+    assert set(got) == set(FEATURE_NAMES) == set(FEATURES)
+    assert "lead II" in note and "neurokit2" in note and "500 Hz" in note
+    m = measure(ecg)
+    assert got["rr interval"] is not None and abs(got["rr interval"] - m.rr_ms) < 30
+    # every feature read (not all plausible clinically: on this ECG neurokit2 takes a late
+    # deflection for the S peak, a QRS of 320 ms; ECG-QA's labels carry such readings too)
+    assert all(v is not None and 0 < v < 2 * got["rr interval"] for v in got.values())
+    assert got["qt corrected"] == pytest.approx(got["qt interval"]
+                                                / np.sqrt(got["rr interval"] / 1000))
+    # lead II derived from I and III where it is not recorded
+    keep = [i for i, name in enumerate(ecg.leads) if name in ("I", "III")]
+    derived, note = ecgqa_features(ECG(ecg.signal[keep], ecg.fs, ("I", "III"), "I+III"))
+    assert "derived as I + III" in note
+    assert abs(derived["rr interval"] - got["rr interval"]) < 20
+    # flat, white noise, lead I alone, 2 s: no number, and the reason
+    rng = np.random.default_rng(0)
+    cases = {"flat": (np.zeros((1, 1000)), ("II",), "is flat"),
+             "noise": (rng.normal(0, 1, (1, 1000)), ("II",), "do not repeat"),
+             "lead I": (ecg.signal[:1], ("I",), "lacks"),
+             "short": (ecg.signal[:, :200], ecg.leads, "needs 4 s")}
+    for name, (sig, leads, why) in cases.items():
+        vals, note = ecgqa_features(ECG(np.asarray(sig, np.float32), 100.0, leads, name))
+        assert all(v is None for v in vals.values()), name
+        assert why in note, (name, note)
 
 
 def test_abnormal_flags_follow_the_measurements():
@@ -121,15 +167,25 @@ def test_ask_answers_numeric_comparisons_from_measurements(sample_home):
         assert ans.queries == (str(a), str(b))
         one = rg.ask(a, "Which measurements of this ECG are abnormal?", log=False)
         assert set(one.options) == set(select(None, [abnormal(ma, TEXTBOOK)]) or ["none"])
-    # the ECG-QA-fitted limits are a setting, and named as such in the answer
+    # the ECG-QA-fitted limits are a setting, read as ECG-QA's labeller read the intervals, and
+    # named as such in the answer
     with Regen.open(sample_home) as rg:
         rg.settings = replace(rg.settings, numeric_ranges="ecgqa")
         ans = rg.ask([a, b], "What numeric features of the second ECG are now considered "
                              "abnormal values as compared to the first ECG?", log=False)
         fitted = load_ranges()
-        expect = select("new", [abnormal(ma, fitted), abnormal(mb, fitted)])
+        va, vb = ecgqa_features(read_ecg(a))[0], ecgqa_features(read_ecg(b))[0]
+        expect = select("new", [flags_of(va, fitted), flags_of(vb, fitted)])
         assert set(ans.options) == set(expect or ["none"])
-        assert "not clinical limits" in ans.text
+        assert "not clinical limits" in ans.text and "neurokit2" in ans.text
+        assert f"{va['qrs duration']:.0f} ms" in ans.text
+        # without a lead II (nor I and III) nothing is read: "not sure", and why
+        ea, eb = read_ecg(a), read_ecg(b)
+        v1 = [ECG(e.signal[6:7], e.fs, ("V1",), e.id) for e in (ea, eb)]
+        unsure = rg.ask(v1, "What numeric features of the second ECG are still abnormal as "
+                            "compared to the first ECG?", log=False)
+        assert unsure.options == ("not sure",) and unsure.abstained
+        assert "lacks" in unsure.text and "V1" in unsure.text
 
 
 def test_qa_eval_answers_numeric_items_through_ask(sample_home):

@@ -7,9 +7,10 @@ ECG, beside the textbook limits and the majority answer.
         [--query-folds 9] [--alternatives] [--write regen/weights/numeric_ranges.json]
 
 Readings ("sources"): regen's own intervals (`regen.measure`) and neurokit2's wavelet delineation
-of lead II at 500 Hz (`regen.ecgqa_features`). `--alternatives` adds the readings that were
-weighed against the shipped neurokit2 one: other spans for the QRS, QT and PR, the mean over
-beats instead of the median, lead I, and lead II at 100 Hz.
+of lead II at 500 Hz with 0.2.3's choices (`regen.ecgqa_features`). `--alternatives` adds the
+readings that were weighed against the shipped neurokit2 one: the installed version's own
+choices, other spans for the QRS, QT and PR, the mean over beats instead of the median, lead I,
+and lead II at 100 Hz.
 
 CV: for each corpus fold f, the ranges are fitted on the items with no ECG in f and scored on the
 items with an ECG in f (exact set match, as ECG-QA scores). The source with the best CV mean is
@@ -72,21 +73,22 @@ def main() -> int:
           f"{args.corpus_folds} only, {len(test)} involving folds {args.query_folds}",
           file=sys.stderr)
 
-    # readings: name -> (lead, fs, spans, aggregate) of neurokit2's delineation
-    readings: dict[str, tuple[str, int, dict[str, tuple[str, str]], str]] = {
-        SHIPPED: ("II", 500, SPANS, "median")}
+    # readings: name -> (lead, fs, spans, aggregate, with 0.2.3's choices) of neurokit2's dwt
+    readings: dict[str, tuple[str, int, dict[str, tuple[str, str]], str, bool]] = {
+        SHIPPED: ("II", 500, SPANS, "median", True)}
     if args.alternatives:
         readings.update({
+            "nk: 0.3's own choices": ("II", 500, SPANS, "median", False),
             "nk: QRS R onset-R offset": ("II", 500, {**SPANS, "qrs duration":
-                                                     ("R_Onsets", "R_Offsets")}, "median"),
+                                                     ("R_Onsets", "R_Offsets")}, "median", True),
             "nk: QT R onset-T offset": ("II", 500, {**SPANS, "qt interval":
-                                                    ("R_Onsets", "T_Offsets")}, "median"),
+                                                    ("R_Onsets", "T_Offsets")}, "median", True),
             "nk: PR P peak-R onset": ("II", 500, {**SPANS, "pr interval":
-                                                  ("P_Peaks", "R_Onsets")}, "median"),
-            "nk: mean over beats": ("II", 500, SPANS, "mean"),
-            "nk: lead I": ("I", 500, SPANS, "median"),
-            "nk: lead II at 100 Hz": ("II", 100, SPANS, "median")})
-    passes = sorted({(lead, fs) for lead, fs, _, _ in readings.values()})
+                                                  ("P_Peaks", "R_Onsets")}, "median", True),
+            "nk: mean over beats": ("II", 500, SPANS, "mean", True),
+            "nk: lead I": ("I", 500, SPANS, "median", True),
+            "nk: lead II at 100 Hz": ("II", 100, SPANS, "median", True)})
+    passes = sorted({(lead, fs, old) for lead, fs, _, _, old in readings.values()})
 
     values: dict[str, dict[int, dict[str, float | None]]] = {"regen": {}}
     values.update({name: {} for name in readings})
@@ -96,12 +98,12 @@ def main() -> int:
     for i, e in enumerate(need):
         ecg = read_ecg(records[e].path)
         values["regen"][e] = measured_values(measure(ecg))[0]
-        for lead, fs in passes:
-            points, note = beat_points(ecg, lead, fs)
+        for lead, fs, as_ecgqa in passes:
+            points, note = beat_points(ecg, lead, fs, as_ecgqa)
             if points is None:
                 unread[f"lead {lead} {fs} Hz: {note.split(' (')[0][:60]}"] += 1
-            for name, (ld, f, spans, agg) in readings.items():
-                if (ld, f) == (lead, fs):
+            for name, (ld, f, spans, agg, old) in readings.items():
+                if (ld, f, old) == (lead, fs, as_ecgqa):
                     values[name][e] = (dict.fromkeys(FEATURES) if points is None else
                                        features_from_points(points, fs, spans, agg))
         if (i + 1) % 100 == 0:

@@ -4,6 +4,7 @@ and answers through `Regen.ask` on real bundled ECGs."""
 
 from __future__ import annotations
 
+import importlib
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 
 from regen import Regen, measure, read_ecg
 from regen.ecg import ECG
-from regen.ecgqa_features import FEATURE_NAMES, ecgqa_features
+from regen.ecgqa_features import FEATURE_NAMES, beat_points, ecgqa_features, features_from_points
 from regen.errors import ConfigError
 from regen.qa_numeric import (
     DEFAULT_RANGES,
@@ -29,6 +30,8 @@ from regen.qa_numeric import (
 )
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "ptbxl-sample"
+_NK = importlib.import_module("neurokit2.ecg.ecg_delineate")
+NORMALIZE, BOUNDS = _NK._dwt_normalize_window, _NK._dwt_delineate_qrs_bounds
 R100 = SAMPLE / "records100"
 
 
@@ -120,7 +123,16 @@ def test_ecgqa_features_read_lead_ii_and_refuse_what_is_not_an_ecg():
     ecg = read_ecg(R100 / "01000" / "01469_lr")
     got, note = ecgqa_features(ecg)
     assert set(got) == set(FEATURE_NAMES) == set(FEATURES)
-    assert "lead II" in note and "neurokit2" in note and "500 Hz" in note
+    assert "lead II" in note and "neurokit2" in note and "as 0.2.3 ran it" in note
+    # 0.2.3's choices are swapped into neurokit2 for the call only
+    mod = importlib.import_module("neurokit2.ecg.ecg_delineate")
+    assert mod._dwt_normalize_window is NORMALIZE and mod._dwt_delineate_qrs_bounds is BOUNDS
+    # ... and they matter: 0.2.3 searched the QRS onset up to the R peak, 0.3 up to the Q peak,
+    # so 0.3's own onsets come earlier and its PR shorter (ecg_id 1001: 85 against 61 ms)
+    other = read_ecg(R100 / "01000" / "01001_lr")
+    as_ecgqa = features_from_points(beat_points(other)[0])
+    own = features_from_points(beat_points(other, as_ecgqa=False)[0])
+    assert as_ecgqa["pr interval"] > own["pr interval"] + 10
     m = measure(ecg)
     assert got["rr interval"] is not None and abs(got["rr interval"] - m.rr_ms) < 30
     # every feature read (not all plausible clinically: on this ECG neurokit2 takes a late

@@ -97,9 +97,13 @@ def ranges_for(setting: str) -> tuple[dict[str, Range], str, str]:
     if setting == "clinical":
         return dict(TEXTBOOK), "clinical limits", "regen"
     path = DEFAULT_RANGES if setting == "ecgqa" else Path(setting)
-    return load_ranges(path), ("limits fitted to ECG-QA's labels, not clinical limits"
-                               if setting == "ecgqa" else f"limits from {path.name}"), \
-        ranges_source(path)
+    source = ranges_source(path)
+    named = ("limits fitted to ECG-QA's labels, not clinical limits" if setting == "ecgqa"
+             else f"limits from {path.name}")
+    if source == "neurokit2":
+        named += ("; ECG-QA's labelling convention, whose values are not clinical "
+                  "measurements (its QRS runs from the Q to the S peak)")
+    return load_ranges(path), named, source
 
 
 def _doc(path: str | Path) -> dict:  # type: ignore[type-arg]

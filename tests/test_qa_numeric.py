@@ -190,6 +190,7 @@ def test_ask_answers_numeric_comparisons_from_measurements(sample_home):
         expect = select("new", [flags_of(va, fitted), flags_of(vb, fitted)])
         assert set(ans.options) == set(expect or ["none"])
         assert "not clinical limits" in ans.text and "neurokit2" in ans.text
+        assert "not clinical measurements" in ans.text
         assert f"{va['qrs duration']:.0f} ms" in ans.text
         # without a lead II (nor I and III) nothing is read: "not sure", and why
         ea, eb = read_ecg(a), read_ecg(b)

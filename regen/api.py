@@ -537,17 +537,29 @@ class Regen:
                             _measured(ecg)[1]) for i, ecg in enumerate(loaded)]
 
     def _measured_answer(self, loaded: Sequence[ECG], question: str) -> Answer | None:
-        """Questions the measurements answer, or None: which intervals are out of range, or
-        how they changed from a first ECG to a second (`regen.qa_numeric`); the rate,
+        """Questions the measurements answer, or None: which intervals are out of range, how
+        they changed from a first ECG to a second, or where one lies against its normal range
+        (`regen.qa_numeric`); the rate,
         regularity, an interval or the axis of one ECG (`regen.qa_measured`)."""
         from regen.qa_measured import answer_measurement, parse_measured
-        from regen.qa_numeric import answer_numeric, feature_values, parse_numeric, ranges_for
+        from regen.qa_numeric import (
+            answer_numeric,
+            answer_range,
+            feature_values,
+            parse_numeric,
+            parse_range,
+            ranges_for,
+        )
 
         if (nq := parse_numeric(question, len(loaded))) is not None:
             ranges, named, source = ranges_for(self.settings.numeric_ranges)
             read = [feature_values(e, source) for e in loaded]
             return answer_numeric(nq, question, [v for v, _ in read], ranges, named,
                                   [n for _, n in read])
+        if (rq := parse_range(question, len(loaded))) is not None:
+            ranges, named, source = ranges_for(self.settings.numeric_ranges)
+            values, note = feature_values(loaded[0], source)
+            return answer_range(rq, question, values, ranges, named, note)
         if len(loaded) == 1 and (mq := parse_measured(question)) is not None:
             return answer_measurement(mq, question, loaded[0])
         return None

@@ -13,6 +13,15 @@ conventions below), is abnormal outside its normal range, and the relation picks
 The same words about one ECG ("What numeric features of this ECG are abnormal?") give the
 features abnormal in it. Neighbours play no part: intervals belong to the recording.
 
+ECG-QA's single-ECG range questions about one feature ("What range is the qt interval of this
+ECG in?", "... within the normal range or above the normal range?", "Is the pr interval of this
+ECG below the normal range?") are answered the same way (`parse_range`, `answer_range`): the
+feature's value against its limits gives "below the normal range", "within the normal range" or
+"above the normal range" (a choice between two others is "none"; a yes/no question, yes or no).
+The partial ECG-QA copy holds their answer classes (templates 40 and 41), not their wording, so
+they are recognised by the feature's name and the words "range", "normal", "above", "below" or
+"within", not by a fixed template.
+
 Two conventions, the `numeric_ranges` setting:
 
 * "clinical" (the default): regen's own intervals (`regen.measure`), checked against clinical
@@ -90,6 +99,91 @@ def parse_numeric(text: str, n_ecgs: int) -> NumericQuestion | None:
         relation = next((r for r, pat in _RELATION_WORDS if pat.search(q)), None)
         return None if relation is None else NumericQuestion(relation)
     return NumericQuestion(None) if n_ecgs == 1 and _ABNORMAL.search(q) else None
+
+
+POSITIONS = ("below the normal range", "within the normal range", "above the normal range")
+_FEATURE_WORDS: tuple[tuple[str, str], ...] = (
+    ("qt corrected", r"\bqt ?c\b|\bcorrected qt\b|\bqt corrected\b"),
+    ("rr interval", r"\brr(?: |-)?intervals?\b"),
+    ("p duration", r"\bp(?: |-)?(?:wave )?duration\b|\bduration of (?:the )?p(?: |-)?wave\b"),
+    ("pr interval", r"\bpr(?: |-)?intervals?\b"),
+    ("qrs duration", r"\bqrs(?: complex)?(?: |-)?(?:duration|width)\b|"
+                     r"\bduration of (?:the )?qrs\b"),
+    ("qt interval", r"\bqt(?: |-)?intervals?\b"))
+_POSITION_WORDS = (("below the normal range", re.compile(r"\bbelow\b|\bunder\b|\bshort(?:er)?\b|"
+                                                         r"\blow(?:er)?\b")),
+                   ("above the normal range", re.compile(r"\babove\b|\bover\b|\blong(?:er)?\b|"
+                                                         r"\bhigh(?:er)?\b|\bprolonged\b")),
+                   ("within the normal range", re.compile(r"\bwithin\b|\binside\b|"
+                                                          r"\bnormal range\b(?! or)")))
+_RANGE_CUE = re.compile(r"\brange\b|\bnormal\b|\babove\b|\bbelow\b|\bwithin\b")
+
+
+@dataclass(frozen=True)
+class RangeQuestion:
+    """Where one feature of one ECG lies against its normal range. kind: "query" (which of the
+    three positions), "choose" (which of `options`, or "none"), "verify" (is it `options[0]`)."""
+
+    feature: str
+    kind: str
+    options: tuple[str, ...] = ()
+
+
+def parse_range(text: str, n_ecgs: int = 1) -> RangeQuestion | None:
+    """A question about where one named feature of one ECG lies against its normal range, or
+    None."""
+    q = question_text(text)
+    if n_ecgs != 1 or not _RANGE_CUE.search(q):
+        return None
+    named = [f for f, pat in _FEATURE_WORDS if re.search(pat, q)]
+    if "qt corrected" in named:
+        named = [f for f in named if f != "qt interval"]
+    if len(named) != 1:
+        return None
+    said = [pos for pos, pat in _POSITION_WORDS
+            if re.search(rf"\b{pos.split()[0]} the normal range\b", q)]
+    if re.match(r"^(?:is|are|does|do|was)\b", q):
+        pos = said[0] if said else next((p for p, pat in _POSITION_WORDS if pat.search(q)),
+                                        "within the normal range")
+        return RangeQuestion(named[0], "verify", (pos,))
+    if len(said) >= 2 and " or " in q:
+        return RangeQuestion(named[0], "choose", tuple(said[:2]))
+    if re.match(r"^(?:what|which|where|how|in what)\b", q):
+        return RangeQuestion(named[0], "query", POSITIONS)
+    return None
+
+
+def position(value: float, r: Range) -> str:
+    """Where a value lies against a range: one of POSITIONS."""
+    lo, hi = r
+    if lo is not None and value < lo:
+        return POSITIONS[0]
+    if hi is not None and value > hi:
+        return POSITIONS[2]
+    return POSITIONS[1]
+
+
+def answer_range(q: RangeQuestion, question: str, values: Values, ranges: Mapping[str, Range],
+                 named: str = "clinical limits", note: str = "measured from the signal"
+                 ) -> Answer:
+    """The position (query), the chosen option or "none" (choose), yes or no (verify), with
+    the value and the limits in the text; "not sure" when the feature cannot be measured."""
+    value = values.get(q.feature)
+    qtype = f"single-{q.kind}"
+    if value is None:
+        return Answer(question, ("not sure",), 0.0, True, (), {}, qtype, refiner="measured",
+                      text=f"not sure: the {q.feature} could not be measured ({note})")
+    where = position(value, ranges[q.feature])
+    if q.kind == "verify":
+        options: tuple[str, ...] = ("yes" if where == q.options[0] else "no",)
+    elif q.kind == "choose":
+        options = (where,) if where in q.options else ("none",)
+    else:
+        options = (where,)
+    text = (f"{options[0]}: {q.feature} {value:.0f} ms, {where} "
+            f"({_range_text(ranges[q.feature])}; {named}); {note}")
+    return Answer(question, options, 1.0, False, (), {where: 1.0}, qtype, refiner="measured",
+                  text=text)
 
 
 def ranges_for(setting: str) -> tuple[dict[str, Range], str, str]:

@@ -19,12 +19,15 @@ from regen.errors import ConfigError
 from regen.qa_numeric import (
     DEFAULT_RANGES,
     FEATURES,
+    POSITIONS,
     TEXTBOOK,
     abnormal,
     fit_ranges,
     flags_of,
     load_ranges,
     parse_numeric,
+    parse_range,
+    position,
     ranges_source,
     select,
 )
@@ -222,3 +225,55 @@ def test_qa_eval_answers_numeric_items_through_ask(sample_home):
     assert res["answered"] == 2 and not res["skipped"]
     # clinical limits (the home's default): the first gold is what they give, the second not
     assert res["by_type"]["comparison_irrelevant-query"]["accuracy"] == 0.5
+
+
+@pytest.mark.parametrize(("question", "feature", "kind"), [
+    ("What range is the qt interval of this ECG in?", "qt interval", "query"),
+    ("What is the range of the p duration of this ECG?", "p duration", "query"),
+    ("Which range does the pr interval of this ECG belong to, within the normal range or above "
+     "the normal range?", "pr interval", "choose"),
+    ("Is the qrs duration of this ECG below the normal range?", "qrs duration", "verify"),
+    ("Is the QTc of this ECG above the normal range?", "qt corrected", "verify"),
+    ("Is the corrected QT interval of this ECG within the normal range?", "qt corrected",
+     "verify"),
+])
+def test_parses_range_questions(question, feature, kind):
+    got = parse_range(question)
+    assert got is not None and (got.feature, got.kind) == (feature, kind)
+    assert parse_range(question, n_ecgs=2) is None
+
+
+def test_other_questions_are_not_range_questions():
+    for q in ("What is the QT interval?", "What numeric features of this ECG are abnormal?",
+              "Does this ECG show a prolonged qt corrected?",
+              "Is the qt interval or the pr interval within the normal range?"):
+        assert parse_range(q) is None, q
+
+
+def test_ask_answers_range_questions_from_the_feature(sample_home):
+    path = R100 / "01000" / "01469_lr"
+    ecg = read_ecg(path)
+    with Regen.open(sample_home) as rg:
+        # clinical (the default): regen.measure against textbook limits
+        m = measure(ecg)
+        ans = rg.ask(path, "What range is the pr interval of this ECG in?", log=False)
+        assert ans.options == (position(m.pr_ms, TEXTBOOK["pr interval"]),)
+        assert ans.refiner == "measured" and f"{m.pr_ms:.0f} ms" in ans.text
+        # ECG-QA's convention: its reading against its fitted limits
+        rg.settings = replace(rg.settings, numeric_ranges="ecgqa")
+        values, _ = ecgqa_features(ecg)
+        fitted = load_ranges()
+        for feature in FEATURES:
+            where = position(values[feature], fitted[feature])
+            got = rg.ask(path, f"What range is the {feature} of this ECG in?", log=False)
+            assert got.options == (where,), feature
+            yes = rg.ask(path, f"Is the {feature} of this ECG {where}?", log=False)
+            assert yes.options == ("yes",), feature
+            others = [p for p in POSITIONS if p != where]
+            none = rg.ask(path, f"Which range does the {feature} of this ECG belong to, "
+                                f"{others[0]} or {others[1]}?", log=False)
+            assert none.options == ("none",), feature
+        # nothing to read: "not sure" and why
+        v1 = ECG(ecg.signal[6:7], ecg.fs, ("V1",), ecg.id)
+        unsure = rg.ask(v1, "What range is the qt interval of this ECG in?", log=False)
+        assert unsure.options == ("not sure",) and "lacks" in unsure.text

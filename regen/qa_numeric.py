@@ -19,8 +19,8 @@ ECG below the normal range?") are answered the same way (`parse_range`, `answer_
 feature's value against its limits gives "below the normal range", "within the normal range" or
 "above the normal range" (a choice between two others is "none"; a yes/no question, yes or no).
 The partial ECG-QA copy holds their answer classes (templates 40 and 41), not their wording, so
-they are recognised by the feature's name and the words "range", "normal", "above", "below" or
-"within", not by a fixed template.
+they are recognised by the feature's name and the word "range" (with "above", "below" or "within"
+for the position asked about), not by a fixed template.
 
 Two conventions, the `numeric_ranges` setting:
 
@@ -116,7 +116,9 @@ _POSITION_WORDS = (("below the normal range", re.compile(r"\bbelow\b|\bunder\b|\
                                                          r"\bhigh(?:er)?\b|\bprolonged\b")),
                    ("within the normal range", re.compile(r"\bwithin\b|\binside\b|"
                                                           r"\bnormal range\b(?! or)")))
-_RANGE_CUE = re.compile(r"\brange\b|\bnormal\b|\babove\b|\bbelow\b|\bwithin\b")
+# "range" itself: SCP statements name features too ("long qt-interval", "prolonged pr interval")
+# beside "normal ecg", and those questions go to the findings
+_RANGE_CUE = re.compile(r"\branges?\b")
 
 
 @dataclass(frozen=True)

@@ -246,7 +246,13 @@ def test_parses_range_questions(question, feature, kind):
 def test_other_questions_are_not_range_questions():
     for q in ("What is the QT interval?", "What numeric features of this ECG are abnormal?",
               "Does this ECG show a prolonged qt corrected?",
-              "Is the qt interval or the pr interval within the normal range?"):
+              "Is the qt interval or the pr interval within the normal range?",
+              # SCP statements that name a feature go to the findings
+              "Which form-related symptom does this ECG show, prolonged pr interval or long "
+              "qt-interval?",
+              "Which diagnostic symptom does this ECG show, including uncertain symptoms, long "
+              "qt-interval or normal ecg?",
+              "Does this ECG show symptoms of long qt-interval?"):
         assert parse_range(q) is None, q
 
 

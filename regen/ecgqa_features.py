@@ -55,7 +55,6 @@ FLAT_MV = 0.02
 # to +450 ms) with their median, the lead is read as noise and nothing is measured
 MIN_BEAT_CORR = 0.7
 BEAT_S = (0.25, 0.45)
-SOURCE = "neurokit2"
 # feature -> (start point, end point) of one beat, in neurokit2's delineation names
 SPANS: dict[str, tuple[str, str]] = {"p duration": ("P_Onsets", "P_Offsets"),
                                      "pr interval": ("P_Onsets", "R_Onsets"),

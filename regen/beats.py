@@ -169,6 +169,18 @@ def beat_matrix(x: np.ndarray, peaks: np.ndarray, fs: float, pre_s: float,
     return np.transpose(x[:, idx], (1, 0, 2))
 
 
+def repeatability(seg: np.ndarray) -> float:
+    """(beats, leads, samples) windows -> the median over beats of each window's Pearson
+    correlation with the median window: near 1 where every beat is alike, near 0 for noise."""
+    seg = seg - seg.mean(axis=2, keepdims=True)
+    med = np.median(seg, axis=0).ravel()
+    flat = seg.reshape(len(seg), -1)
+    num = flat @ med
+    den = np.linalg.norm(flat, axis=1) * np.linalg.norm(med)
+    r = np.where(den > 1e-12, num / np.maximum(den, 1e-12), 0.0)
+    return float(np.median(r))
+
+
 def median_beat(x: np.ndarray, peaks: np.ndarray, fs: float) -> np.ndarray | None:
     """x (leads, samples) band-passed 0.5-40 Hz, peaks of normal beats -> (leads, T) at 500 Hz
     with R at index PRE_S * 500, or None when no beat has a full window."""

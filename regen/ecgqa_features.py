@@ -38,19 +38,20 @@ import importlib
 import threading
 import warnings
 from collections.abc import Callable
-from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
+from regen.beats import beat_matrix, repeatability
 from regen.ecg import ECG, standard_lead
 from regen.errors import ConfigError
+from regen.measure import FLAT_MV
+from regen.prepare import resample
 
 FS = 500            # neurokit2 reads ECG-QA's 500-Hz signals; others are resampled to it
 MAX_S = 60.0        # longer recordings are read over their first minute
 MIN_S = 4.0         # the wavelet delineation needs a few beats
 MIN_BEATS = 3
-FLAT_MV = 0.02
 # beats that do not repeat are not beats: below this median correlation of each beat (R -250 ms
 # to +450 ms) with their median, the lead is read as noise and nothing is measured
 MIN_BEAT_CORR = 0.7
@@ -169,10 +170,7 @@ def beat_points(ecg: ECG, lead: str = "II", fs: int = FS, as_ecgqa: bool = True
     if np.percentile(x, 99) - np.percentile(x, 1) < FLAT_MV:
         return None, f"lead {lead} is flat"
     nk = _neurokit()
-    ratio = Fraction(fs / ecg.fs).limit_denominator(1000)
-    if ratio != 1:
-        from scipy.signal import resample_poly
-        x = resample_poly(x, ratio.numerator, ratio.denominator)
+    x = resample(x[None, :], ecg.fs, fs)[0].astype(float)
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
@@ -203,17 +201,10 @@ def beat_points(ecg: ECG, lead: str = "II", fs: int = FS, as_ecgqa: bool = True
 
 
 def beat_consistency(x: np.ndarray, r: np.ndarray, fs: int) -> float | None:
-    """The median over beats of each beat's Pearson correlation with the median beat (None
-    with fewer than MIN_BEATS whole beats)."""
-    pre, post = int(BEAT_S[0] * fs), int(BEAT_S[1] * fs)
-    whole = r[(r >= pre) & (r + post <= len(x))]
-    if len(whole) < MIN_BEATS:
-        return None
-    beats = np.stack([x[p - pre:p + post] for p in whole])
-    beats = beats - beats.mean(axis=1, keepdims=True)
-    template = np.median(beats, axis=0)
-    norms = np.linalg.norm(beats, axis=1) * np.linalg.norm(template)
-    return float(np.median(beats @ template / np.where(norms > 0, norms, np.inf)))
+    """How alike the beats are (`regen.beats.repeatability` of R -250 to +450 ms); None with
+    fewer than MIN_BEATS whole beats."""
+    seg = beat_matrix(x[None, :], r, fs, *BEAT_S)
+    return repeatability(seg) if len(seg) >= MIN_BEATS else None
 
 
 def features_from_points(points: dict[str, np.ndarray], fs: int = FS,

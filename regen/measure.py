@@ -26,6 +26,7 @@ from regen.beats import (
     delineate,
     detect_r_peaks,
     median_beat,
+    repeatability,
 )
 from regen.ecg import ECG, standard_lead
 from regen.errors import ECGReadError
@@ -240,13 +241,7 @@ def p_consistency(filt: np.ndarray, peaks: np.ndarray, fs: float) -> float | Non
     seg = beat_matrix(filt, peaks, fs, P_SEGMENT_S[0], 0.0)[:, :, : pre - end]
     if len(seg) < P_MIN_BEATS or seg.shape[2] < 3:
         return None
-    seg = seg - seg.mean(axis=2, keepdims=True)
-    med = np.median(seg, axis=0).ravel()
-    flat = seg.reshape(len(seg), -1)
-    num = flat @ med
-    den = np.linalg.norm(flat, axis=1) * np.linalg.norm(med)
-    r = np.where(den > 1e-12, num / np.maximum(den, 1e-12), 0.0)
-    return float(np.median(r))
+    return repeatability(seg)
 
 
 def _intervals(waves: Waves | None, rr_med_ms: float,

@@ -110,12 +110,12 @@ _FEATURE_WORDS: tuple[tuple[str, str], ...] = (
     ("qrs duration", r"\bqrs(?: complex)?(?: |-)?(?:duration|width)\b|"
                      r"\bduration of (?:the )?qrs\b"),
     ("qt interval", r"\bqt(?: |-)?intervals?\b"))
+# the positions a question names, in POSITIONS' order
 _POSITION_WORDS = (("below the normal range", re.compile(r"\bbelow\b|\bunder\b|\bshort(?:er)?\b|"
                                                          r"\blow(?:er)?\b")),
+                   ("within the normal range", re.compile(r"\bwithin\b|\binside\b")),
                    ("above the normal range", re.compile(r"\babove\b|\bover\b|\blong(?:er)?\b|"
-                                                         r"\bhigh(?:er)?\b|\bprolonged\b")),
-                   ("within the normal range", re.compile(r"\bwithin\b|\binside\b|"
-                                                          r"\bnormal range\b(?! or)")))
+                                                         r"\bhigh(?:er)?\b|\bprolonged\b")))
 # "range" itself: SCP statements name features too ("long qt-interval", "prolonged pr interval")
 # beside "normal ecg", and those questions go to the findings
 _RANGE_CUE = re.compile(r"\branges?\b")
@@ -142,12 +142,9 @@ def parse_range(text: str, n_ecgs: int = 1) -> RangeQuestion | None:
         named = [f for f in named if f != "qt interval"]
     if len(named) != 1:
         return None
-    said = [pos for pos, pat in _POSITION_WORDS
-            if re.search(rf"\b{pos.split()[0]} the normal range\b", q)]
+    said = [pos for pos, pat in _POSITION_WORDS if pat.search(q)]
     if re.match(r"^(?:is|are|does|do|was)\b", q):
-        pos = said[0] if said else next((p for p, pat in _POSITION_WORDS if pat.search(q)),
-                                        "within the normal range")
-        return RangeQuestion(named[0], "verify", (pos,))
+        return RangeQuestion(named[0], "verify", (said[0] if said else POSITIONS[1],))
     if len(said) >= 2 and " or " in q:
         return RangeQuestion(named[0], "choose", tuple(said[:2]))
     if re.match(r"^(?:what|which|where|how|in what)\b", q):
@@ -193,13 +190,14 @@ def ranges_for(setting: str) -> tuple[dict[str, Range], str, str]:
     if setting == "clinical":
         return dict(TEXTBOOK), "clinical limits", "regen"
     path = DEFAULT_RANGES if setting == "ecgqa" else Path(setting)
-    source = ranges_source(path)
+    doc = _doc(path)
+    source = _source_of(doc, path)
     named = ("limits fitted to ECG-QA's labels, not clinical limits" if setting == "ecgqa"
              else f"limits from {path.name}")
     if source == "neurokit2":
         named += ("; ECG-QA's labelling convention, whose values are not clinical "
                   "measurements (its QRS runs from the Q to the S peak)")
-    return load_ranges(path), named, source
+    return _ranges_of(doc, path), named, source
 
 
 def _doc(path: str | Path) -> dict:  # type: ignore[type-arg]
@@ -217,8 +215,11 @@ def _doc(path: str | Path) -> dict:  # type: ignore[type-arg]
 
 def load_ranges(path: str | Path = DEFAULT_RANGES) -> dict[str, Range]:
     """The normal ranges of a ranges file ({"ranges": {feature: [low, high]}, ...})."""
+    return _ranges_of(_doc(path), path)
+
+
+def _ranges_of(doc: dict, path: str | Path) -> dict[str, Range]:  # type: ignore[type-arg]
     p = Path(path)
-    doc = _doc(p)
     try:
         out = {f: (_num(doc["ranges"][f][0]), _num(doc["ranges"][f][1])) for f in FEATURES}
     except (ValueError, KeyError, TypeError, IndexError) as exc:
@@ -232,7 +233,11 @@ def load_ranges(path: str | Path = DEFAULT_RANGES) -> dict[str, Range]:
 def ranges_source(path: str | Path = DEFAULT_RANGES) -> str:
     """Which values a ranges file's limits apply to: "regen" (regen.measure; a file without the
     field) or "neurokit2" (regen.ecgqa_features)."""
-    source = _doc(path).get("source", "regen")
+    return _source_of(_doc(path), path)
+
+
+def _source_of(doc: dict, path: str | Path) -> str:  # type: ignore[type-arg]
+    source = doc.get("source", "regen")
     if source not in SOURCES:
         raise ConfigError(f"{path}: source is {source!r}; expected one of {', '.join(SOURCES)}")
     return str(source)

@@ -54,7 +54,7 @@ MIN_S = 4.0         # the wavelet delineation needs a few beats
 MIN_BEATS = 3
 # beats that do not repeat are not beats: below this median correlation of each beat (R -250 ms
 # to +450 ms) with their median, the lead is read as noise and nothing is measured
-MIN_BEAT_CORR = 0.7
+MIN_BEAT_CORR = 0.7      # bench/ecgqa_noise_gate.py: white noise <= 0.64, folds 1-8 ECGs >= 0.79
 BEAT_S = (0.25, 0.45)
 # feature -> (start point, end point) of one beat, in neurokit2's delineation names
 SPANS: dict[str, tuple[str, str]] = {"p duration": ("P_Onsets", "P_Offsets"),

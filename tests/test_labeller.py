@@ -52,7 +52,9 @@ ALL_LABELS_FLOOR = 0.65
     ("sinustachykardie lagetyp normal sonst normales ekg", {"STACH", "NORM"}),
     ("sinus bradycardia. otherwise normal ecg.", {"SBRAD", "NORM"}),
     ("sinusrhythmus a-v block i lagetyp normal", {"SR", "1AVB", "CD"}),
-    ("sinus rhythm. prolonged pr interval. otherwise normal ecg.", {"SR", "LPR", "NORM"}),
+    # a prolonged PR interval is first-degree AV block (a conduction disturbance) as well
+    ("sinus rhythm. prolonged pr interval. otherwise normal ecg.",
+     {"SR", "LPR", "1AVB", "CD", "NORM"}),
     ("ventrikuläre extrasystole(n) sinusrhythmus", {"PVC", "SR", "NORM"}),
     ("schrittmacher ekg", {"PACE"}),
     ("sinus rhythm. voltages are high in chest leads suggesting lvh.",

@@ -30,7 +30,7 @@ from functools import lru_cache
 import numpy as np
 
 from regen.findings import SECTION
-from regen.labeller import LABELS, explicit_labels, label_report, stated_codes
+from regen.labeller import LABELS, SCP_SUPERCLASS, explicit_labels, label_report, stated_codes
 from regen.untrusted import directive, never_decided
 
 # Chosen by leave-one-fold-out CV in PTB-XL folds 1-8 (400 OOF reports, wording by the medoid):
@@ -287,18 +287,23 @@ class Composer:
         covered: set[str] = set()
         candidates = [u for labs, us in self.clauses.items() if labs <= want
                       for u in us if usable(u.text, u.codes)]
-        while True:
-            # New labels covered, weighed by how common the wording is and against length:
-            # short, frequent clauses read like the corpus; run-on ones do not.
-            # A clause that repeats what is already said ("sinus rhythm" twice) counts against.
-            gain = [((len(u.labels - covered) - 0.5 * len(u.labels & covered))
-                     * np.log1p(u.count) / (1 + len(u.text.split()) / 8), u)
-                    for u in candidates if u.labels - covered]
-            if not gain:
-                break
-            _, best = max(gain, key=lambda g: g[0])
-            chosen.append(best)
-            covered |= best.labels
+        # A superclass that a decided statement implies (CD beside 1AVB) is said by that
+        # statement's clause: it is covered for its own sake only if that clause is missing, so
+        # a generic "non-specific intraventricular delay" is not added beside an AV block.
+        implied = {SCP_SUPERCLASS[c] for c in want if c in SCP_SUPERCLASS} - {"NORM"}
+        for need in (want - implied, want):
+            while True:
+                # New labels covered, weighed by how common the wording is and against length:
+                # short, frequent clauses read like the corpus; run-on ones do not. A clause
+                # that repeats what is already said ("sinus rhythm" twice) counts against.
+                gain = [((len(u.labels - covered) - 0.5 * len(u.labels & covered))
+                         * np.log1p(u.count) / (1 + len(u.text.split()) / 8), u)
+                        for u in candidates if (u.labels - covered) & need]
+                if not gain:
+                    break
+                _, best = max(gain, key=lambda g: g[0])
+                chosen.append(best)
+                covered |= best.labels
         if not chosen:
             return None
         chosen.sort(key=lambda u: min(SECTION.get(c, 8) for c in u.labels))

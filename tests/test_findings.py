@@ -212,6 +212,22 @@ def test_an_axis_deviation_is_stated_only_where_decided() -> None:
     assert left is not None and left.sentences[0].key == "lad"
 
 
+def test_a_superclass_a_stated_finding_implies_gets_no_clause_of_its_own() -> None:
+    """CD beside a first-degree AV block is said by the AV block's clause: a frequent generic
+    "non-specific intraventricular delay" (read as CD) is not stitched in beside it, which
+    regen once did (fold-9 ecg_id 1645). Without the AV block's clause the generic one stays."""
+    reports = {f"i{n}": "sinus rhythm. non-specific intraventricular delay." for n in range(6)}
+    reports |= {"n": "sinus rhythm. normal ecg.", "p": "sinus rhythm. first degree av block.",
+                "q": "sinus bradycardia. left ventricular hypertrophy."}
+    comp = Composer.build(list(reports), list(reports.values()))
+    got = comp.compose({"SR", "1AVB", "CD", "LVH", "HYP"})
+    assert got is not None and got.how == "sentences"
+    assert "intraventricular" not in got.text and "first degree av block" in got.text
+    assert {"1AVB", "CD", "LVH"} <= got.stated
+    alone = comp.compose({"SR", "CD", "LVH", "HYP"})
+    assert alone is not None and "intraventricular" in alone.text
+
+
 def test_composer_round_trips_through_json() -> None:
     comp = Composer.build(list(REPORTS), list(REPORTS.values()))
     again = Composer.from_json(comp.to_json())

@@ -45,6 +45,14 @@ def markdown(result: dict) -> str:
         lines += ["| " + name + " | " + " | ".join(
             _fmt(r.get("label_f1_per_class", {}).get(c, "")) for c in sup) + " |"
             for name, r in rows]
+        if "codes_f1_macro" in result:
+            lines += ["", "Label F1 of the report text against the queries' PTB-XL SCP codes "
+                      "(cardiologists' codes; no labeller reads the reference):", "",
+                      "| system | macro | " + " | ".join(sup) + " |",
+                      "|---" * (len(sup) + 2) + "|"]
+            lines += ["| " + name + " | " + _fmt(r.get("codes_f1_macro")) + " | " + " | ".join(
+                _fmt(r.get("codes_f1_per_class", {}).get(c, "")) for c in sup) + " |"
+                for name, r in rows]
         if "findings" in result:
             f = result["findings"]
             op = f["operating_point"]

@@ -21,6 +21,7 @@ from regen.corpus import SUPERCLASSES, CorpusRecord, load_ptbxl
 from regen.dataset import prepare_records, superclass_matrix
 from regen.ecg import ECG, STANDARD_LEADS, standard_lead
 from regen.errors import ConfigError, DataError
+from regen.labeller import truth_labels
 from regen.metrics import knn_label_scores, macro_auc
 from regen.reader import read_ecg
 from regen.rebuild import rebuild
@@ -72,15 +73,23 @@ def label_oracle(query: CorpusRecord, corpus: Sequence[CorpusRecord], language: 
 # -- report quality ----------------------------------------------------------------------------
 
 def _score_texts(hyps: Sequence[str], refs: Sequence[str], *, bert: bool,
-                 meteor: bool) -> dict:
+                 meteor: bool, codes: Sequence[frozenset[str]] | None = None) -> dict:
+    """Text metrics and label F1 against the labeller's reading of each reference; with `codes`
+    (the queries' PTB-XL SCP codes as labels, `regen.labeller.truth_labels`) also label F1
+    against those, which no report labeller takes part in."""
     from regen.labeller import LABELS, label_f1, label_report
     from regen.textmetrics import text_metrics
 
     out = text_metrics(hyps, refs, bert=bert, meteor=meteor)
-    lab = label_f1([label_report(h) for h in hyps], [label_report(r) for r in refs])
+    said = [label_report(h) for h in hyps]
+    lab = label_f1(said, [label_report(r) for r in refs])
     out["label_f1_macro"] = lab.macro_f1
     out["label_f1_per_class"] = {c: round(lab.per_label[c]["f1"], 4) for c in LABELS}
     out["label_support"] = {c: int(lab.per_label[c]["support"]) for c in LABELS}  # references
+    if codes is not None:
+        vs = label_f1(said, list(codes))
+        out["codes_f1_macro"] = vs.macro_f1
+        out["codes_f1_per_class"] = {c: round(vs.per_label[c]["f1"], 4) for c in LABELS}
     return out
 
 
@@ -118,9 +127,11 @@ def eval_report(settings: Settings, data: Path, *, corpus_folds: str = "1-8",
         consensus = ConsensusRefiner(min_confidence=settings.min_confidence)
         consensus_texts = [consensus.refine(r.neighbours).text for r in reports]
     hyps = [r.text for r in reports]
+    codes = [truth_labels(q.scp) for q in queries]
     result = {"task": "report", "refiner": refiner, "language": language, "k": k,
               "corpus_folds": corpus_folds, "query_folds": query_folds,
-              "n_corpus": len(corpus), **_score_texts(hyps, refs, bert=bert, meteor=meteor),
+              "n_corpus": len(corpus),
+              **_score_texts(hyps, refs, bert=bert, meteor=meteor, codes=codes),
               "abstained": int(sum(r.abstained for r in reports)),
               "mean_confidence": float(np.mean([r.confidence for r in reports])),
               "seconds_per_report": gen_s / len(queries)}
@@ -151,7 +162,7 @@ def eval_report(settings: Settings, data: Path, *, corpus_folds: str = "1-8",
         "raw_signal_nn": _raw_nn_reports(settings, corpus, queries, language),
         "label_oracle": [label_oracle(q, corpus, language) for q in queries],
     }
-    result["baselines"] = {name: _score_texts(h, refs, bert=bert, meteor=meteor)
+    result["baselines"] = {name: _score_texts(h, refs, bert=bert, meteor=meteor, codes=codes)
                            for name, h in baselines.items()}
     return result
 

@@ -78,6 +78,7 @@ def test_cli_ask_and_compare_json(home):
 
 @pytest.mark.slow
 def test_eval_report_has_every_metric_and_baseline(tmp_path):
+    from regen.evalout import markdown
     from regen.evaluate import eval_report
 
     res = eval_report(load_settings(tmp_path), SAMPLE, limit=20)
@@ -93,6 +94,11 @@ def test_eval_report_has_every_metric_and_baseline(tmp_path):
     # the oracle reads labels, so its clinical F1 must beat the label-blind constant report
     assert res["baselines"]["label_oracle"]["label_f1_macro"] > \
         res["baselines"]["most_frequent"]["label_f1_macro"]
+    # and the same against PTB-XL's own codes, which no labeller reads from the reference
+    assert res["baselines"]["label_oracle"]["codes_f1_macro"] > \
+        res["baselines"]["most_frequent"]["codes_f1_macro"]
+    assert set(res["codes_f1_per_class"]) == set(res["label_f1_per_class"])
+    assert "against the queries' PTB-XL SCP codes" in markdown(res)
 
 
 def test_eval_qa_reports_per_type_with_majority_baseline(home, tmp_path):

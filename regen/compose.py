@@ -43,6 +43,9 @@ _BROKEN = re.compile(r"[ÃÂ�]|Ã³")
 # Clauses end at a full stop or semicolon, or at a comma that does not continue a list of
 # leads or numbers ("st depression in ii, iii, avf" stays whole).
 _CLAUSE = re.compile(r"(?<=[.;])\s+|,\s+(?!(?:v?[1-6]\b|iii\b|ii\b|i\b|av[lrf]\b|and\b))")
+# A clause cut off mid-phrase ("subendocardial infarction of") is not reused on its own.
+_UNFINISHED = re.compile(r"\b(of|in|with|and|or|to|the|a|as|for|by|at|on|than|from|is|are)$",
+                         re.IGNORECASE)
 _LEAD = re.compile(r"\b(v[1-6]|avl|avf|avr|iii|ii|i)\b")
 _LEAD_SPAN = re.compile(r"\bv([1-6])\s*-\s*v?([1-6])\b")
 _LEAD_NAMES = {"i": "I", "ii": "II", "iii": "III", "avl": "aVL", "avf": "aVF", "avr": "aVR"}
@@ -194,7 +197,7 @@ class Composer:
             for clause in _CLAUSE.split(text):
                 clause = clause.strip(" .;,")
                 labs = explicit_labels(clause)
-                if clause and labs:
+                if clause and labs and not _UNFINISHED.search(clause):
                     parts.setdefault(labs, Counter())[clause] += 1
                     first.setdefault(clause, key)
 

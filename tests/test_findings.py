@@ -228,6 +228,15 @@ def test_a_superclass_a_stated_finding_implies_gets_no_clause_of_its_own() -> No
     assert alone is not None and "intraventricular" in alone.text
 
 
+def test_a_clause_cut_off_mid_phrase_is_not_reused() -> None:
+    reports = {"a": "sinus rhythm. anterior subendocardial infarction of, uncertain age.",
+               "b": "sinus rhythm. old anteroseptal myocardial infarction."}
+    comp = Composer.build(list(reports), list(reports.values()))
+    clauses = [u.text for us in comp.clauses.values() for u in us]
+    assert "anterior subendocardial infarction of" not in clauses
+    assert "old anteroseptal myocardial infarction" in clauses
+
+
 def test_composer_round_trips_through_json() -> None:
     comp = Composer.build(list(REPORTS), list(REPORTS.values()))
     again = Composer.from_json(comp.to_json())

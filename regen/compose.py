@@ -43,6 +43,11 @@ _BROKEN = re.compile(r"[ÃÂ�]|Ã³")
 # Clauses end at a full stop or semicolon, or at a comma that does not continue a list of
 # leads or numbers ("st depression in ii, iii, avf" stays whole).
 _CLAUSE = re.compile(r"(?<=[.;])\s+|,\s+(?!(?:v?[1-6]\b|iii\b|ii\b|i\b|av[lrf]\b|and\b))")
+# German words that PTB-XL's English translation left in some reports.
+_GERMAN = re.compile(r"\b(sinus(rhythmus|bradykardie|tachykardie|arrhythmie)|lagetyp|linkstyp|"
+                     r"rechtstyp|steiltyp|vorhof\w+|normales|\w*schenkelblock\w*|myokard\w*|"
+                     r"ueberdreht\w*|niederspannung|erregungsr\w+|veraenderung\w*|"
+                     r"unspezifisch\w*|moeglich)\b", re.IGNORECASE)
 # A clause cut off mid-phrase ("subendocardial infarction of") is not reused on its own.
 _UNFINISHED = re.compile(r"\b(of|in|with|and|or|to|the|a|as|for|by|at|on|than|from|is|are)$",
                          re.IGNORECASE)
@@ -184,12 +189,20 @@ class Composer:
         return got
 
     @classmethod
-    def build(cls, keys: Sequence[str], texts: Sequence[str | None]) -> Composer:
+    def build(cls, keys: Sequence[str], texts: Sequence[str | None],
+              language: str | None = None) -> Composer:
+        """`language` "en": reports left in German by the translation ("sinusrhythmus lagetyp
+        normal", 13 of the 1,498 English reports of folds 1-8) are not reused, unless most of
+        the texts are German (a corpus with no English to compose from)."""
         whole: dict[frozenset[str], Counter[str]] = {}
         parts: dict[frozenset[str], Counter[str]] = {}
         first: dict[str, str] = {}
-        for key, raw in zip(keys, texts):
-            text = clean_report(raw or "")
+        german = [bool(raw and _GERMAN.search(raw)) for raw in texts] if language == "en" \
+            else [False] * len(texts)
+        if sum(german) * 2 > len(texts):
+            german = [False] * len(texts)
+        for key, raw, de in zip(keys, texts, german):
+            text = None if de else clean_report(raw or "")
             if text is None:
                 continue
             whole.setdefault(label_report(text), Counter())[text] += 1

@@ -370,7 +370,8 @@ class Diagnoser:
         labels = view_labels(ids, views, language)
         targets = Targets.of_views(labels.ids, labels.y, labels.known, views)
         model = fit(labels, vectors, log=log, heldout=heldout)
-        comp = Composer.build([v.key for v in views], [report_text(v, language) for v in views])
+        comp = Composer.build([v.key for v in views], [report_text(v, language) for v in views],
+                              language)
         try:
             model.save(files["model"])
             targets.save(files["labels"])

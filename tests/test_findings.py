@@ -237,6 +237,19 @@ def test_a_clause_cut_off_mid_phrase_is_not_reused() -> None:
     assert "old anteroseptal myocardial infarction" in clauses
 
 
+def test_an_english_report_reuses_no_text_the_translation_left_in_german() -> None:
+    reports = {"de": "sinusrhythmus lagetyp normal normales ekg", "de2": "sinusrhythmus",
+               "en": "sinus rhythm. normal ecg.", "en2": "sinus rhythm. normal ecg.",
+               "en3": "sinus bradycardia. otherwise normal ecg."}
+    for language, used in (("en", {"en", "en3"}), (None, {"de", "de2", "en", "en3"})):
+        comp = Composer.build(list(reports), list(reports.values()), language)
+        keys = {u.key for us in comp.reports.values() for u in us}
+        assert keys == used
+    # a corpus that is mostly German still composes English output from what it has
+    german = {f"d{n}": "sinusrhythmus normales ekg" for n in range(3)}
+    assert Composer.build(list(german), list(german.values()), "en").reports
+
+
 def test_composer_round_trips_through_json() -> None:
     comp = Composer.build(list(REPORTS), list(REPORTS.values()))
     again = Composer.from_json(comp.to_json())

@@ -27,3 +27,20 @@ def test_report_quality_label_f1_is_the_eval_reports() -> None:
                     labels=("NORM", "MI", "STTC", "CD", "HYP")).macro_f1
     assert bench.macro_f1(pred, true) == want
     assert bench.macro_f1([("NORM",)], [("NORM",)]) == 1.0
+
+
+def test_labeller_readings_loads_the_older_labeller_from_git() -> None:
+    import subprocess
+
+    import pytest
+
+    from regen.labeller import label_report
+
+    have = subprocess.run(["git", "-C", str(BENCH.parent), "cat-file", "-e",
+                           "05f1619:regen/labeller.py"], capture_output=True)
+    if have.returncode:
+        pytest.skip("this clone lacks revision 05f1619 (shallow)")
+    old = _module("labeller_readings").old_labeller("05f1619")
+    text = "sinus rhythm. prolonged pr interval. otherwise normal ecg."
+    assert old.label_report(text) == {"SR", "LPR", "NORM"}
+    assert label_report(text) == {"SR", "LPR", "1AVB", "CD", "NORM"}

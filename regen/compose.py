@@ -51,6 +51,11 @@ _GERMAN = re.compile(r"\b(sinus(rhythmus|bradykardie|tachykardie|arrhythmie)|lag
 # A clause cut off mid-phrase ("subendocardial infarction of") is not reused on its own.
 _UNFINISHED = re.compile(r"\b(of|in|with|and|or|to|the|a|as|for|by|at|on|than|from|is|are)$",
                          re.IGNORECASE)
+# A clause that leans on the one before it ("this may be due to lv strain or ischaemia" after
+# "st segments are depressed in i, avl") is not reused on its own: after another clause it says
+# something else ("old anteroseptal infarct cannot be excluded; this may be due to lv strain").
+_DEPENDENT = re.compile(r"(this|these|which|findings|consistent with|as in|or|but|for)\b",
+                        re.IGNORECASE)
 _LEAD = re.compile(r"\b(v[1-6]|avl|avf|avr|iii|ii|i)\b")
 _LEAD_SPAN = re.compile(r"\bv([1-6])\s*-\s*v?([1-6])\b")
 _LEAD_NAMES = {"i": "I", "ii": "II", "iii": "III", "avl": "aVL", "avf": "aVF", "avr": "aVR"}
@@ -210,7 +215,8 @@ class Composer:
             for clause in _CLAUSE.split(text):
                 clause = clause.strip(" .;,")
                 labs = explicit_labels(clause)
-                if clause and labs and not _UNFINISHED.search(clause):
+                if clause and labs and not _UNFINISHED.search(clause) \
+                        and not _DEPENDENT.match(clause):
                     parts.setdefault(labs, Counter())[clause] += 1
                     first.setdefault(clause, key)
 

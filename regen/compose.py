@@ -51,6 +51,8 @@ _GERMAN = re.compile(r"\b(sinus(rhythmus|bradykardie|tachykardie|arrhythmie)|lag
 # A clause cut off mid-phrase ("subendocardial infarction of") is not reused on its own.
 _UNFINISHED = re.compile(r"\b(of|in|with|and|or|to|the|a|as|for|by|at|on|than|from|is|are)$",
                          re.IGNORECASE)
+# Statements about the whole tracing (rhythm, rate, overall), which a report makes once.
+_SAID_ONCE = frozenset({"SR", "AFIB", "SARRH", "PACE", "STACH", "SBRAD", "NORM"})
 # A clause that leans on the one before it ("this may be due to lv strain or ischaemia" after
 # "st segments are depressed in i, avl") is not reused on its own: after another clause it says
 # something else ("old anteroseptal infarct cannot be excluded; this may be due to lv strain").
@@ -326,6 +328,15 @@ class Composer:
                 _, best = max(gain, key=lambda g: g[0])
                 chosen.append(best)
                 covered |= best.labels
+        # The rhythm is said once: a rhythm clause whose labels another pick also states ("sinus
+        # rhythm" beside "sinus rhythm position type normal qrs(t) abnormal") is dropped. Other
+        # findings repeat by design: "q waves in ii, iii, avf" and "q waves in i, avl" are one
+        # label in two places.
+        for u in sorted(chosen, key=lambda u: len(u.labels)):
+            rest = [v for v in chosen if v is not u]
+            if rest and u.labels <= _SAID_ONCE and not u.leads \
+                    and u.labels <= frozenset().union(*(v.labels for v in rest)):
+                chosen = rest
         if not chosen:
             return None
         chosen.sort(key=lambda u: min(SECTION.get(c, 8) for c in u.labels))

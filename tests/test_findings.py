@@ -265,6 +265,18 @@ def test_an_english_report_reuses_no_text_the_translation_left_in_german() -> No
     assert Composer.build(list(german), list(german.values()), "en").reports
 
 
+def test_stitched_clauses_never_say_a_thing_twice() -> None:
+    reports = {f"n{n}": "sinus rhythm. normal ecg." for n in range(5)}
+    reports |= {"p": "sinus rhythm with premature atrial contraction(s). st depression in v5.",
+                "h": "atrial fibrillation. left ventricular hypertrophy."}
+    comp = Composer.build(list(reports), list(reports.values()))
+    got = comp.compose({"SR", "PAC", "LVH", "HYP"})
+    assert got is not None and got.how == "sentences"
+    assert got.text == ("sinus rhythm with premature atrial contraction(s); "
+                        "left ventricular hypertrophy")
+    assert got.text.count("sinus rhythm") == 1 and {"SR", "PAC", "LVH"} <= got.stated
+
+
 def test_composer_round_trips_through_json() -> None:
     comp = Composer.build(list(REPORTS), list(REPORTS.values()))
     again = Composer.from_json(comp.to_json())

@@ -56,8 +56,9 @@ _SAID_ONCE = frozenset({"SR", "AFIB", "SARRH", "PACE", "STACH", "SBRAD", "NORM"}
 # A clause that leans on the one before it ("this may be due to lv strain or ischaemia" after
 # "st segments are depressed in i, avl") is not reused on its own: after another clause it says
 # something else ("old anteroseptal infarct cannot be excluded; this may be due to lv strain").
-_DEPENDENT = re.compile(r"(this|these|which|findings|consistent with|as in|or|but|for)\b",
-                        re.IGNORECASE)
+# Nor is advice ("suggest exclude hypokalaemia"), which is not a finding.
+_DEPENDENT = re.compile(r"(this|these|which|findings|consistent with|as in|or|but|for|"
+                        r"non-specific but|suggest\w*|recommend\w*|please)\b", re.IGNORECASE)
 _LEAD = re.compile(r"\b(v[1-6]|avl|avf|avr|iii|ii|i)\b")
 _LEAD_SPAN = re.compile(r"\bv([1-6])\s*-\s*v?([1-6])\b")
 _LEAD_NAMES = {"i": "I", "ii": "II", "iii": "III", "avl": "aVL", "avf": "aVF", "avr": "aVR"}

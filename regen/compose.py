@@ -13,10 +13,15 @@ In order of preference, for the decided label set D:
    infarction/ischaemia, repolarisation, overall).
 
 Each sentence keeps the key of the report it came from. Reports or clauses naming a lead the
-query lacks ("st depression in v4-v6" for a two-lead recording) are never used. Text shown to
-users is cleaned: annotator edit notes ("Edit: LVH 35, ...") are cut, and reports whose encoding
-is broken beyond repair, that read as instructions, or that state what regen never decides
-(`regen.untrusted`) are not used at all.
+query lacks ("st depression in v4-v6" for a two-lead recording) are never used. Stitched clauses
+read as findings on their own: one that leans on the clause before it ("this may be due to lv
+strain or ischaemia") or gives advice ("suggest exclude hypokalaemia") is used only where no
+other clause states its finding, and none cut off mid-phrase is; a superclass that a stated
+finding implies (CD beside an AV block) gets no clause of its own; the rhythm is said once; and
+English output reuses no report the translation left in German.
+Text shown to users is cleaned: annotator edit notes ("Edit: LVH 35, ...") are cut, and reports
+whose encoding is broken beyond repair, that read as instructions, or that state what regen never
+decides (`regen.untrusted`) are not used at all.
 """
 
 from __future__ import annotations
@@ -54,9 +59,10 @@ _UNFINISHED = re.compile(r"\b(of|in|with|and|or|to|the|a|as|for|by|at|on|than|fr
 # Statements about the whole tracing (rhythm, rate, overall), which a report makes once.
 _SAID_ONCE = frozenset({"SR", "AFIB", "SARRH", "PACE", "STACH", "SBRAD", "NORM"})
 # A clause that leans on the one before it ("this may be due to lv strain or ischaemia" after
-# "st segments are depressed in i, avl") is not reused on its own: after another clause it says
-# something else ("old anteroseptal infarct cannot be excluded; this may be due to lv strain").
-# Nor is advice ("suggest exclude hypokalaemia"), which is not a finding.
+# "st segments are depressed in i, avl") is stitched in only where nothing else states its
+# finding: after another clause it says something else ("old anteroseptal infarct cannot be
+# excluded; this may be due to lv strain"). The same for advice ("suggest exclude
+# hypokalaemia"), which is not a finding.
 _DEPENDENT = re.compile(r"(this|these|which|findings|consistent with|as in|or|but|for|"
                         r"non-specific but|suggest\w*|recommend\w*|please)\b", re.IGNORECASE)
 _LEAD = re.compile(r"\b(v[1-6]|avl|avf|avr|iii|ii|i)\b")
@@ -204,6 +210,7 @@ class Composer:
         the texts are German (a corpus with no English to compose from)."""
         whole: dict[frozenset[str], Counter[str]] = {}
         parts: dict[frozenset[str], Counter[str]] = {}
+        leaning: dict[frozenset[str], Counter[str]] = {}      # clauses that _DEPENDENT matches
         first: dict[str, str] = {}
         german = [bool(raw and _GERMAN.search(raw)) for raw in texts] if language == "en" \
             else [False] * len(texts)
@@ -218,9 +225,9 @@ class Composer:
             for clause in _CLAUSE.split(text):
                 clause = clause.strip(" .;,")
                 labs = explicit_labels(clause)
-                if clause and labs and not _UNFINISHED.search(clause) \
-                        and not _DEPENDENT.match(clause):
-                    parts.setdefault(labs, Counter())[clause] += 1
+                if clause and labs and not _UNFINISHED.search(clause):
+                    table = leaning if _DEPENDENT.match(clause) else parts
+                    table.setdefault(labs, Counter())[clause] += 1
                     first.setdefault(clause, key)
 
         def units(table: dict[frozenset[str], Counter[str]], top: int
@@ -229,7 +236,10 @@ class Composer:
                                  stated_codes(t))
                            for t, n in c.most_common(top)] for labs, c in table.items()}
 
-        return cls(units(whole, 5), units(parts, 5))
+        clauses = units(parts, 5)
+        for labs, us in units(leaning, 2).items():
+            clauses.setdefault(labs, []).extend(us)
+        return cls(units(whole, 5), clauses)
 
     def to_json(self) -> dict:
         def dump(table: dict[frozenset[str], list[_Unit]]) -> list:
@@ -316,14 +326,18 @@ class Composer:
         # statement's clause: it is covered for its own sake only if that clause is missing, so
         # a generic "non-specific intraventricular delay" is not added beside an AV block.
         implied = {SCP_SUPERCLASS[c] for c in want if c in SCP_SUPERCLASS} - {"NORM"}
-        for need in (want - implied, want):
+        # A clause that leans on another or gives advice is the last resort: used only for a
+        # finding no other clause states (digitalis effect is said only as "... consistent with
+        # myocardial ischaemia and digitalis effect" in folds 1-8).
+        alone = [u for u in candidates if not _DEPENDENT.match(u.text)]
+        for need, pool in ((want - implied, alone), (want, alone), (want, candidates)):
             while True:
                 # New labels covered, weighed by how common the wording is and against length:
                 # short, frequent clauses read like the corpus; run-on ones do not. A clause
                 # that repeats what is already said ("sinus rhythm" twice) counts against.
                 gain = [((len(u.labels - covered) - 0.5 * len(u.labels & covered))
                          * np.log1p(u.count) / (1 + len(u.text.split()) / 8), u)
-                        for u in candidates if (u.labels - covered) & need]
+                        for u in pool if (u.labels - covered) & need]
                 if not gain:
                     break
                 _, best = max(gain, key=lambda g: g[0])

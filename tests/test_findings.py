@@ -248,10 +248,15 @@ def test_a_clause_that_leans_on_the_one_before_is_not_reused_on_its_own() -> Non
     # advice is no finding either
     reports |= {f"k{n}": "sinus rhythm. suggest exclude hypokalaemia." for n in range(3)}
     comp = Composer.build(list(reports), list(reports.values()))
-    clauses = [u.text for us in comp.clauses.values() for u in us]
-    assert not any(c.startswith(("this may be due", "suggest")) for c in clauses)
     got = comp.compose({"SR", "ASMI", "MI", "STTC"})
-    assert got is not None and "this may be due" not in got.text and "st-t" in got.text
+    assert got is not None and "st-t" in got.text
+    assert "this may be due" not in got.text and "suggest" not in got.text
+    # the last resort: a finding that only a leaning clause states is still said
+    dig = {"d": "sinus rhythm. st depression in v5. non-specific but consistent with "
+                "digitalis effect."}
+    comp = Composer.build(list(reports | dig), list((reports | dig).values()))
+    got = comp.compose({"SR", "DIG", "STTC", "ASMI", "MI"})
+    assert got is not None and "digitalis effect" in got.text and "DIG" in got.stated
 
 
 def test_an_english_report_reuses_no_text_the_translation_left_in_german() -> None:

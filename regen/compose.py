@@ -246,12 +246,14 @@ class Composer:
             return [[u.text, u.key, sorted(u.labels), sorted(u.leads), u.count, sorted(u.codes)]
                     for us in table.values() for u in us]
 
-        return {"version": 3, "reports": dump(self.reports), "clauses": dump(self.clauses)}
+        # 4: the labeller reads LPR as 1AVB and clauses are filtered (a build's findings files
+        # from before are fitted again when opened)
+        return {"version": 4, "reports": dump(self.reports), "clauses": dump(self.clauses)}
 
     @classmethod
     def from_json(cls, d: dict) -> Composer:
-        if d.get("version") != 3:
-            raise ValueError(f"composer version {d.get('version')}; expected 3")
+        if d.get("version") != 4:
+            raise ValueError(f"composer version {d.get('version')}; expected 4")
 
         def load(rows: list) -> dict[frozenset[str], list[_Unit]]:
             out: dict[frozenset[str], list[_Unit]] = {}

@@ -56,9 +56,6 @@ _GERMAN = re.compile(r"\b(sinus(rhythmus|bradykardie|tachykardie|arrhythmie)|lag
 # A clause cut off mid-phrase ("subendocardial infarction of") is not reused on its own.
 _UNFINISHED = re.compile(r"\b(of|in|with|and|or|to|the|a|as|for|by|at|on|than|from|is|are)$",
                          re.IGNORECASE)
-# Statements read from the P wave, which atrial fibrillation or flutter does not have ("atrial
-# fibrillation; possible left atrial enlargement" was stitched for 2 of 245 fold-9 ECGs).
-_P_WAVE = frozenset({"LAO/LAE", "RAO/RAE", "1AVB", "LPR", "SR", "STACH", "SBRAD", "SARRH"})
 # Statements about the whole tracing (rhythm, rate, overall), which a report makes once.
 _SAID_ONCE = frozenset({"SR", "AFIB", "SARRH", "PACE", "STACH", "SBRAD", "NORM"})
 # A clause that leans on the one before it ("this may be due to lv strain or ischaemia" after
@@ -284,8 +281,6 @@ class Composer:
         want = frozenset(decided) & frozenset(LABELS)
         have = None if leads is None else frozenset(leads)
         banned = frozenset(forbid)
-        if "AFIB" in want:      # no P waves to read an atrium, a PR or a sinus rhythm from
-            banned |= _P_WAVE
         # an axis deviation is stated only where it was decided (the labels leave it out)
         axes = frozenset(decided) & frozenset(_AXIS_SAID)
 

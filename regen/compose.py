@@ -30,7 +30,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -180,6 +180,12 @@ class _Unit:
     leads: frozenset[str]
     count: int
     codes: frozenset[str] = frozenset()      # every code it states, beyond LABELS too
+
+    @cached_property
+    def leaning(self) -> bool:
+        """Leans on the clause before it or gives advice (`_DEPENDENT`): read once per clause,
+        not on every report that considers it."""
+        return bool(_DEPENDENT.match(self.text))
 
 
 class Composer:
@@ -331,7 +337,7 @@ class Composer:
         # A clause that leans on another or gives advice is the last resort: used only for a
         # finding no other clause states (digitalis effect is said only as "... consistent with
         # myocardial ischaemia and digitalis effect" in folds 1-8).
-        alone = [u for u in candidates if not _DEPENDENT.match(u.text)]
+        alone = [u for u in candidates if not u.leaning]
         for need, pool in ((want - implied, alone), (want, alone), (want, candidates)):
             while True:
                 # New labels covered, weighed by how common the wording is and against length:

@@ -64,6 +64,10 @@ MEASURED_DECIDES = frozenset({"STACH", "SBRAD", "RAD"})
 # rows): out-of-fold F1 STACH / SBRAD at g = 0 (no gate) 0.891 / 0.765; 0.2 0.905 / 0.765;
 # 0.4 0.905 / 0.785; 0.6 0.896 / 0.769; 0.8 0.883 / 0.789 (a few ECGs each way).
 SINUS_RATES = frozenset({"STACH", "SBRAD"})
+# A measured P axis that no sinus P wave has (regen.measure.NON_SINUS_P: the rhythm is ectopic
+# atrial, junctional or atrial flutter) makes these not assessable: none is stated, whatever
+# the similar ECGs say (the measurements give an absent "SR" for it).
+SINUS = ("SR", "STACH", "SBRAD", "SARRH")
 SINUS_GATE = 0.4
 MEASURED_ONLY = frozenset({"1AVB", "LPR", "PAC"})
 # A retrieved LAD is not stated when the measurement is clearly against it (measured
@@ -238,13 +242,23 @@ class Diagnoser:
         vetoed: dict[str, Measured] = {}
         blended: dict[str, Measured] = {}
         extra: list[str] = []
-        sinus = max(min(1.0, float(p[idx[c]] / thr[idx[c]]))
-                    for c in ("SR", "STACH", "SBRAD", "SARRH"))
+        no_sinus = False
+        sinus = max(min(1.0, float(p[idx[c]] / thr[idx[c]])) for c in SINUS)
         for mf in measured or ():
             i = idx.get(mf.label)
             if i is None:
                 continue
             retrieved = bool(p[i] >= thr[i])
+            if mf.label == "SR" and not mf.present:
+                # the P wave is not a sinus one: no sinus rhythm, at any rate, is stated
+                said = [c for c in SINUS if p[idx[c]] >= thr[idx[c]]]
+                no_sinus = True
+                for c in SINUS:
+                    ok[idx[c]] = False
+                    why[idx[c]] = f"not stated: {mf.evidence}"
+                extra.append(f"{mf.evidence}; a sinus rhythm is not stated"
+                             + (f" (the similar ECGs suggest {', '.join(said)})" if said else ""))
+                continue
             if mf.label in SINUS_RATES and sinus < SINUS_GATE:
                 if retrieved != mf.present:
                     extra.append(f"{mf.label}: measured {mf.evidence}, but the similar ECGs "
@@ -313,7 +327,9 @@ class Diagnoser:
             decided, [(n.key, n.report, n.score) for n in shown],
             None if len(leads) == 12 else leads,
             margins={c: float(mg[i]) if ok[i] else -1e9 for i, c in enumerate(FINDINGS)},
-            forbid={mf.label for mf in measured or () if not mf.present} - set(decided))
+            forbid=({mf.label for mf in measured or () if not mf.present}
+                    | (set(SINUS) if no_sinus else set()))
+            - set(decided))
         stated = composed.stated if composed else frozenset()
         sent_labels = composed.sentence_labels if composed else ()
         findings = []

@@ -26,7 +26,13 @@ from pathlib import Path
 import numpy as np
 
 from regen.errors import ConfigError
-from regen.measure import QRS_SHAPE, QRS_SHAPE_LEADS, Measurements, prematurity
+from regen.measure import (
+    QRS_SHAPE,
+    QRS_SHAPE_LEADS,
+    Measurements,
+    prematurity,
+    sinus_p_axis,
+)
 
 
 @dataclass(frozen=True)
@@ -123,7 +129,15 @@ def _sigmoid(z: float) -> float:
 def _applies(rule: Rule, m: Measurements, regular: float) -> bool:
     if any(m.quality.get(k) != "ok" for k in rule.needs) or rule.value(m) < rule.low:
         return False
+    if rule.sinus and not_sinus(m):
+        return False
     return not rule.sinus or m.quality.get("pr_ms") == "ok" or irregularity(m) < regular
+
+
+def not_sinus(m: Measurements) -> bool:
+    """Whether the median beat's P wave has an axis no sinus P wave has (`sinus_p_axis`)."""
+    return (m.p_axis_deg is not None and m.quality.get("p_axis_deg") == "ok"
+            and not sinus_p_axis(m.p_axis_deg))
 
 
 def _evidence(rule: Rule, m: Measurements, x: float, cut: float, present: bool) -> str:
@@ -144,7 +158,9 @@ def _evidence(rule: Rule, m: Measurements, x: float, cut: float, present: bool) 
 def measured_findings(m: Measurements, params: dict[str, tuple[float, float]] | None = None,
                       regular: float = REGULAR) -> list[MeasuredFinding]:
     """The rule findings of `m`, in RULES order; a rule whose measurement is not "ok" (or, for
-    STACH / SBRAD, with neither a P wave nor a rhythm more regular than `regular`) gives none.
+    STACH / SBRAD, with neither a P wave nor a rhythm more regular than `regular`, or with a P
+    wave that is not sinus) gives none. Last, where the P axis is not a sinus one
+    (`not_sinus`), an absent "SR" whose evidence is that axis.
     params: per-label (cut-off, slope); default PARAMS, fitted on folds 1-8."""
     params = PARAMS if params is None else params
     out = []
@@ -157,6 +173,11 @@ def measured_findings(m: Measurements, params: dict[str, tuple[float, float]] | 
         p = _sigmoid(slope * rule.direction * (x - cut))
         out.append(MeasuredFinding(rule.label, round(p, 4), bool(present),
                                    _evidence(rule, m, x, cut, present)))
+    if not_sinus(m):
+        # the rhythm is not sinus, whatever its rate: no rule states a sinus rate above
+        out.append(MeasuredFinding("SR", 0.0, False, f"P axis {m.p_axis_deg:+.0f}°, negative "
+                                   "in I and aVF: not a sinus P wave",
+                                   value=m.p_axis_deg, cut=0.5))
     return out
 
 

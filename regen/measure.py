@@ -32,7 +32,7 @@ from regen.ecg import ECG, standard_lead
 from regen.errors import ECGReadError
 
 FIELDS = ("hr_bpm", "rr_ms", "rr_sd_ms", "p_ms", "pr_ms", "qrs_ms", "qt_ms", "qtc_bazett_ms",
-          "qtc_fridericia_ms", "axis_deg", "axis", "p_axis_deg", "premature_beats")
+          "qtc_fridericia_ms", "axis_deg", "axis", "p_axis_deg", "t_axis_deg", "premature_beats")
 PREMATURE = 0.15          # RR shorter than the local median by this fraction: premature
 VENTRICULAR_CORR = 0.80   # QRS correlation with the median beat below this: ventricular
 VENTRICULAR_WIDTH = 1.35  # ... or a QRS this many times wider
@@ -95,6 +95,7 @@ class Measurements:
     p_ms: float | None = None   # P-wave duration
     p_consistency: float | None = None    # see `p_consistency`; None: too few beats
     p_axis_deg: float | None = None       # frontal P-wave axis (`_p_axis`); None: no P wave
+    t_axis_deg: float | None = None       # frontal T-wave axis (`_t_axis`); None: no T end
     # per lead of QRS_SHAPE_LEADS present, the QRS_SHAPE values of its median QRS (`qrs_shape`)
     qrs_shape: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
@@ -203,7 +204,7 @@ def measure(ecg: ECG) -> Measurements:
     waves = None
     if med is None:
         quality.update(_null("no beat with a full window for the median beat",
-                             (*INTERVALS, "axis_deg", "axis", "p_axis_deg")))
+                             (*INTERVALS, "axis_deg", "axis", "p_axis_deg", "t_axis_deg")))
     else:
         # the T wave is searched before the next beat of the beats in the median: in bigeminy
         # that is the premature one, not the median RR away
@@ -213,6 +214,7 @@ def measure(ecg: ECG) -> Measurements:
     intervals = _intervals(waves, float(np.median(rr)), quality)
     axis_deg = _axis(med, waves, std, quality)
     p_axis = _p_axis(med, waves, std, quality)
+    t_axis = _t_axis(med, waves, std, quality)
     shape = qrs_shape(med, waves, std) if med is not None and waves is not None else {}
     beats = _classify(filt, peaks, premature_idx, prematurity(rr), ecg.fs, quality)
     p_cons = p_consistency(filt, peaks, ecg.fs)
@@ -229,7 +231,8 @@ def measure(ecg: ECG) -> Measurements:
         r_peaks_s=tuple(round(float(p / ecg.fs), 4) for p in peaks),
         duration_s=ecg.duration_s, source=ecg.source or ecg.id,
         p_consistency=None if p_cons is None else round(p_cons, 4), qrs_shape=shape,
-        p_axis_deg=None if p_axis is None else round(p_axis, 1))
+        p_axis_deg=None if p_axis is None else round(p_axis, 1),
+        t_axis_deg=None if t_axis is None else round(t_axis, 1))
 
 
 P_SEGMENT_S = (0.30, 0.08)   # before R: where a sinus P wave lies (PR 120-200 ms, QRS onset)
@@ -359,6 +362,30 @@ def _p_axis(med: np.ndarray | None, waves: Waves | None, std: tuple[str, ...],
         quality["p_axis_deg"] = "no net P deflection in the limb leads"
         return None
     quality["p_axis_deg"] = "ok"
+    return float(np.degrees(np.arctan2(net[1], net[0])))
+
+
+def _t_axis(med: np.ndarray | None, waves: Waves | None, std: tuple[str, ...],
+            quality: dict[str, str]) -> float | None:
+    """Frontal T-wave axis from the net ST-T area (QRS offset to T end, over the PR-segment
+    level, as the QRS axis) in I and aVF."""
+    if med is None or waves is None:
+        return None
+    if waves.qrs_off is None or waves.t_end is None or waves.qrs_on is None:
+        quality["t_axis_deg"] = waves.reasons.get("t", "T wave end not found")
+        return None
+    pair = _limb_pair(med, std)
+    if pair is None:
+        quality["t_axis_deg"] = f"needs leads I and aVF, or two of I, II, III; have {list(std)}"
+        return None
+    r0 = int(round(PRE_S * BEAT_FS))
+    on = r0 + int(round(waves.qrs_on * BEAT_FS))
+    a, b = r0 + int(round(waves.qrs_off * BEAT_FS)), r0 + int(round(waves.t_end * BEAT_FS))
+    net = [float((x[a:b + 1] - x[max(0, on - 10):on + 1].mean()).sum()) for x in pair]
+    if b <= a or abs(net[0]) + abs(net[1]) == 0:
+        quality["t_axis_deg"] = "no net T deflection in the limb leads"
+        return None
+    quality["t_axis_deg"] = "ok"
     return float(np.degrees(np.arctan2(net[1], net[0])))
 
 

@@ -1,5 +1,6 @@
-"""Questions answered by measuring the ECG: rate, rhythm regularity, intervals and axis
-("What is the heart rate?", "Is the rhythm regular?", "How long is the PR interval?").
+"""Questions answered by measuring the ECG: rate, rhythm regularity, intervals and the QRS, P
+and T axes ("What is the heart rate?", "Is the rhythm regular?", "How long is the PR
+interval?", "What is the P-wave axis?").
 
 The answer is the measurement itself (`regen.measure`), with the leads it came from, or "not
 sure" with the reason when it cannot be measured; neighbours play no part.
@@ -21,6 +22,8 @@ _NUMERIC = (
     ("qt_ms", "QT interval", "ms", r"\bqt\b"),
     ("pr_ms", "PR interval", "ms", r"\bpr\b"),
     ("qrs_ms", "QRS duration", "ms", r"\bqrs (duration|width|interval)|\bqrs\b(?!.*axis)"),
+    ("p_axis_deg", "P-wave axis", "°", r"\bp[- ]?(wave )?axis\b"),
+    ("t_axis_deg", "T-wave axis", "°", r"\bt[- ]?(wave )?axis\b"),
     ("axis_deg", "QRS axis", "°", r"\baxis\b.*\b(degrees?|angle)\b|\b(degrees?|angle)\b.*\baxis\b"),
     ("hr_bpm", "heart rate", "bpm", r"\bheart ?rate\b|\bhow fast\b|\bpulse\b|\bhr\b|"
                                     r"\bventricular rate\b|\bthe rate\b"),
@@ -79,6 +82,11 @@ def answer_measurement(q: MeasuredQuestion, question: str, ecg: ECG) -> Answer:
         return _unsure(question, f"the {q.name} cannot be measured: {why}")
     shown = f"{value:+.0f}{q.unit}" if q.unit == "°" else f"{value:.0f} {q.unit}"
     extra = f" ({js['axis']})" if q.field == "axis_deg" and js.get("axis") else ""
+    if q.field == "p_axis_deg":
+        from regen.measure import sinus_p_axis
+
+        extra = " (a sinus P wave can have it)" if sinus_p_axis(float(value)) else \
+            " (upper right quadrant: not a sinus P wave)"
     return Answer(question, (shown,), 1.0, False, (), {q.field: float(value)}, "measured",
                   refiner="measured",
                   text=f"{q.name} {shown}{extra}, measured from the signal (leads {leads})")

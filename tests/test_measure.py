@@ -175,15 +175,17 @@ def test_resampled_record_keeps_its_intervals():
 
 
 def test_p_axis_is_sinus_on_a_normal_ecg_and_turns_with_the_limb_leads():
-    """A sinus P wave points down and left; the same ECG with every limb lead inverted (the
-    frontal vectors turned by 180 degrees) has a P axis in the upper right quadrant, which
-    no sinus P wave has: its line says so, and the rate rules no longer call it sinus."""
+    """A sinus P wave points down and left (the T axis too, on a normal ECG); the same ECG
+    with every limb lead inverted (the frontal vectors turned by 180 degrees) has a P axis in
+    the upper right quadrant, which no sinus P wave has: its line says so, and the rate rules
+    no longer call it sinus."""
     from regen.measure import NON_SINUS_P, sinus_p_axis
 
     full = read_ecg(SAMPLE / "records100" / "00000" / "00033_lr")
     m = measure(full)
     assert m.quality["p_axis_deg"] == "ok" and m.p_axis_deg is not None
     assert 0 < m.p_axis_deg < 90 and sinus_p_axis(m.p_axis_deg)
+    assert m.quality["t_axis_deg"] == "ok" and 0 < m.t_axis_deg < 90
     assert "P axis" not in m.line()
     limb = [i for i, n in enumerate(full.leads) if n.upper() in ("I", "II", "III", "AVR",
                                                                  "AVL", "AVF")]
@@ -194,12 +196,15 @@ def test_p_axis_is_sinus_on_a_normal_ecg_and_turns_with_the_limb_leads():
     assert abs((turned.p_axis_deg - m.p_axis_deg) % 360 - 180) < 10
     assert NON_SINUS_P[0] <= turned.p_axis_deg <= NON_SINUS_P[1]
     assert "(not sinus)" in turned.line()
+    assert m.t_axis_deg is not None and turned.t_axis_deg is not None
+    assert abs((turned.t_axis_deg - m.t_axis_deg) % 360 - 180) < 10
     fast = {f.label: f for f in measured_findings(_with(turned, hr_bpm=130.0))}
     assert "STACH" not in fast and "SBRAD" not in fast
     assert not fast["SR"].present and "not a sinus P wave" in fast["SR"].evidence
     assert "SR" not in {f.label for f in measured_findings(m)}
     one = measure(full.select(["V2"]))
     assert one.p_axis_deg is None and "aVF" in one.quality["p_axis_deg"]
+    assert one.t_axis_deg is None and "aVF" in one.quality["t_axis_deg"]
 
 
 def test_measured_findings_follow_the_rules():

@@ -83,7 +83,8 @@ def test_an_implausible_amplitude_gets_not_sure(rg) -> None:
 @pytest.mark.parametrize("question, field", [
     ("What is the heart rate?", "hr_bpm"), ("What is the PR interval?", "pr_ms"),
     ("How long is the QRS?", "qrs_ms"), ("What is the QTc?", "qtc_bazett_ms"),
-    ("What is the axis in degrees?", "axis_deg")])
+    ("What is the axis in degrees?", "axis_deg"), ("What is the P-wave axis?", "p_axis_deg"),
+    ("What is the T axis?", "t_axis_deg")])
 def test_numeric_questions_are_measured(rg, question, field) -> None:
     from regen.measure import measure
     from regen.reader import read_ecg

@@ -70,7 +70,8 @@ function showFindings(findings, notes) {
 }
 
 const UNITS = {hr_bpm: "bpm", rr_ms: "ms", rr_sd_ms: "ms", pr_ms: "ms", qrs_ms: "ms", qt_ms: "ms",
-               qtc_bazett_ms: "ms", qtc_fridericia_ms: "ms", axis_deg: "°"};
+               qtc_bazett_ms: "ms", qtc_fridericia_ms: "ms", axis_deg: "°", p_axis_deg: "°",
+               t_axis_deg: "°"};
 
 function showMeasurements(m) {
   const table = $("measurements");

@@ -68,6 +68,16 @@ SINUS_RATES = frozenset({"STACH", "SBRAD"})
 # atrial, junctional or atrial flutter) makes these not assessable: none is stated, whatever
 # the similar ECGs say (the measurements give an absent "SR" for it).
 SINUS = ("SR", "STACH", "SBRAD", "SARRH")
+# Statements read from the P wave's shape (atrial enlargement / overload: P mitrale, P
+# pulmonale). No sentence states one where the measurements found no P wave (the PR rules then
+# give nothing), the P wave is not sinus, or atrial fibrillation is stated: an atrium in
+# fibrillation or flutter has no P wave to be wide or tall.
+P_WAVE_CODES = ("LAO/LAE", "RAO/RAE")
+
+
+def not_p_wave(measured: Sequence[Measured] | None) -> bool:
+    """Whether the signal was measured and showed no P wave (no PR-interval finding)."""
+    return measured is not None and not any(mf.label in ("1AVB", "LPR") for mf in measured)
 SINUS_GATE = 0.4
 MEASURED_ONLY = frozenset({"1AVB", "LPR", "PAC"})
 # A retrieved LAD is not stated when the measurement is clearly against it (measured
@@ -328,7 +338,9 @@ class Diagnoser:
             None if len(leads) == 12 else leads,
             margins={c: float(mg[i]) if ok[i] else -1e9 for i, c in enumerate(FINDINGS)},
             forbid=({mf.label for mf in measured or () if not mf.present}
-                    | (set(SINUS) if no_sinus else set()))
+                    | (set(SINUS) if no_sinus else set())
+                    | (set(P_WAVE_CODES) if no_sinus or not_p_wave(measured)
+                       or present[idx["AFIB"]] else set()))
             - set(decided))
         stated = composed.stated if composed else frozenset()
         sent_labels = composed.sentence_labels if composed else ()

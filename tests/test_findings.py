@@ -583,6 +583,50 @@ def test_the_composer_never_states_what_the_measurements_found_absent() -> None:
     assert held is not None and "qt" not in held.text and held.sentences[0].key == "t"
 
 
+def test_a_specific_diagnosis_regen_does_not_decide_needs_a_neighbour_that_states_it() -> None:
+    """HYP decided alone is not said as "right ventricular hypertrophy" (a code regen has no
+    probability for) unless a similar ECG's report states RVH; beside one that does, it is."""
+    reports = {f"r{n}": "sinus rhythm. possible right ventricular hypertrophy." for n in range(4)}
+    reports |= {"b": "sinus rhythm. left bundle branch block.",
+                "s": "sinus rhythm. normal ecg."}
+    comp = Composer.build(list(reports), list(reports.values()))
+    lbbb = [("b", reports["b"], 0.9), ("s", reports["s"], 0.8)]
+    got = comp.compose({"SR", "CLBBB", "CD", "HYP"}, lbbb)
+    assert got is not None and "hypertrophy" not in got.text and "bundle" in got.text
+    said = comp.compose({"SR", "CLBBB", "CD", "HYP"}, [*lbbb, ("r0", reports["r0"], 0.7)])
+    assert said is not None and "right ventricular hypertrophy" in said.text
+
+
+def test_no_p_wave_statement_without_a_measured_sinus_p_wave(rg) -> None:
+    """Atrial enlargement is read from the P wave: HYP decided alone, beside a similar ECG that
+    states left atrial enlargement, is said so where a P wave was measured; where the
+    measurements found none (no PR finding), or atrial fibrillation is stated, no sentence
+    says it."""
+    from regen.diagnose import P_WAVE_CODES, not_p_wave
+    from regen.labeller import stated_codes
+    from regen.measured import MeasuredFinding
+    from regen.types import Neighbour
+
+    assert not_p_wave([]) and not not_p_wave(None)
+    pr = MeasuredFinding("1AVB", 0.1, False, "PR 150 ms <= 210")
+    assert not not_p_wave([pr])
+    dg, p, pk, pp, rows, notes = _retrieved(rg)
+    p[0] = 0.0
+    p[0, [FINDINGS.index(c) for c in ("HYP", "SR")]] = 0.99
+    lae = "sinus rhythm. left atrial enlargement."
+    shown = (Neighbour(id=1, key="x:1", score=0.9, report=lae),)
+
+    def said(measured: list) -> frozenset[str]:
+        dx = dg.diagnose(p[0], pk[0], pp[0], rows[0], shown, notes[0], measured=measured)
+        return stated_codes(dx.composed.text) if dx.composed is not None else frozenset()
+
+    assert "LAO/LAE" in said([pr])
+    assert not said([]) & set(P_WAVE_CODES)
+    p[0, FINDINGS.index("AFIB")] = 0.99
+    p[0, FINDINGS.index("SR")] = 0.0
+    assert not said([pr]) & set(P_WAVE_CODES)
+
+
 def test_text_for_two_leads_names_no_other_lead_group_or_axis() -> None:
     assert leads_named("t waves are low or flat in limb leads") >= {"I", "aVL", "aVF"}
     assert leads_named("widespread st depression") >= {"V1", "aVR"}

@@ -255,6 +255,7 @@ def test_cli_measure_json_human_and_error():
     human = CliRunner().invoke(app, ["measure", rec, str(MITDB), "--window", "600"])
     assert human.exit_code == 0 and human.stdout.count("== ") == 1 + 3   # 0, 600, 1200 s
     assert "HR " in human.stdout and "not measured: axis_deg" in human.stdout
+    assert "axes: P +" in human.stdout and ", QRS +" in human.stdout and ", T +" in human.stdout
     # the console entry point turns errors into one line and exit code 1
     bad = subprocess.run([sys.executable, "-m", "regen", "measure", "does/not/exist"],
                          capture_output=True, text=True, timeout=120)

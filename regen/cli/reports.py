@@ -131,6 +131,10 @@ def measure(paths: Annotated[list[Path], typer.Argument(help="ECG files: WFDB re
             at = f" @ {m.start_s:g} s" if window is not None else ""
             typer.echo(f"== {p}{at}: {m.n_beats} beats, leads {','.join(m.leads_used) or '-'}")
             typer.echo(m.line())
+            axes = [(n, v) for n, v in (("P", m.p_axis_deg), ("QRS", m.axis_deg),
+                                        ("T", m.t_axis_deg)) if v is not None]
+            if axes:
+                typer.echo("  axes: " + ", ".join(f"{n} {v:+.0f}°" for n, v in axes))
             for f in found:
                 if f.present:
                     typer.echo(f"  {f.label:<6} p={f.probability:.2f}  {f.evidence}")

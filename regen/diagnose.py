@@ -65,8 +65,8 @@ MEASURED_DECIDES = frozenset({"STACH", "SBRAD", "RAD"})
 # 0.4 0.905 / 0.785; 0.6 0.896 / 0.769; 0.8 0.883 / 0.789 (a few ECGs each way).
 SINUS_RATES = frozenset({"STACH", "SBRAD"})
 # A measured P axis that no sinus P wave has (regen.measure.NON_SINUS_P: the rhythm is ectopic
-# atrial, junctional or atrial flutter) makes these not assessable: none is stated, whatever
-# the similar ECGs say (the measurements give an absent "SR" for it).
+# atrial, junctional or atrial flutter) rules these out: each is measured absent (probability
+# 0), whatever the similar ECGs say (the measurements give an absent "SR" for it).
 SINUS = ("SR", "STACH", "SBRAD", "SARRH")
 # Statements read from the P wave's shape (atrial enlargement / overload: P mitrale, P
 # pulmonale). No sentence states one where the measurements found no P wave (the PR rules then
@@ -198,6 +198,18 @@ class Measured(Protocol):
     cut: float
 
 
+@dataclass
+class _RuledOut:
+    """A finding a measurement rules out (a sinus rhythm where the P wave is not sinus)."""
+
+    label: str
+    evidence: str
+    probability: float = 0.0
+    present: bool = False
+    value: float | None = None
+    cut: float = 0.5
+
+
 @dataclass(frozen=True)
 class Diagnosis:
     findings: tuple[Finding, ...]
@@ -252,22 +264,23 @@ class Diagnoser:
         vetoed: dict[str, Measured] = {}
         blended: dict[str, Measured] = {}
         extra: list[str] = []
-        no_sinus = False
         sinus = max(min(1.0, float(p[idx[c]] / thr[idx[c]])) for c in SINUS)
+        # the P wave is not a sinus one: every sinus rhythm, at any rate, is measured absent
+        ruled = next((mf for mf in measured or () if mf.label == "SR" and not mf.present), None)
+        if ruled is not None:
+            said = [c for c in SINUS if p[idx[c]] >= thr[idx[c]]]
+            for c in SINUS:
+                by_measure[c] = _RuledOut(c, ruled.evidence)
+                p[idx[c]] = 0.0
+                ok[idx[c]], why[idx[c]] = True, None
+            extra.append(f"{ruled.evidence}; a sinus rhythm is not stated"
+                         + (f" (the similar ECGs suggest {', '.join(said)})" if said else ""))
         for mf in measured or ():
             i = idx.get(mf.label)
             if i is None:
                 continue
             retrieved = bool(p[i] >= thr[i])
-            if mf.label == "SR" and not mf.present:
-                # the P wave is not a sinus one: no sinus rhythm, at any rate, is stated
-                said = [c for c in SINUS if p[idx[c]] >= thr[idx[c]]]
-                no_sinus = True
-                for c in SINUS:
-                    ok[idx[c]] = False
-                    why[idx[c]] = f"not stated: {mf.evidence}"
-                extra.append(f"{mf.evidence}; a sinus rhythm is not stated"
-                             + (f" (the similar ECGs suggest {', '.join(said)})" if said else ""))
+            if ruled is not None and mf.label in SINUS:
                 continue
             if mf.label in SINUS_RATES and sinus < SINUS_GATE:
                 if retrieved != mf.present:
@@ -338,8 +351,8 @@ class Diagnoser:
             None if len(leads) == 12 else leads,
             margins={c: float(mg[i]) if ok[i] else -1e9 for i, c in enumerate(FINDINGS)},
             forbid=({mf.label for mf in measured or () if not mf.present}
-                    | (set(SINUS) if no_sinus else set())
-                    | (set(P_WAVE_CODES) if no_sinus or not_p_wave(measured)
+                    | (set(SINUS) if ruled is not None else set())
+                    | (set(P_WAVE_CODES) if ruled is not None or not_p_wave(measured)
                        or present[idx["AFIB"]] else set()))
             - set(decided))
         stated = composed.stated if composed else frozenset()
@@ -347,7 +360,8 @@ class Diagnoser:
         findings = []
         for c in FINDINGS:
             i = idx[c]
-            if not (present[i] or p[i] >= 0.1 or c in stated):
+            if not (present[i] or p[i] >= 0.1 or c in stated
+                    or (ruled is not None and c in SINUS)):
                 continue
             got = by_measure.get(c)
             ev = (got.evidence,) if got else supporters.get(c, ())

@@ -133,12 +133,21 @@ def answer_free(fq: FreeQuestion, question: str, report: Report,
     if fq.kind == "rhythm":
         cands = [by[c] for c in RHYTHMS if c in by]
         present = [f for f in cands if f.present]
-        best = present[0] if present else max(cands, key=lambda f: f.probability - f.threshold)
-        name = NAMES.get(best.label, best.label).lower()
+        # a rhythm a measurement ruled out (a sinus one where the P wave is not sinus) is
+        # never offered as "the most likely"; why it was ruled out is said
+        ruled = [f for f in cands if f.source == "measured" and not f.present]
+        open_ = [f for f in cands if f not in ruled and f.assessable]
         ev = {NAMES.get(f.label, f.label).lower(): f.probability for f in cands}
+        why = (f"; {NAMES.get(ruled[0].label, ruled[0].label).lower()} is ruled out: "
+               f"{'; '.join(ruled[0].evidence)}" if ruled and not present else "")
+        if not present and not open_:
+            return Answer(question, ("not sure",), 0.0, True, nbrs, ev, "free-form",
+                          "findings", f"not sure: no rhythm is stated{why}{rate}")
+        best = present[0] if present else max(open_, key=lambda f: f.probability - f.threshold)
+        name = NAMES.get(best.label, best.label).lower()
         how = ("decided" if present else "none decided; the most likely") + \
             f" ({best.source}, p={best.probability:.2f} at threshold {best.threshold:.2f})"
-        text = f"{name}: {how}{rate}"
+        text = f"{name}: {how}{why}{rate}"
         return Answer(question, (name,), best.probability, False, nbrs, ev, "free-form",
                       "findings", text)
     if fq.kind == "finding":
@@ -159,7 +168,9 @@ def answer_free(fq: FreeQuestion, question: str, report: Report,
         support = [e for f in fs for e in f.evidence][:5]
         text = (f"{'yes' if yes else 'no'}: {names} "
                 f"{'is stated' if yes else 'is not stated'} in the report "
-                + (f"({top.source}: calibrated p={top.probability:.2f}, threshold "
+                + (f"(measured: {'; '.join(top.evidence)})"
+                   if top.source == "measured" and top.evidence else
+                   f"({top.source}: calibrated p={top.probability:.2f}, threshold "
                    f"{top.threshold:.2f})" if top.probability > 0 else "(calibrated p < 0.1)"))
         if top.source == "retrieved":
             text += (". Support set: the nearest corpus ECGs with known labels"

@@ -529,8 +529,8 @@ def test_a_fast_rate_is_sinus_tachycardia_only_where_a_sinus_rhythm_is_plausible
 
 def test_a_p_wave_that_is_not_sinus_states_no_sinus_rhythm(rg) -> None:
     """A measured P axis in the upper right quadrant (2:1 atrial flutter, an ectopic atrial
-    rhythm) makes SR, STACH, SBRAD and SARRH not assessable, even where the neighbours insist
-    on them and the rate is fast; the text states none of them and the note says why."""
+    rhythm) rules out SR, STACH, SBRAD and SARRH (measured absent), even where the neighbours
+    insist on them and the rate is fast; the text states none of them and the note says why."""
     from regen.diagnose import SINUS
     from regen.labeller import label_report
     from regen.measured import MeasuredFinding
@@ -541,9 +541,11 @@ def test_a_p_wave_that_is_not_sinus_states_no_sinus_rhythm(rg) -> None:
     evidence = "P axis -107°, negative in I and aVF: not a sinus P wave"
     flutter = [MeasuredFinding("SR", 0.0, False, evidence, value=-107.0)]
     dx = dg.diagnose(p[0], pk[0], pp[0], rows[0], (), notes[0], measured=flutter)
-    for f in dx.findings:
-        if f.label in SINUS:
-            assert not f.present and not f.assessable and evidence in f.note
+    ruled = [f for f in dx.findings if f.label in SINUS]
+    assert ruled
+    for f in ruled:
+        assert not f.present and f.assessable and f.source == "measured"
+        assert f.probability == 0.0 and f.evidence == (evidence,)
     assert any(evidence in n and "SR, STACH" in n for n in dx.notes), dx.notes
     if dx.composed is not None:
         assert not label_report(dx.composed.text) & set(SINUS), dx.composed.text

@@ -183,6 +183,28 @@ def test_plain_word_questions_are_answered_from_the_findings(home):
     assert off.options == ("not sure",) and "not what ECG reports describe" in off.text
 
 
+def test_a_p_wave_that_is_not_sinus_answers_no_sinus_rhythm(home):
+    """Every limb lead inverted turns the P axis into the upper right quadrant: asked in plain
+    words, regen names no sinus rhythm and says why, with the measured P axis."""
+    from regen import ECG
+    from regen.reader import read_ecg
+
+    ecg = read_ecg(Q1)
+    sig = ecg.signal.copy()
+    limb = [i for i, n in enumerate(ecg.leads) if n.upper() in ("I", "II", "III", "AVR", "AVL",
+                                                                "AVF")]
+    sig[limb] *= -1
+    turned = ECG(sig, ecg.fs, ecg.leads, ecg.id, ecg.source)
+    with Regen.open(home) as rg:
+        rhythm = rg.ask(turned, "What is the rhythm?", log=False)
+        sinus = rg.ask(turned, "Is this sinus rhythm?", log=False)
+        plain = rg.ask(Q1, "Is this sinus rhythm?", log=False)
+    assert "sinus" not in rhythm.options[0] and "not a sinus P wave" in rhythm.text
+    assert sinus.options == ("no",) and "measured: P axis" in sinus.text
+    assert "not a sinus P wave" in sinus.text
+    assert plain.options == ("yes",)
+
+
 def test_plain_word_question_on_two_leads_says_what_cannot_be_assessed(home):
     from regen.reader import read_ecg
 

@@ -309,19 +309,29 @@ def _axis(med: np.ndarray | None, waves: Waves | None, std: tuple[str, ...],
     if waves.qrs_on is None or waves.qrs_off is None:
         quality.update(axis_deg="QRS not delineated", axis="QRS not delineated")
         return None
-    pair = _limb_pair(med, std)
-    if pair is None:
-        reason = (f"needs leads I and aVF, or two of I, II, III; have {list(std)}")
-        quality.update(axis_deg=reason, axis=reason)
-        return None
     r0 = int(round(PRE_S * BEAT_FS))
     on, off = r0 + int(round(waves.qrs_on * BEAT_FS)), r0 + int(round(waves.qrs_off * BEAT_FS))
-    net = [float((x[on:off + 1] - x[max(0, on - 10):on + 1].mean()).sum()) for x in pair]
-    if abs(net[0]) + abs(net[1]) == 0:
-        quality.update(axis_deg="no net QRS deflection in the limb leads", axis="no net QRS "
-                       "deflection in the limb leads")
+    return _frontal_axis(med, std, (on, off), max(0, on - 10), on, "QRS",
+                         ("axis_deg", "axis"), quality)
+
+
+def _frontal_axis(med: np.ndarray, std: tuple[str, ...], span: tuple[int, int], lo: int,
+                  hi: int, wave: str, fields: tuple[str, ...],
+                  quality: dict[str, str]) -> float | None:
+    """The frontal axis (degrees) of a wave: atan2 of its net area over the median beat's
+    samples `span` (inclusive) in aVF and I (derived by `_limb_pair` where missing), each
+    lead over its mean level in samples lo..hi; the reason it is None goes in `fields`."""
+    pair = _limb_pair(med, std)
+    if pair is None:
+        quality.update(dict.fromkeys(
+            fields, f"needs leads I and aVF, or two of I, II, III; have {list(std)}"))
         return None
-    quality.update(axis_deg="ok", axis="ok")
+    a, b = span
+    net = [float((x[a:b + 1] - x[lo:hi + 1].mean()).sum()) for x in pair]
+    if b <= a or abs(net[0]) + abs(net[1]) == 0:
+        quality.update(dict.fromkeys(fields, f"no net {wave} deflection in the limb leads"))
+        return None
+    quality.update(dict.fromkeys(fields, "ok"))
     return float(np.degrees(np.arctan2(net[1], net[0])))
 
 
@@ -350,19 +360,10 @@ def _p_axis(med: np.ndarray | None, waves: Waves | None, std: tuple[str, ...],
     if waves.p_on is None or waves.qrs_on is None:
         quality["p_axis_deg"] = waves.reasons.get("p", "P wave not found")
         return None
-    pair = _limb_pair(med, std)
-    if pair is None:
-        quality["p_axis_deg"] = f"needs leads I and aVF, or two of I, II, III; have {list(std)}"
-        return None
     r0 = int(round(PRE_S * BEAT_FS))
     end = waves.p_off if waves.p_off is not None else waves.qrs_on - 0.02
     on, off = r0 + int(round(waves.p_on * BEAT_FS)), r0 + int(round(end * BEAT_FS))
-    net = [float((x[on:off + 1] - x[on]).sum()) for x in pair]
-    if off <= on or abs(net[0]) + abs(net[1]) == 0:
-        quality["p_axis_deg"] = "no net P deflection in the limb leads"
-        return None
-    quality["p_axis_deg"] = "ok"
-    return float(np.degrees(np.arctan2(net[1], net[0])))
+    return _frontal_axis(med, std, (on, off), on, on, "P", ("p_axis_deg",), quality)
 
 
 def _t_axis(med: np.ndarray | None, waves: Waves | None, std: tuple[str, ...],
@@ -374,19 +375,10 @@ def _t_axis(med: np.ndarray | None, waves: Waves | None, std: tuple[str, ...],
     if waves.qrs_off is None or waves.t_end is None or waves.qrs_on is None:
         quality["t_axis_deg"] = waves.reasons.get("t", "T wave end not found")
         return None
-    pair = _limb_pair(med, std)
-    if pair is None:
-        quality["t_axis_deg"] = f"needs leads I and aVF, or two of I, II, III; have {list(std)}"
-        return None
     r0 = int(round(PRE_S * BEAT_FS))
     on = r0 + int(round(waves.qrs_on * BEAT_FS))
     a, b = r0 + int(round(waves.qrs_off * BEAT_FS)), r0 + int(round(waves.t_end * BEAT_FS))
-    net = [float((x[a:b + 1] - x[max(0, on - 10):on + 1].mean()).sum()) for x in pair]
-    if b <= a or abs(net[0]) + abs(net[1]) == 0:
-        quality["t_axis_deg"] = "no net T deflection in the limb leads"
-        return None
-    quality["t_axis_deg"] = "ok"
-    return float(np.degrees(np.arctan2(net[1], net[0])))
+    return _frontal_axis(med, std, (a, b), max(0, on - 10), on, "T", ("t_axis_deg",), quality)
 
 
 def qrs_shape(med: np.ndarray, waves: Waves, std: tuple[str, ...]

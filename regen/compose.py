@@ -20,7 +20,9 @@ other clause states its finding, and none cut off mid-phrase is; a superclass th
 finding implies (CD beside an AV block) gets no clause of its own; the rhythm is said once;
 English output reuses no report the translation left in German; and a specific diagnosis regen
 has no probability for (atrial enlargement, right ventricular hypertrophy, second-degree AV
-block: `_NEEDS_SUPPORT`) is said only where a shown neighbour's report says it. The findings
+block: `_NEEDS_SUPPORT`) is said only where a shown neighbour's report says it. No text is
+reused from the sentence on where a report compares its ECG with an earlier tracing ("compared
+with tracing of 9:9:91, rhythm has changed"): a new patient has no such history. The findings
 stage forbids more by measurement (`forbid`): what was measured absent, a sinus rhythm where the
 P wave is not sinus, atrial enlargement where no P wave was measured or beside atrial
 fibrillation (`regen.diagnose`).
@@ -85,15 +87,35 @@ _LEAD_SPAN = re.compile(r"\bv([1-6])\s*-\s*v?([1-6])\b")
 _LEAD_NAMES = {"i": "I", "ii": "II", "iii": "III", "avl": "aVL", "avf": "aVF", "avr": "aVR"}
 
 
+# A report that compares the ECG with an earlier tracing of its patient ("compared with tracing
+# of 9:9:91, rhythm has changed", "st segment depression persists", "unchanged compare with EKG
+# 910220") speaks of a history the query does not share: 32 of the team's 1,998 PTB-XL reports.
+_COMPARES = re.compile(
+    r"\bcompar\w* (?:with|to) (?:the |an? )?(?:\w+ )?(?:tracings?|ecgs?|ekgs?)\b|"
+    r"\bcompare with\b|\b(?:unchanged|persists?|previously)\b|\bno (?:significant )?change\b|"
+    r"\bsince (?:the )?(?:last|previous|\d)", re.IGNORECASE)
+
+
 def clean_report(text: str) -> str | None:
     """The report as regen may reuse it (a source of sentences), or None when it cannot be:
-    broken encoding, or text that reads as an instruction or states what regen never decides
+    broken encoding, text that reads as an instruction or states what regen never decides
     (`regen.untrusted`; 0.45% of the team's 1,998 PTB-XL reports, e.g. "complete heart block",
-    "consider wpw")."""
+    "consider wpw"). A report that compares the ECG with an earlier tracing (`_COMPARES`) is
+    kept up to the sentence that does; None when nothing precedes it."""
     text = readable_report(text) or ""
     if not text or directive(text) or never_decided(text):
         return None
-    return text
+    return _before_comparison(text) or None
+
+
+def _before_comparison(text: str) -> str:
+    """`text` up to the sentence that first compares it with an earlier tracing (what follows
+    reads against that tracing: "it is very similar", "t waves are now inverted")."""
+    m = _COMPARES.search(text)
+    if m is None:
+        return text
+    start = max(text.rfind(". ", 0, m.start()) + 1, 0)
+    return text[:start].strip(" ,;")
 
 
 UNREADABLE = "(the source report's text is unreadable: broken character encoding)"
@@ -269,12 +291,12 @@ class Composer:
 
         # 4: the labeller reads LPR as 1AVB and clauses are filtered (a build's findings files
         # from before are fitted again when opened)
-        return {"version": 4, "reports": dump(self.reports), "clauses": dump(self.clauses)}
+        return {"version": 5, "reports": dump(self.reports), "clauses": dump(self.clauses)}
 
     @classmethod
     def from_json(cls, d: dict) -> Composer:
-        if d.get("version") != 4:
-            raise ValueError(f"composer version {d.get('version')}; expected 4")
+        if d.get("version") != 5:
+            raise ValueError(f"composer version {d.get('version')}; expected 5")
 
         def load(rows: list) -> dict[frozenset[str], list[_Unit]]:
             out: dict[frozenset[str], list[_Unit]] = {}
@@ -290,7 +312,7 @@ class Composer:
                 neighbours: Sequence[tuple[str, str, float]] = (),
                 leads: Iterable[str] | None = None,
                 margins: dict[str, float] | None = None,
-                forbid: Iterable[str] = ()) -> Composed | None:
+                forbid: Iterable[str] = (), unsaid: Iterable[str] = ()) -> Composed | None:
         """decided: the labels to state; neighbours: (key, report, cosine) closest first (the
         ones shown with the report); leads: the
         query's leads (None: all 12); margins: each label's logit margin over its threshold.
@@ -298,7 +320,9 @@ class Composer:
         used instead if it loses less than SWITCH_LOGIT of summed margin (whole reports read
         better than stitched clauses). `forbid`: codes no sentence may state (those the
         measurements found absent, e.g. LNGQT with a normal QTc). A code of _NEEDS_SUPPORT is
-        stated only where one of `neighbours`' reports states it. None when no sentence can
+        stated only where one of `neighbours`' reports states it. `unsaid`: words no sentence
+        may contain, whatever the labeller reads in it ("sinus" where the P wave is not sinus:
+        "llt sinus with alternating av rhythm" states no label). None when no sentence can
         state anything."""
         want = frozenset(decided) & frozenset(LABELS)
         have = None if leads is None else frozenset(leads)
@@ -310,9 +334,14 @@ class Composer:
         # stated only where one of the similar ECGs' reports states it
         support = frozenset().union(*(self._clean_labels(r)[2] for _, r, _ in neighbours))
 
+        words = re.compile(r"\b(?:" + "|".join(map(re.escape, unsaid)) + r")\b",
+                           re.IGNORECASE) if unsaid else None
+
         def usable(text: str, codes: frozenset[str] | None = None) -> bool:
             codes = codes if codes is not None else stated_codes(text)
             if codes & banned or (codes & _NEEDS_SUPPORT) - support:
+                return False
+            if words is not None and words.search(text):
                 return False
             if axis_said(text) - axes:
                 return False

@@ -354,7 +354,8 @@ class Diagnoser:
                     | (set(SINUS) if ruled is not None else set())
                     | (set(P_WAVE_CODES) if ruled is not None or not_p_wave(measured)
                        or present[idx["AFIB"]] else set()))
-            - set(decided))
+            - set(decided),
+            unsaid=("sinus",) if ruled is not None else ())
         stated = composed.stated if composed else frozenset()
         sent_labels = composed.sentence_labels if composed else ()
         findings = []

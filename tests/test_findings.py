@@ -150,6 +150,38 @@ def test_needs_names_the_missing_leads() -> None:
 
 # -- text -----------------------------------------------------------------------------------------
 
+def test_words_left_unsaid_keep_a_sentence_out_whatever_its_labels() -> None:
+    """Where the P wave is not sinus the word "sinus" is never reused, even in a sentence the
+    labeller reads no rhythm from."""
+    reports = {"a": "llt sinus with alternating av rhythm, discrete st depression in v6.",
+               "b": "st segments are depressed in v5,6."}
+    comp = Composer.build(list(reports), list(reports.values()))
+    shown = [("a", reports["a"], 0.9)]
+    free = comp.compose({"STD_"}, shown)
+    held = comp.compose({"STD_"}, shown, unsaid=("sinus",))
+    assert free is not None and held is not None
+    assert "sinus" in free.text and "sinus" not in held.text and held.stated == {"STD_"}
+
+
+def test_clean_report_keeps_no_comparison_with_an_earlier_tracing() -> None:
+    """A new patient's report never says "compared with tracing of 9:9:91, rhythm has
+    changed": the reused text stops before the sentence that compares."""
+    flutter = ("a rapid, regular supraventricular tachycardia is present. appearances in "
+               "inferior leads suggest that this is atrial flutter. compared with tracings of 9 "
+               "& 11:9:91, rhythm has changed. st segment depression persists.")
+    assert clean_report(flutter) == ("a rapid, regular supraventricular tachycardia is "
+                                     "present. appearances in inferior leads suggest that this "
+                                     "is atrial flutter.")
+    assert clean_report("sinus rhythm. compared with tracing of earlier today. it is not "
+                        "significantly changed.") == "sinus rhythm."
+    assert clean_report("sinus rhythm no change in t wave inversion in iii, since 12/8/92.") \
+        is None
+    assert clean_report("sinus rhythm. normal ecg.") == "sinus rhythm. normal ecg."
+    comp = Composer.build(["a", "b"], [flutter, "sinus rhythm. normal ecg."])
+    assert not any("compared" in u.text or "persists" in u.text
+                   for us in comp.clauses.values() for u in us)
+
+
 def test_clean_report_cuts_edit_notes_and_refuses_broken_text() -> None:
     assert clean_report("sinus rhythm. normal ecg. Edit: NORM 100, (NORM 100)") == \
         "sinus rhythm. normal ecg."

@@ -64,6 +64,7 @@ MEASURED_DECIDES = frozenset({"STACH", "SBRAD", "RAD"})
 # rows): out-of-fold F1 STACH / SBRAD at g = 0 (no gate) 0.891 / 0.765; 0.2 0.905 / 0.765;
 # 0.4 0.905 / 0.785; 0.6 0.896 / 0.769; 0.8 0.883 / 0.789 (a few ECGs each way).
 SINUS_RATES = frozenset({"STACH", "SBRAD"})
+SINUS_GATE = 0.4
 # A measured P axis that no sinus P wave has (regen.measure.NON_SINUS_P: the rhythm is ectopic
 # atrial, junctional or atrial flutter) rules these out: each is measured absent (probability
 # 0), whatever the similar ECGs say (the measurements give an absent "SR" for it).
@@ -74,11 +75,6 @@ SINUS = ("SR", "STACH", "SBRAD", "SARRH")
 # fibrillation or flutter has no P wave to be wide or tall.
 P_WAVE_CODES = ("LAO/LAE", "RAO/RAE")
 
-
-def not_p_wave(measured: Sequence[Measured] | None) -> bool:
-    """Whether the signal was measured and showed no P wave (no PR-interval finding)."""
-    return measured is not None and not any(mf.label in ("1AVB", "LPR") for mf in measured)
-SINUS_GATE = 0.4
 MEASURED_ONLY = frozenset({"1AVB", "LPR", "PAC"})
 # A retrieved LAD is not stated when the measurement is clearly against it (measured
 # probability below VETO_BELOW): out-of-fold F1 on folds 1-8 LAD 0.356 -> 0.394 (levels 0.01 /
@@ -196,6 +192,11 @@ class Measured(Protocol):
     evidence: str
     value: float | None
     cut: float
+
+
+def not_p_wave(measured: Sequence[Measured] | None) -> bool:
+    """Whether the signal was measured and showed no P wave (no PR-interval finding)."""
+    return measured is not None and not any(mf.label in ("1AVB", "LPR") for mf in measured)
 
 
 @dataclass

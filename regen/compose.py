@@ -63,7 +63,6 @@ _GERMAN = re.compile(r"\b(sinus(rhythmus|bradykardie|tachykardie|arrhythmie)|lag
 # A clause cut off mid-phrase ("subendocardial infarction of") is not reused on its own.
 _UNFINISHED = re.compile(r"\b(of|in|with|and|or|to|the|a|as|for|by|at|on|than|from|is|are)$",
                          re.IGNORECASE)
-# Statements about the whole tracing (rhythm, rate, overall), which a report makes once.
 # Specific diagnoses regen does not decide (no probability of its own: outside LABELS) are
 # stated only where a report of the similar ECGs shown states it too: a superclass decided
 # alone (HYP without LVH) is otherwise said through whatever subtype the clause table offers,
@@ -74,6 +73,7 @@ _UNFINISHED = re.compile(r"\b(of|in|with|and|or|to|the|a|as|for|by|at|on|than|fr
 # mixed (0.5659 and 0.5331), so only these.
 _NEEDS_SUPPORT = frozenset({"LAO/LAE", "RAO/RAE", "RVH", "SEHYP", "2AVB", "3AVB", "WPW", "LPFB",
                             "ILBBB"})
+# Statements about the whole tracing (rhythm, rate, overall), which a report makes once.
 _SAID_ONCE = frozenset({"SR", "AFIB", "SARRH", "PACE", "STACH", "SBRAD", "NORM"})
 # A clause that leans on the one before it ("this may be due to lv strain or ischaemia" after
 # "st segments are depressed in i, avl") is stitched in only where nothing else states its
@@ -289,8 +289,9 @@ class Composer:
             return [[u.text, u.key, sorted(u.labels), sorted(u.leads), u.count, sorted(u.codes)]
                     for us in table.values() for u in us]
 
-        # 4: the labeller reads LPR as 1AVB and clauses are filtered (a build's findings files
-        # from before are fitted again when opened)
+        # 4: the labeller reads LPR as 1AVB and clauses are filtered; 5: reports are cut before
+        # a comparison with an earlier tracing (a build's findings files from before are fitted
+        # again when opened)
         return {"version": 5, "reports": dump(self.reports), "clauses": dump(self.clauses)}
 
     @classmethod

@@ -199,18 +199,6 @@ def not_p_wave(measured: Sequence[Measured] | None) -> bool:
     return measured is not None and not any(mf.label in ("1AVB", "LPR") for mf in measured)
 
 
-@dataclass
-class _RuledOut:
-    """A finding a measurement rules out (a sinus rhythm where the P wave is not sinus)."""
-
-    label: str
-    evidence: str
-    probability: float = 0.0
-    present: bool = False
-    value: float | None = None
-    cut: float = 0.5
-
-
 @dataclass(frozen=True)
 class Diagnosis:
     findings: tuple[Finding, ...]
@@ -271,7 +259,7 @@ class Diagnoser:
         if ruled is not None:
             said = [c for c in SINUS if p[idx[c]] >= thr[idx[c]]]
             for c in SINUS:
-                by_measure[c] = _RuledOut(c, ruled.evidence)
+                by_measure[c] = ruled            # its evidence (the P axis) is theirs
                 p[idx[c]] = 0.0
                 ok[idx[c]], why[idx[c]] = True, None
             extra.append(f"{ruled.evidence}; a sinus rhythm is not stated"

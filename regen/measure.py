@@ -340,7 +340,7 @@ def _frontal_axis(med: np.ndarray, std: tuple[str, ...], span: tuple[int, int], 
 # quadrant (negative in both I and aVF, so upright in aVR) is not a sinus P wave: an ectopic or
 # junctional atrial rhythm, the flutter wave of atrial flutter, or arms' electrodes swapped.
 # The quadrant's edge is the textbook one, not fitted. On PTB-XL folds 1-8 it holds 2 of the
-# 1,097 ECGs coded SR where a P wave was found, and none of 122 coded STACH, SBRAD or SARRH
+# 1,096 ECGs coded SR where a P wave was found, and none of 122 coded STACH, SBRAD or SARRH
 # (`python bench/p_axis.py --data PTBXL --folds 1-8` prints the table).
 NON_SINUS_P = (-180.0, -90.0)
 

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import argparse
 import ast
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from regen.measure import measure
+from regen.measure import Measurements, measure
 from regen.measured import AF_FEATURES, af_features, fit_weights, irregularity, oof_probability
 from regen.metrics import log_loss
 from regen.reader import read_ecg
@@ -31,31 +32,37 @@ SETS = {"RR (irregularity, nRMSSD, pNN50, turning points)": (0, 1, 2, 3),
 L2 = (0.01, 0.1, 1.0, 10.0)
 
 
+def corpus_measurements(data: Path) -> Iterator[tuple[int, frozenset[str], int, Measurements]]:
+    """(fold, SCP codes, lead set: 0 = 12-lead / 1 = lead II, measurements) twice for each
+    folds 1-8 ECG with a signal."""
+    import pandas as pd
+
+    db = pd.read_csv(data / "ptbxl_database.csv", index_col="ecg_id")
+    for _, r in db[db.strat_fold <= 8].iterrows():
+        if not (data / (r.filename_lr + ".hea")).exists():
+            continue
+        e = read_ecg(data / r.filename_lr)
+        codes = frozenset(ast.literal_eval(r.scp_codes))
+        for lead, ecg in ((0, e), (1, e.select(["II"]))):
+            yield int(r.strat_fold), codes, lead, measure(ecg)
+
+
 def features(data: Path, cache: Path | None) -> tuple[np.ndarray, ...]:
     """(x (2N, F), y (2N,), fold (2N,), lead set (2N,) 0 = 12-lead / 1 = lead II, irregularity
     (2N,)) for the folds 1-8 ECGs with signals; rows without enough beats are dropped."""
     if cache and cache.exists():
         z = np.load(cache)
         return z["x"], z["y"], z["fold"], z["lead"], z["irr"]
-    import pandas as pd
-
-    db = pd.read_csv(data / "ptbxl_database.csv", index_col="ecg_id")
     xs, ys, fs, ls, irr = [], [], [], [], []
-    for _, r in db[db.strat_fold <= 8].iterrows():
-        if not (data / (r.filename_lr + ".hea")).exists():
+    for fold, codes, lead, m in corpus_measurements(data):
+        x = af_features(m)
+        if x is None:
             continue
-        e = read_ecg(data / r.filename_lr)
-        af = "AFIB" in ast.literal_eval(r.scp_codes)
-        for lead, ecg in ((0, e), (1, e.select(["II"]))):
-            m = measure(ecg)
-            x = af_features(m)
-            if x is None:
-                continue
-            xs.append(x)
-            ys.append(af)
-            fs.append(int(r.strat_fold))
-            ls.append(lead)
-            irr.append(irregularity(m))
+        xs.append(x)
+        ys.append("AFIB" in codes)
+        fs.append(fold)
+        ls.append(lead)
+        irr.append(irregularity(m))
     out = (np.array(xs), np.array(ys, np.float64), np.array(fs), np.array(ls), np.array(irr))
     if cache:
         np.savez(cache, x=out[0], y=out[1], fold=out[2], lead=out[3], irr=out[4])
@@ -80,6 +87,38 @@ def cv(x: np.ndarray, y: np.ndarray, fold: np.ndarray, cols: tuple[int, ...], l2
     return oof_probability(x[:, list(cols)], y, fold, l2)
 
 
+def weights_on(x: np.ndarray, y: np.ndarray, cols: tuple[int, ...], l2: float
+               ) -> tuple[float, ...]:
+    """`fit_weights` on the columns `cols` of x, as one weight per column of x (0 for those
+    left out), then the intercept."""
+    w = fit_weights(x[:, list(cols)], y, l2)
+    full = [0.0] * x.shape[1]
+    for c, v in zip(cols, w[:-1]):
+        full[c] = v
+    return (*full, w[-1])
+
+
+def choose(x: np.ndarray, y: np.ndarray, fold: np.ndarray, lead: np.ndarray,
+           sets: dict[str, tuple[int, ...]], l2s: tuple[float, ...],
+           cuts: tuple[float, ...] = (0.5,)) -> tuple[str, tuple[int, ...], float]:
+    """Each feature set and L2 by leave-one-fold-out CV (printed: pooled log loss, and per lead
+    set AUC and F1 at `cuts`): the (name, columns, L2) with the lowest log loss."""
+    best = None
+    for name, cols in sets.items():
+        for l2 in l2s:
+            p = cv(x, y, fold, cols, l2)
+            ll = log_loss(p, y)
+            per = "; ".join(
+                f"{n} AUC {auc(p[s], y[s]):.3f} F1@{'/'.join(f'{c:g}' for c in cuts)} "
+                + "/".join(f"{f1_at(p[s], y[s], c):.3f}" for c in cuts)
+                for n, s in (("12-lead", lead == 0), ("lead II", lead == 1)))
+            print(f"  CV {name}, L2 {l2:g}: log loss {ll:.4f}; {per}")
+            if best is None or ll < best[0]:
+                best = (ll, name, cols, l2)
+    assert best is not None
+    return best[1:]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, required=True)
@@ -92,38 +131,19 @@ def main() -> None:
         print(f"  baseline irregularity: {name} AUC {auc(irr[sel], y[sel]):.3f}, "
               f"F1 at >= 0.05 {f1_at(irr[sel], y[sel], 0.05):.3f}, "
               f"at >= 0.10 {f1_at(irr[sel], y[sel], 0.10):.3f}")
-    best = None
     unlogged = np.column_stack([np.exp(x[:, :2]) - 0.01, x[:, 2:]])
     p = cv(unlogged, y, fold, SETS["RR + no P wave"], 1.0)
     print("  CV RR + no P wave with the two ratios not logged, L2 1: log loss "
           f"{log_loss(p, y):.4f}")
-    for name, cols in SETS.items():
-        for l2 in L2:
-            p = cv(x, y, fold, cols, l2)
-            ll = log_loss(p, y)
-            per = "; ".join(f"{n} AUC {auc(p[s], y[s]):.3f} F1@0.5 {f1_at(p[s], y[s], 0.5):.3f}"
-                            for n, s in (("12-lead", lead == 0), ("lead II", lead == 1)))
-            print(f"  CV {name}, L2 {l2:g}: log loss {ll:.4f}; {per}")
-            if best is None or ll < best[0]:
-                best = (ll, name, cols, l2)
-    assert best is not None
-    _, name, cols, l2 = best
-    w = fit_weights(x[:, cols], y, l2)
-    full = [0.0] * len(AF_FEATURES)
-    for c, v in zip(cols, w[:-1]):
-        full[c] = v
+    name, cols, l2 = choose(x, y, fold, lead, SETS, L2)
     print(f"chosen (lowest CV log loss): {name}, L2 {l2:g}")
-    print(f"AF_WEIGHTS = {tuple(full) + (w[-1],)}  # {AF_FEATURES} + intercept, folds 1-8")
+    print(f"AF_WEIGHTS = {weights_on(x, y, cols, l2)}  # {AF_FEATURES} + intercept, folds 1-8")
     # the same choice fitted without each fold: what a scan of that fold's spliced records
     # uses when choosing the blend (bench/scan_bench.py --tune-af --fold F --af-weights ...)
     for f in range(1, 9):
         tr = fold != f
-        wf = fit_weights(x[tr][:, cols], y[tr], l2)
-        full = [0.0] * len(AF_FEATURES)
-        for c, v in zip(cols, wf[:-1]):
-            full[c] = v
         print(f"  without fold {f}: --af-weights "
-              + ",".join(f"{v:g}" for v in tuple(full) + (wf[-1],)))
+              + ",".join(f"{v:g}" for v in weights_on(x[tr], y[tr], cols, l2)))
 
 
 if __name__ == "__main__":

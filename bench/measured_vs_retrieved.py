@@ -85,7 +85,53 @@ def main() -> int:
     pr_wording_rows(model, oof, targets, measured)
     afib_rows(model, oof, targets, views, ms)
     morphology_rows(model, oof, targets, views, ms)
+    sarrh_rows(model, oof, targets, views, ms)
     return 0
+
+
+SARRH_CUTS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5)
+
+
+def sarrh_rows(model, oof, targets, views, ms) -> None:
+    """Sinus rhythm or sinus arrhythmia: the out-of-fold retrieved rhythm (one per ECG, as
+    `regen.diagnose.resolve` picks it), against the measured sinus-arrhythmia score
+    (`regen.measured.sarrh_features`, the shipped feature set and L2 refitted without each ECG's
+    fold on the labeller's SARRH, so it is out of fold too) choosing between the two where the
+    retrieved rhythm is SR or SARRH ("decides") or only turning SR into SARRH ("upgrades"), at
+    each cut; F1 of SARRH, of SR and their sum. regen/diagnose.py's SARRH_DECIDES and
+    regen/measured.py's SARRH_CUT come from these rows."""
+    from regen.diagnose import resolve
+    from regen.findings import FINDINGS
+    from regen.measured import SARRH_L2, SARRH_WEIGHTS, oof_probability, sarrh_features
+
+    cols = [i for i, w in enumerate(SARRH_WEIGHTS[:-1]) if w != 0.0]
+    s, r = FINDINGS.index("SARRH"), FINDINGS.index("SR")
+    rhythm = np.array([resolve(p, model.threshold, np.ones(len(FINDINGS), bool))[0]
+                       for p in oof["p"]])
+    x = [None if m is None else sarrh_features(m) for m in ms]
+    has = np.array([v is not None for v in x])
+    folds = np.array([str(v.split) for v in views])[has]
+    y = targets.y[:, s] & targets.known[:, s]
+    pm = np.full(len(views), np.nan)
+    pm[has] = oof_probability(np.array([v for v in x if v is not None])[:, cols], y[has],
+                              folds, SARRH_L2)
+
+    def scores(sarrh: np.ndarray, sr: np.ndarray) -> str:
+        fs = f1(sarrh & targets.known[:, s], y)
+        fr = f1(sr & targets.known[:, r], targets.y[:, r] & targets.known[:, r])
+        return f"SARRH {fs:.3f} SR {fr:.3f} sum {fs + fr:.3f}"
+
+    sinus = rhythm[:, s] | rhythm[:, r]
+    print(f"SARRH {int(y.sum())} positives, {int(has.sum())} scored; retrieved: "
+          + scores(rhythm[:, s], rhythm[:, r]))
+    for how, where in (("decides", sinus), ("upgrades", rhythm[:, r])):
+        line = f"SARRH measured {how}:"
+        for cut in SARRH_CUTS:
+            on = has & where & (np.nan_to_num(pm) >= cut)
+            off = has & where & ~on
+            line += (f" cut {cut} " + scores((rhythm[:, s] & ~off) | on,
+                                               (rhythm[:, r] & ~on) | (off & sinus)) + ";")
+        print(line)
 
 
 def morphology_rows(model, oof, targets, views, ms) -> None:

@@ -108,6 +108,15 @@ MEASURED_MIX = {"PVC": 0.5, "CRBBB": 0.75, "CLBBB": 1.0, "LAFB": 0.75, "IRBBB": 
 # 0.718; blend 0.25 / 0.5 / 0.75 / 1: 0.821 / 0.819 / 0.770 / 0.709 (0.821 / 0.803 / 0.770 /
 # 0.703 with the QRS edges before QRS_FRACTION 0.08).
 MEASURED_BLEND = {"AFIB": 0.25}
+# Sinus rhythm or sinus arrhythmia: where the decided rhythm is one of the two and the measured
+# sinus-arrhythmia score exists (`regen.measured.sarrh_finding`: a P wave that could be sinus,
+# enough beats), the score decides which. Out-of-fold F1 on folds 1-8 (python
+# bench/measured_vs_retrieved.py --data PTBXL, the SARRH rows), SARRH / SR / sum: retrieved
+# 0.105 / 0.932 / 1.037; the score decides at cut 0.1 0.427 / 0.921 / 1.348, 0.15 0.460 /
+# 0.929 / 1.389, 0.2 0.465 / 0.936 / 1.401, 0.25 0.416 / 0.937 / 1.352, 0.3 0.303 / 0.937 /
+# 1.240; only turning SR into SARRH, at 0.2: 0.462 / 0.936 / 1.397. The cut is
+# regen.measured.SARRH_CUT.
+SARRH_DECIDES = ("SR", "SARRH")
 ABSTAIN_RULE = ("abstains when the confidence (the calibrated expected agreement of the stated "
                 "findings with a cardiologist's, as label F1) is below {tau:.2f}, the level that "
                 "answers {cov:.0%} of corpus ECGs in leave-one-fold-out CV; when the input's "
@@ -264,12 +273,16 @@ class Diagnoser:
                 ok[idx[c]], why[idx[c]] = True, None
             extra.append(f"{ruled.evidence}; a sinus rhythm is not stated"
                          + (f" (the similar ECGs suggest {', '.join(said)})" if said else ""))
+        sarrh = None
         for mf in measured or ():
             i = idx.get(mf.label)
             if i is None:
                 continue
             retrieved = bool(p[i] >= thr[i])
             if ruled is not None and mf.label in SINUS:
+                continue
+            if mf.label == "SARRH":          # decides between SR and SARRH after `resolve`
+                sarrh = mf
                 continue
             if mf.label in SINUS_RATES and sinus < SINUS_GATE:
                 if retrieved != mf.present:
@@ -327,6 +340,23 @@ class Diagnoser:
         present, notes_r = resolve(p, np.where([c in by_measure for c in FINDINGS], 0.5, thr),
                                    ok)
         extra += notes_r
+        # the confidence judges the findings with the rhythm as the similar ECGs name it: the
+        # measured choice between the two names words one sinus rhythm, it adds no finding
+        judged = p.copy(), present.copy(), ok.copy()
+        if sarrh is not None and any(present[idx[c]] for c in SARRH_DECIDES):
+            named = next(c for c in SARRH_DECIDES if present[idx[c]])
+            now = "SARRH" if sarrh.present else "SR"
+            if now != named:
+                extra.append(f"{named}: the similar ECGs suggest it (p={p[idx[named]]:.2f}), but "
+                             f"the measured rhythm decides {now}: {sarrh.evidence}")
+                why[idx[named]] = f"the measured rhythm is named {NAMES.get(now, now)}"
+            for c in SARRH_DECIDES:
+                present[idx[c]] = c == now
+            by_measure["SARRH"] = sarrh
+            p[idx["SARRH"]] = sarrh.probability
+            ok[idx["SARRH"]], why[idx["SARRH"]] = True, None
+        cut = np.array([by_measure[c].cut if c in by_measure else thr[i]
+                        for i, c in enumerate(FINDINGS)])
         t = self.targets
         voters = rows[:self.model.k]
         voters = voters[voters >= 0]
@@ -334,7 +364,7 @@ class Diagnoser:
         supporters = {c: tuple(str(x) for x in t.keys[voters[holds[:, i]][:5]])
                       for i, c in enumerate(FINDINGS) if holds[:, i].any()}
         decided = [c for c in FINDINGS if present[idx[c]]]
-        mg = margin(p, np.where([c in by_measure for c in FINDINGS], 0.5, thr))
+        mg = margin(p, cut)
         composed = self.composer.compose(
             decided, [(n.key, n.report, n.score) for n in shown],
             None if len(leads) == 12 else leads,
@@ -367,11 +397,11 @@ class Diagnoser:
             findings.append(Finding(
                 name=NAMES.get(c, c), label=c, probability=float(p[i]),
                 present=bool(present[i]), source="measured" if got else "retrieved", evidence=ev,
-                threshold=0.5 if got else float(thr[i]), assessable=bool(ok[i]),
+                threshold=float(cut[i]), assessable=bool(ok[i]),
                 note=note, sentence_sources=src,
                 parts={"neighbours": round(float(pk[i]), 4), "probe": round(float(pp[i]), 4)}))
         findings.sort(key=lambda f: (not f.present, -f.probability))
-        conf = float(self.model.confidence(p[None], present[None], ok[None])[0])
+        conf = float(self.model.confidence(*(a[None] for a in judged))[0])
         warn = list(notes.warnings) if notes else []
         abstained = conf < self.model.abstain_below or bool(warn and notes and notes.implausible) \
             or not ok.any() or composed is None

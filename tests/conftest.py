@@ -1,5 +1,5 @@
 """Shared fixtures: copies of bundled WFDB records that a test may damage, a regen home built
-once from the bundled sample, PostgreSQL, and a free loopback port."""
+once from the bundled sample, PostgreSQL, a free loopback port, and a synthetic lead II."""
 
 from __future__ import annotations
 
@@ -7,8 +7,13 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
 import pytest
+
+if TYPE_CHECKING:
+    from regen.ecg import ECG
 
 
 @pytest.fixture
@@ -121,3 +126,26 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def synthetic_lead_ii(rr_s: np.ndarray, p_wave: bool, seed: int = 0, fs: float = 100.0) -> ECG:
+    """Lead II: a QRS at each R time, a P wave 0.16 s before it (p_wave) or fibrillatory
+    noise (4-7 Hz waves of random phase and size) throughout instead."""
+    from regen.ecg import ECG
+
+    rng = np.random.default_rng(seed)
+    r = np.cumsum(np.concatenate([[0.6], rr_s]))
+    n = int((r[-1] + 0.8) * fs)
+    t = np.arange(n) / fs
+    x = np.zeros(n)
+    for rt in r:
+        x += 1.2 * np.exp(-0.5 * ((t - rt) / 0.012) ** 2)             # R
+        x -= 0.25 * np.exp(-0.5 * ((t - rt - 0.03) / 0.012) ** 2)     # S
+        x += 0.3 * np.exp(-0.5 * ((t - rt - 0.28) / 0.05) ** 2)       # T
+        if p_wave:
+            x += 0.15 * np.exp(-0.5 * ((t - rt + 0.16) / 0.025) ** 2)
+    if not p_wave:
+        for f in rng.uniform(4, 7, 6):
+            x += rng.uniform(0.02, 0.06) * np.sin(2 * np.pi * f * t + rng.uniform(0, 6.3))
+    x += rng.normal(0, 0.005, n)
+    return ECG(x[None].astype(np.float32), fs, ("II",), "synthetic")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import synthetic_lead_ii
 
-from regen.ecg import ECG
 from regen.measure import measure
 from regen.measured import AF_FEATURES, AF_WEIGHTS, af_features, af_score, fit_weights
 from regen.reader import read_ecg
@@ -61,48 +61,27 @@ def test_af_score_separates_real_afib_ecgs_on_one_lead_too(sample_scores, name: 
     assert np.nanmedian(pc[y]) < 0.7 < 0.85 < np.nanmedian(pc[~y])
 
 
-def _synthetic(rr_s: np.ndarray, p_wave: bool, seed: int = 0, fs: float = 100.0) -> ECG:
-    """Lead II: a QRS at each R time, a P wave 0.16 s before it (p_wave) or fibrillatory
-    noise (4-7 Hz waves of random phase and size) throughout instead."""
-    rng = np.random.default_rng(seed)
-    r = np.cumsum(np.concatenate([[0.6], rr_s]))
-    n = int((r[-1] + 0.8) * fs)
-    t = np.arange(n) / fs
-    x = np.zeros(n)
-    for rt in r:
-        x += 1.2 * np.exp(-0.5 * ((t - rt) / 0.012) ** 2)             # R
-        x -= 0.25 * np.exp(-0.5 * ((t - rt - 0.03) / 0.012) ** 2)     # S
-        x += 0.3 * np.exp(-0.5 * ((t - rt - 0.28) / 0.05) ** 2)       # T
-        if p_wave:
-            x += 0.15 * np.exp(-0.5 * ((t - rt + 0.16) / 0.025) ** 2)
-    if not p_wave:
-        for f in rng.uniform(4, 7, 6):
-            x += rng.uniform(0.02, 0.06) * np.sin(2 * np.pi * f * t + rng.uniform(0, 6.3))
-    x += rng.normal(0, 0.005, n)
-    return ECG(x[None].astype(np.float32), fs, ("II",), "synthetic")
-
-
 def test_af_score_needs_an_irregular_rhythm_without_a_repeating_p_wave() -> None:
     rng = np.random.default_rng(1)
     regular = np.full(11, 0.8)
     irregular = rng.uniform(0.45, 1.05, 14)
-    sinus = measure(_synthetic(regular, True))
-    af = measure(_synthetic(irregular, False))
+    sinus = measure(synthetic_lead_ii(regular, True))
+    af = measure(synthetic_lead_ii(irregular, False))
     assert sinus.p_consistency is not None and sinus.p_consistency > 0.9
     assert af.p_consistency is not None and af.p_consistency < 0.6
     s_sinus, s_af = af_score(sinus), af_score(af)
     assert s_sinus is not None and s_af is not None
     assert s_sinus < 0.05 and s_af > 0.7
     # irregular but with a P wave before every beat (sinus arrhythmia, PACs): below AF
-    s_irr_p = af_score(measure(_synthetic(irregular, True)))
+    s_irr_p = af_score(measure(synthetic_lead_ii(irregular, True)))
     assert s_irr_p is not None and s_irr_p < s_af and s_irr_p < 0.5
     # too few beats to say
-    assert af_score(measure(_synthetic(np.array([0.8, 0.8]), True))) is None
+    assert af_score(measure(synthetic_lead_ii(np.array([0.8, 0.8]), True))) is None
 
 
 def test_af_features_and_weights_agree() -> None:
     assert len(AF_WEIGHTS) == len(AF_FEATURES) + 1
-    x = af_features(measure(_synthetic(np.full(11, 0.8), True)))
+    x = af_features(measure(synthetic_lead_ii(np.full(11, 0.8), True)))
     assert x is not None and x.shape == (len(AF_FEATURES),)
     assert x[AF_FEATURES.index("no_p_wave")] == 0.0
 

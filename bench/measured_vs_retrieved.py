@@ -86,7 +86,42 @@ def main() -> int:
     afib_rows(model, oof, targets, views, ms)
     morphology_rows(model, oof, targets, views, ms)
     sarrh_rows(model, oof, targets, views, ms)
+    unnamed_rhythm_rows(model, oof, targets, measured, ms)
     return 0
+
+
+def unnamed_rhythm_rows(model, oof, targets, measured, ms) -> None:
+    """ECGs whose out-of-fold retrieved decisions name no rhythm (none of regen.diagnose's
+    RHYTHMS over its threshold after `resolve`): left so, against a sinus rhythm named where the
+    median beat has a P wave with a sinus axis (STACH / SBRAD where the measured rate says so,
+    else SR). F1 of SR, STACH and SBRAD and their sum, over all corpus ECGs; regen/diagnose.py's
+    SINUS_FALLBACK comes from this row."""
+    from regen.diagnose import RHYTHMS, resolve
+    from regen.findings import FINDINGS
+    from regen.measured import not_sinus
+
+    col = {c: FINDINGS.index(c) for c in ("SR", "STACH", "SBRAD")}
+    decided = np.array([resolve(p, model.threshold, np.ones(len(FINDINGS), bool))[0]
+                        for p in oof["p"]])
+    unnamed = ~decided[:, [FINDINGS.index(c) for c in RHYTHMS]].any(axis=1)
+    sinus_p = np.array([m is not None and m.quality.get("pr_ms") == "ok" and not not_sinus(m)
+                        for m in ms])
+    rate = {c: np.array([c in mf and mf[c].present for mf in measured]) for c in col}
+    fill = unnamed & sinus_p
+    named = {"STACH": fill & rate["STACH"], "SBRAD": fill & rate["SBRAD"]}
+    named["SR"] = fill & ~named["STACH"] & ~named["SBRAD"]
+
+    def scores(extra: dict[str, np.ndarray]) -> str:
+        out, total = [], 0.0
+        for c, i in col.items():
+            known = targets.known[:, i]
+            v = f1((decided[:, i] | extra.get(c, False)) & known, targets.y[:, i] & known)
+            out.append(f"{c} {v:.3f}")
+            total += v
+        return ", ".join(out) + f", sum {total:.3f}"
+
+    print(f"no rhythm named: {int(unnamed.sum())} ECGs, {int(fill.sum())} with a sinus P wave;"
+          f" left unnamed: {scores({})}; sinus rhythm named: {scores(named)}")
 
 
 SARRH_CUTS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5)

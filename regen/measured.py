@@ -45,7 +45,8 @@ class MeasuredFinding:
     probability: float
     present: bool
     evidence: str
-    value: float | None = None     # AFIB: the RR irregularity the blend's regular gate reads
+    value: float | None = None     # a rule's measured value (PR in ms for 1AVB); AFIB: the RR
+    # irregularity the blend's regular gate reads
     cut: float = 0.5               # the probability at which it is present
 
 
@@ -172,7 +173,7 @@ def measured_findings(m: Measurements, params: dict[str, tuple[float, float]] | 
         present = (x - cut) * rule.direction > 0
         p = _sigmoid(slope * rule.direction * (x - cut))
         out.append(MeasuredFinding(rule.label, round(p, 4), bool(present),
-                                   _evidence(rule, m, x, cut, present)))
+                                   _evidence(rule, m, x, cut, present), value=round(x, 1)))
     if not_sinus(m):
         # the rhythm is not sinus, whatever its rate: no rule states a sinus rate above
         out.append(MeasuredFinding("SR", 0.0, False, f"P axis {m.p_axis_deg:+.0f}°, negative "

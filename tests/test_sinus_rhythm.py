@@ -1,7 +1,8 @@
-"""Sinus rhythm or sinus arrhythmia: the measured sinus-arrhythmia score
-(`regen.measured.sarrh_finding`, on normal-to-normal RR intervals) and how a report lets it name
-the sinus rhythm (`regen.diagnose.SARRH_DECIDES`), on signals built to swing or not and on real
-bundled PTB-XL ECGs of the held-out fold."""
+"""Naming a sinus rhythm: the measured sinus-arrhythmia score (`regen.measured.sarrh_finding`, on
+normal-to-normal RR intervals) and how a report lets it name the sinus rhythm
+(`regen.diagnose.SARRH_DECIDES`), and a sinus rhythm stated from a sinus P wave where the similar
+ECGs name no rhythm (`SINUS_FALLBACK`); on signals built to swing or not and on real bundled
+PTB-XL ECGs of the held-out fold."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ R100 = Path(__file__).resolve().parent.parent / "data" / "ptbxl-sample" / "recor
 SWINGING = R100 / "01000" / "01907_lr"
 STEADY = R100 / "01000" / "01469_lr"     # fold 9, sinus rhythm
 AF_ECG = R100 / "00000" / "00722_lr"     # fold 9, atrial fibrillation
+# fold 9, PVCs in sinus rhythm: the sample's similar ECGs put no rhythm over its threshold
+UNNAMED = R100 / "01000" / "01321_lr"
 
 STEADY_RR = np.full(12, 0.8)
 BREATHING_RR = 0.8 + 0.15 * np.sin(2 * np.pi * np.arange(12) / 5)   # a 4-s breathing cycle
@@ -84,3 +87,23 @@ def test_reports_name_the_sinus_rhythm_by_the_score(sample_home: Path) -> None:
     assert not swing.abstained
     plain = {f.label: f for f in steady.findings}
     assert plain["SR"].present and ("SARRH" not in plain or not plain["SARRH"].present)
+
+
+def test_a_sinus_p_wave_names_the_rhythm_the_neighbours_left_unnamed(sample_home: Path) -> None:
+    from regen.diagnose import RHYTHMS
+
+    with Regen.open(sample_home) as rg:
+        rep = rg.report(UNNAMED, log=False)
+    m = measure(read_ecg(UNNAMED))
+    assert m.quality.get("pr_ms") == "ok" and m.pr_ms is not None
+    got = {f.label: f for f in rep.findings}
+    sr = got["SR"]
+    assert sr.present and sr.probability < sr.threshold     # the neighbours alone: unnamed
+    assert "stated from the measurements" in sr.note and f"PR {m.pr_ms:.0f} ms" in sr.note
+    assert [c for c in RHYTHMS if c in got and got[c].present] == ["SR"]
+    assert "sinus rhythm" in rep.text.lower()
+    assert any(n.startswith("SR: stated from the measurements") for n in rep.notes)
+    # no P wave (atrial fibrillation): nothing is named from the measurements
+    with Regen.open(sample_home) as rg:
+        af = rg.report(AF_ECG, log=False)
+    assert not any("stated from the measurements" in n for n in af.notes)

@@ -41,6 +41,9 @@ RHYTHMS = ("SR", "AFIB", "STACH", "SBRAD", "SARRH")
 # Complete and incomplete right bundle branch block exclude each other, and no folds 1-8 report
 # states a left and a right one (0 of 1,499 for each pair), so a report states one at most.
 BUNDLE_BRANCH = ("CRBBB", "IRBBB", "CLBBB")
+# A premature atrial contraction needs an organised atrial rhythm to be premature against: no
+# folds 1-8 report states one beside atrial fibrillation (0 of 75), so it is not stated there.
+NOT_IN_AF = ("PAC",)
 _ABNORMAL = ("MI", "STTC", "HYP")
 # Conduction findings no folds 1-8 report states beside "normal ECG" (CRBBB 0 of 48, CLBBB 0 of
 # 23, DIG 0 of 24, PACE 0 of 4); others are normal variants there (IRBBB 20 of 61, LAFB 8 of 78).
@@ -163,7 +166,8 @@ def margin(p: np.ndarray, thr: np.ndarray) -> np.ndarray:
 def resolve(p: np.ndarray, thr: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, list[str]]:
     """(F,) probabilities, thresholds, assessable -> (F,) decisions made consistent, and notes.
     One rhythm among SR/AFIB/STACH/SBRAD/SARRH and one bundle-branch statement among
-    CRBBB/IRBBB/CLBBB (the largest margin over its threshold); NORM
+    CRBBB/IRBBB/CLBBB (the largest margin over its threshold); no NOT_IN_AF finding beside
+    atrial fibrillation; NORM
     against MI/STTC/HYP findings and NEVER_NORMAL ones: the side with the larger margin stays;
     a code brings its superclass."""
     idx = {c: i for i, c in enumerate(FINDINGS)}
@@ -178,6 +182,12 @@ def resolve(p: np.ndarray, thr: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray,
                 if i != keep:
                     present[i] = False
                     notes.append(f"{FINDINGS[i]} not stated: {FINDINGS[keep]} is more likely")
+    if present[idx["AFIB"]]:
+        for c in NOT_IN_AF:
+            if present[idx[c]]:
+                present[idx[c]] = False
+                notes.append(f"{c} not stated: atrial fibrillation has no atrial rhythm for a beat "
+                             "to be premature against")
     abnormal = [i for i, c in enumerate(FINDINGS)
                 if present[i] and (c in _ABNORMAL or c in NEVER_NORMAL
                                    or SCP_SUPERCLASS.get(c) in _ABNORMAL)]

@@ -138,6 +138,14 @@ def test_resolve_keeps_one_rhythm_and_normal_or_abnormal_not_both() -> None:
     p[idx["CRBBB"]], p[idx["IRBBB"]] = 0.01, 0.9
     present, notes = resolve(p, thr, np.ones(len(FINDINGS), bool))
     assert present[idx["IRBBB"]] and present[idx["NORM"]]
+    # a premature atrial beat is not stated beside atrial fibrillation; beside sinus rhythm it is
+    p[idx["PAC"]] = 0.9
+    present, notes = resolve(p, thr, np.ones(len(FINDINGS), bool))
+    assert present[idx["AFIB"]] and not present[idx["PAC"]]
+    assert any(n.startswith("PAC not stated: atrial fibrillation") for n in notes)
+    p[idx["AFIB"]] = 0.1
+    present, _ = resolve(p, thr, np.ones(len(FINDINGS), bool))
+    assert present[idx["SR"]] and present[idx["PAC"]]
 
 
 def test_needs_names_the_missing_leads() -> None:

@@ -809,8 +809,11 @@ class Regen:
             [s.key for s in (dx.composed.sentences if dx.composed else ())]
             + [e for f in dx.findings if f.present for e in f.evidence if e in shown]))
         if dx.abstained or dx.composed is None:
+            unphrased = (dx.composed is None
+                         and dx.confidence >= self.diagnoser.model.abstain_below)
             why = ("; ".join(w for w in notes.warnings if "implausible" in w)
-                   or "the findings are too uncertain")
+                   or ("no corpus sentence states the decided findings" if unphrased
+                       else "the findings are too uncertain"))
             return Draft(f"{ABSTAIN_TEXT} ({why})", dx.confidence, cited, True)
         text = dx.composed.text
         if notes.leads_missing:

@@ -58,7 +58,14 @@ NEVER_NORMAL = ("CRBBB", "CLBBB", "DIG", "PACE")
 # PAC 0.332 / 0.448 / 0.587 -> only the measurement states them (MEASURED_ONLY);
 # PVC 0.738 / 0.726 and LAD 0.356 / 0.259 stay retrieved (the measurement is shown as a note
 # when it disagrees).
-MEASURED_DECIDES = frozenset({"STACH", "SBRAD", "RAD"})
+# A pacemaker is decided by its spikes wherever the record is fast enough to keep them (250 Hz
+# and over; regen.measure.PACING_SPIKE_MV): retrieval only guesses it from the wide paced QRS.
+MEASURED_DECIDES = frozenset({"STACH", "SBRAD", "RAD", "PACE"})
+# On a paced ECG (PACE measured present) the report states the pacing and premature beats only,
+# as ECG machines and PTB-XL's cardiologists do: the paced QRS looks like a bundle branch block,
+# with Q waves and ST-T changes of its own, and no rhythm beneath is read from it. 9 of the 10
+# paced ECGs in PTB-XL folds 1-9 are reported as the pacing alone ("pacemaker ekg").
+PACED_KEEPS = frozenset({"PACE", "PVC", "PAC"})
 # STACH and SBRAD say "sinus": the measured rate decides them only where the similar ECGs find
 # a sinus rhythm plausible (the largest of SR, STACH, SBRAD and SARRH's retrieved probability
 # over its threshold, capped at 1, at least SINUS_GATE); else (atrial flutter with 2:1
@@ -371,6 +378,18 @@ class Diagnoser:
                 by_measure[named] = rate
                 p[idx[named]] = rate.probability
             extra.append(f"{named}: {why[idx[named]]}")
+        paced = by_measure.get("PACE")
+        if paced is not None and paced.present:
+            dropped = [c for i, c in enumerate(FINDINGS) if present[i] and c not in PACED_KEEPS]
+            for c in FINDINGS:
+                if c not in PACED_KEEPS:      # not assessable: the confidence leaves them out
+                    present[idx[c]] = ok[idx[c]] = False
+                    why[idx[c]] = ("not read on a paced ECG (the paced QRS and its ST-T are "
+                                   "the pacing's)")
+            if dropped:
+                extra.append(f"pacing spikes measured ({paced.evidence}): {', '.join(dropped)} "
+                             "not stated, since a paced QRS and its ST-T are not read for "
+                             "other diagnoses")
         # the confidence judges the findings with the rhythm as the similar ECGs name it: the
         # measured choice between the two names words one sinus rhythm, it adds no finding
         judged = p.copy(), present.copy(), ok.copy()
@@ -406,6 +425,11 @@ class Diagnoser:
                        or present[idx["AFIB"]] else set()))
             - set(decided),
             unsaid=("sinus",) if ruled is not None else ())
+        if paced is not None and paced.present and composed is not None \
+                and "PACE" not in composed.stated:
+            # a paced ECG's text that does not say so is wrong whatever else it says
+            extra.append("no corpus sentence states the pacing: no report is suggested")
+            composed = None
         stated = composed.stated if composed else frozenset()
         sent_labels = composed.sentence_labels if composed else ()
         findings = []

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 import ast
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -32,39 +32,32 @@ SETS = {"RR (irregularity, nRMSSD, pNN50, turning points)": (0, 1, 2, 3),
 L2 = (0.01, 0.1, 1.0, 10.0)
 
 
-def corpus_measurements(data: Path) -> Iterator[tuple[int, frozenset[str], int, Measurements]]:
-    """(fold, SCP codes, lead set: 0 = 12-lead / 1 = lead II, measurements) twice for each
-    folds 1-8 ECG with a signal."""
+def corpus_rows(data: Path, featurize: Callable[[Measurements], np.ndarray | None], code: str,
+                cache: Path | None = None) -> tuple[np.ndarray, ...]:
+    """(x (R, F), y (R,) whether scp_codes hold `code`, fold (R,), lead set (R,) 0 = 12-lead /
+    1 = lead II, irregularity (R,)): each folds 1-8 ECG with a signal measured twice, 12-lead
+    and lead II alone, a row where `featurize` gives features. Saved to / read from `cache`."""
+    if cache and cache.exists():
+        z = np.load(cache)
+        return z["x"], z["y"], z["fold"], z["lead"], z["irr"]
     import pandas as pd
 
     db = pd.read_csv(data / "ptbxl_database.csv", index_col="ecg_id")
+    rows: list[tuple[np.ndarray, bool, int, int, float]] = []
     for _, r in db[db.strat_fold <= 8].iterrows():
         if not (data / (r.filename_lr + ".hea")).exists():
             continue
         e = read_ecg(data / r.filename_lr)
-        codes = frozenset(ast.literal_eval(r.scp_codes))
+        has = code in ast.literal_eval(r.scp_codes)
         for lead, ecg in ((0, e), (1, e.select(["II"]))):
-            yield int(r.strat_fold), codes, lead, measure(ecg)
-
-
-def features(data: Path, cache: Path | None) -> tuple[np.ndarray, ...]:
-    """(x (2N, F), y (2N,), fold (2N,), lead set (2N,) 0 = 12-lead / 1 = lead II, irregularity
-    (2N,)) for the folds 1-8 ECGs with signals; rows without enough beats are dropped."""
-    if cache and cache.exists():
-        z = np.load(cache)
-        return z["x"], z["y"], z["fold"], z["lead"], z["irr"]
-    xs, ys, fs, ls, irr = [], [], [], [], []
-    for fold, codes, lead, m in corpus_measurements(data):
-        x = af_features(m)
-        if x is None:
-            continue
-        xs.append(x)
-        ys.append("AFIB" in codes)
-        fs.append(fold)
-        ls.append(lead)
-        irr.append(irregularity(m))
+            m = measure(ecg)
+            x = featurize(m)
+            if x is not None:
+                rows.append((x, has, int(r.strat_fold), lead, irregularity(m)))
+    xs, ys, fs, ls, irr = zip(*rows)
     out = (np.array(xs), np.array(ys, np.float64), np.array(fs), np.array(ls), np.array(irr))
     if cache:
+        cache.parent.mkdir(parents=True, exist_ok=True)
         np.savez(cache, x=out[0], y=out[1], fold=out[2], lead=out[3], irr=out[4])
     return out
 
@@ -124,7 +117,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--cache", type=Path, help="features saved here / read from here")
     args = ap.parse_args()
-    x, y, fold, lead, irr = features(args.data, args.cache)
+    x, y, fold, lead, irr = corpus_rows(args.data, af_features, "AFIB", args.cache)
     print(f"folds 1-8: {len(y)} rows ({int((lead == 0).sum())} 12-lead, "
           f"{int((lead == 1).sum())} lead II), AFIB {int(y.sum())}")
     for name, sel in (("12-lead", lead == 0), ("lead II", lead == 1)):

@@ -17,10 +17,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 # bench/ is on sys.path when this runs as a script
-from af_fit import auc, choose, corpus_measurements, weights_on
+from af_fit import auc, choose, corpus_rows, weights_on
 
 from regen.measured import SARRH_FEATURES, sarrh_features
 
@@ -31,34 +29,12 @@ SETS = {"RR range": (5,),
 L2 = (0.1, 1.0, 10.0, 100.0)
 
 
-def features(data: Path, cache: Path | None) -> tuple[np.ndarray, ...]:
-    """(x (R, F), y (R,), fold (R,), lead set (R,) 0 = 12-lead / 1 = lead II) for the folds 1-8
-    ECGs with signals and a P wave that could be sinus."""
-    if cache and cache.exists():
-        z = np.load(cache)
-        return z["x"], z["y"], z["fold"], z["lead"]
-    xs, ys, fs, ls = [], [], [], []
-    for fold, codes, lead, m in corpus_measurements(data):
-        x = sarrh_features(m)
-        if x is None:
-            continue
-        xs.append(x)
-        ys.append("SARRH" in codes)
-        fs.append(fold)
-        ls.append(lead)
-    out = (np.array(xs), np.array(ys, np.float64), np.array(fs), np.array(ls))
-    if cache:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(cache, x=out[0], y=out[1], fold=out[2], lead=out[3])
-    return out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--cache", type=Path, help="features saved here / read from here")
     args = ap.parse_args()
-    x, y, fold, lead = features(args.data, args.cache)
+    x, y, fold, lead, _ = corpus_rows(args.data, sarrh_features, "SARRH", args.cache)
     print(f"folds 1-8: {len(y)} rows with a P wave ({int((lead == 0).sum())} 12-lead, "
           f"{int((lead == 1).sum())} lead II), SARRH {int(y.sum())}")
     for name, sel in (("12-lead", lead == 0), ("lead II", lead == 1)):

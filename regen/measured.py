@@ -46,8 +46,9 @@ class MeasuredFinding:
     probability: float
     present: bool
     evidence: str
-    value: float | None = None     # a rule's measured value (PR in ms for 1AVB); AFIB: the RR
-    # irregularity the blend's regular gate reads
+    # a rule's measured value (PR in ms for 1AVB); AFIB: the RR irregularity the blend's regular
+    # gate reads; SARRH: the range of the normal-to-normal RR (ms); PACE: the spike (mV)
+    value: float | None = None
     cut: float = 0.5               # the probability at which it is present
 
 
@@ -81,9 +82,10 @@ def irregularity(m: Measurements) -> float:
     """Median absolute successive RR difference over the median RR (0: regular; atrial
     fibrillation is typically > 0.1). inf with fewer than 3 beats."""
     t = np.asarray(m.r_peaks_s, dtype=np.float64)
-    if len(t) < 3:
-        return math.inf
-    rr = np.diff(t)
+    return _rr_irregularity(np.diff(t)) if len(t) >= 3 else math.inf
+
+
+def _rr_irregularity(rr: np.ndarray) -> float:
     return float(np.median(np.abs(np.diff(rr))) / np.median(rr))
 
 
@@ -304,7 +306,7 @@ def af_features(m: Measurements) -> np.ndarray | None:
 def _rr_features(rr: np.ndarray) -> np.ndarray:
     """The four RR features of `af_features` from RR intervals (s), at least two."""
     d = np.diff(rr)
-    irr = float(np.median(np.abs(d)) / np.median(rr))
+    irr = _rr_irregularity(rr)
     nrmssd = float(np.sqrt(np.mean(d * d)) / np.mean(rr))
     pnn50 = float(np.mean(np.abs(d) > 0.05))
     turns = float(np.mean(d[:-1] * d[1:] < 0)) if len(d) > 1 else 0.0
@@ -436,6 +438,12 @@ def sarrh_features(m: Measurements) -> np.ndarray | None:
     of `af_features`, the P wave's consistency, and the range of the intervals over their
     median as log(min(range, 1) + 0.01). None without a P wave that could be sinus or with
     fewer than AF_MIN_BEATS - 1 such intervals."""
+    got = _sarrh_input(m)
+    return None if got is None else got[0]
+
+
+def _sarrh_input(m: Measurements) -> tuple[np.ndarray, np.ndarray] | None:
+    """(`sarrh_features`, the normal-to-normal intervals in s they were read from), or None."""
     if m.quality.get("pr_ms") != "ok" or not_sinus(m):
         return None
     rr = nn_intervals(m)
@@ -443,18 +451,18 @@ def sarrh_features(m: Measurements) -> np.ndarray | None:
         return None
     spread = float((rr.max() - rr.min()) / np.median(rr))
     pc = 0.0 if m.p_consistency is None else m.p_consistency
-    return np.append(_rr_features(rr), [pc, math.log(min(spread, 1.0) + 0.01)])
+    return np.append(_rr_features(rr), [pc, math.log(min(spread, 1.0) + 0.01)]), rr
 
 
 def sarrh_finding(m: Measurements) -> MeasuredFinding | None:
     """The measured sinus-arrhythmia score as a finding (label SARRH, present at SARRH_CUT), or
     None where `sarrh_features` gives nothing. A report lets it choose between "sinus rhythm"
     and "sinus arrhythmia" (`regen.diagnose`)."""
-    x = sarrh_features(m)
-    if x is None:
+    got = _sarrh_input(m)
+    if got is None:
         return None
+    x, rr = got[0], got[1] * 1000.0
     p = _sigmoid(linear_score(x, SARRH_WEIGHTS))
-    rr = nn_intervals(m) * 1000.0
     return MeasuredFinding(
         "SARRH", round(p, 4), bool(p >= SARRH_CUT),
         f"RR {rr.min():.0f}-{rr.max():.0f} ms between normal beats, a P wave before each QRS: "
